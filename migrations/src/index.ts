@@ -1,0 +1,2 @@
+export { migrateToLatest, setAppRolePassword } from "./migrate.ts";
+export { migrations } from "./migrations/index.ts";

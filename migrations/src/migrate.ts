@@ -1,0 +1,38 @@
+import { KonstructError } from "@konstruct/core";
+import { type Kysely, sql } from "kysely";
+import { type MigrationResultSet, Migrator } from "kysely/migration";
+import { migrations } from "./migrations/index.ts";
+
+/** Applies every pending migration. Safe to run again and concurrently: kysely serializes
+ * migrators with an advisory lock, and the second finds nothing left to do. */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new KonstructError("INTERNAL", `migration ${failed} failed; fix the cause and run \`npm run migrate\` again`, {
+      cause: result.error,
+    });
+  }
+  return result;
+}
+
+/**
+ * Gives `konstruct_app` the login password of DATABASE_URL, so the URL the services use is the
+ * only place the password is configured. `ALTER ROLE … PASSWORD` takes no bind parameters, so
+ * the password is quoted as a literal by the driver's own escaping.
+ */
+export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const user = decodeURIComponent(url.username);
+  if (user !== "konstruct_app") {
+    throw new KonstructError("CONFIG_INVALID", `DATABASE_URL must connect as konstruct_app, not ${JSON.stringify(user)}`);
+  }
+  const password = decodeURIComponent(url.password);
+  if (password.length < 8) throw new KonstructError("CONFIG_INVALID", "DATABASE_URL's password must be at least 8 characters");
+  const literal = `'${password.replaceAll("'", "''")}'`;
+  await sql.raw(`alter role konstruct_app login password ${literal}`).execute(db);
+}

@@ -1,0 +1,12 @@
+import type { Migration } from "kysely/migration";
+import * as roles from "./0001-roles.ts";
+import * as tenancy from "./0002-tenancy.ts";
+
+/**
+ * Every migration, by name. Names sort in the order they apply: a new migration must come
+ * alphabetically after the last one executed anywhere, or kysely refuses to run.
+ */
+export const migrations: Record<string, Migration> = {
+  "0001-roles": roles,
+  "0002-tenancy": tenancy,
+};

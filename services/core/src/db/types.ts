@@ -1,0 +1,102 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { ChannelType } from "../message.ts";
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+/** A customer. Tenant-scoped by its own `id`. */
+export interface TenantsTable {
+  id: string;
+  /** The Tenant resource's name (cluster-scoped, unique). */
+  name: string;
+  display_name: string;
+  namespace: string;
+  messages_per_minute: number;
+  max_concurrent_runs: number;
+  tokens_per_day: number;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** An AI employee of a tenant. */
+export interface AgentsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  /** The Agent resource's name, unique within the tenant. */
+  name: string;
+  display_name: string;
+  role: string;
+  system_prompt: string;
+  model: string;
+  fallback_models: string[];
+  temperature: number;
+  max_history_messages: number;
+  is_default: boolean;
+  /** Names of the tenant's channels it serves; empty means all. */
+  channels: string[];
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** A channel a tenant connected (a Slack app, a web chat). Credentials are encrypted. */
+export interface ChannelConnectionsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  name: string;
+  channel_type: ChannelType;
+  /** The channel's own id: Slack team id, or the web chat's public id. */
+  external_id: string;
+  /** `encryptSecret` output of a JSON object, bound to the tenant id; null when none. */
+  credentials: string | null;
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** People who sign in to a tenant's portal. Email is unique across the installation. */
+export interface PortalUsersTable {
+  id: Generated<string>;
+  tenant_id: string;
+  email: string;
+  password_hash: string;
+  role: "owner" | "admin" | "member";
+  created_at: Generated<Date>;
+}
+
+/** LLM tokens used per tenant, agent and day. */
+export interface TokenUsageTable {
+  tenant_id: string;
+  agent_id: string;
+  day: ColumnType<string, string, string>;
+  prompt_tokens: ColumnType<string, number | bigint, number | bigint>;
+  completion_tokens: ColumnType<string, number | bigint, number | bigint>;
+  runs: ColumnType<number, number, number>;
+}
+
+/** Maps each per-tenant login role to its tenant. Not reachable by the app or tenant roles. */
+export interface TenantRolesTable {
+  role_name: string;
+  tenant_id: string;
+  created_at: Generated<Date>;
+}
+
+/** The schema as service code sees it. */
+export interface Database {
+  tenants: TenantsTable;
+  agents: AgentsTable;
+  channel_connections: ChannelConnectionsTable;
+  portal_users: PortalUsersTable;
+  token_usage: TokenUsageTable;
+  tenant_roles: TenantRolesTable;
+}
+
+export type Tenant = Selectable<TenantsTable>;
+export type NewTenant = Insertable<TenantsTable>;
+export type Agent = Selectable<AgentsTable>;
+export type NewAgent = Insertable<AgentsTable>;
+export type AgentUpdate = Updateable<AgentsTable>;
+export type ChannelConnection = Selectable<ChannelConnectionsTable>;
+export type NewChannelConnection = Insertable<ChannelConnectionsTable>;
+export type PortalUser = Selectable<PortalUsersTable>;
+
+/** Tables guarded by row-level security; the isolation tests iterate over this list. */
+export const TENANT_SCOPED_TABLES = ["tenants", "agents", "channel_connections", "portal_users", "token_usage"] as const;

@@ -1,0 +1,54 @@
+export { fields, intField, LogLevel, parseConfig, portField, urlField } from "./config.ts";
+export type { SecretKey } from "./crypto.ts";
+export { decryptSecret, encryptSecret, parseSecretKey } from "./crypto.ts";
+export type { DatabaseOptions } from "./db/connect.ts";
+export { createDatabase } from "./db/connect.ts";
+export type {
+  Agent,
+  AgentsTable,
+  AgentUpdate,
+  ChannelConnection,
+  ChannelConnectionsTable,
+  Database,
+  NewAgent,
+  NewChannelConnection,
+  NewTenant,
+  PortalUser,
+  PortalUsersTable,
+  Tenant,
+  TenantRolesTable,
+  TenantsTable,
+  TokenUsageTable,
+} from "./db/types.ts";
+export { TENANT_SCOPED_TABLES } from "./db/types.ts";
+export type { ChannelRoute } from "./db/with-tenant.ts";
+export { routeByConnectionId, routeByExternalId, withTenant } from "./db/with-tenant.ts";
+export type { ErrorCode } from "./errors.ts";
+export {
+  ConfigError,
+  CredentialsError,
+  describe,
+  KonstructError,
+  MessageValidationError,
+  RedisKeyError,
+  SubjectError,
+  TenantIdError,
+} from "./errors.ts";
+export { assertTenantId, isUuid, newId } from "./ids.ts";
+export type { Logger } from "./logger.ts";
+export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
+export { Attachment, CHANNEL_TYPES, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
+export type { RedisKeyType } from "./redis-keys.ts";
+export { keyPart, REDIS_KEY_TYPES, redisChannel, redisKey, tenantKeyPattern } from "./redis-keys.ts";
+export type { Validator } from "./schema.ts";
+export { compile } from "./schema.ts";
+export type { NormalizeOptions, SlackIgnoreReason, SlackNormalized } from "./slack/normalize.ts";
+export { normalizeSlackEvent, SlackEventEnvelope, slackTsToIso, stripBotMention } from "./slack/normalize.ts";
+export {
+  deadLetterSubject,
+  inboundSubject,
+  outboundSubject,
+  STREAMS,
+  SUBJECT_PREFIX,
+  workSubject,
+} from "./subjects.ts";

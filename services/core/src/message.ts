@@ -1,0 +1,84 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { MessageValidationError } from "./errors.ts";
+import { compile } from "./schema.ts";
+
+const Uuid = Type.String({ pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" });
+const Id = Type.String({ minLength: 1, maxLength: 256 });
+
+/** Channel types a connection can have. Adding a channel adds its name here. */
+export const CHANNEL_TYPES = ["slack", "webchat"] as const;
+export const ChannelType = Type.Union(CHANNEL_TYPES.map((t) => Type.Literal(t)));
+export type ChannelType = Static<typeof ChannelType>;
+
+export const Attachment = Type.Object({
+  id: Id,
+  name: Type.String({ maxLength: 1024 }),
+  mimeType: Type.Union([Type.String({ maxLength: 255 }), Type.Null()]),
+  size: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  url: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+});
+export type Attachment = Static<typeof Attachment>;
+
+/**
+ * The one message model, validated at every boundary (gateway → router → orchestrator).
+ * `tenantId` is null until the router resolves it from the channel connection.
+ */
+export const KonstructMessage = Type.Object(
+  {
+    id: Uuid,
+    tenantId: Type.Union([Uuid, Type.Null()]),
+    channelType: ChannelType,
+    channel: Type.Object({
+      /** The channel connection the message arrived through, when the route names one. */
+      connectionId: Type.Union([Uuid, Type.Null()]),
+      /** Slack team id, or the web chat channel's external id. */
+      workspaceId: Id,
+      /** Slack channel id, or the web chat visitor's conversation id. */
+      channelId: Id,
+      /** The channel's own id of this message (Slack `ts`), for replies and de-duplication. */
+      messageId: Id,
+      /** A direct message to the bot (Slack `im`, every web chat message). */
+      isDirect: Type.Boolean(),
+      /** The bot user the channel delivered to (Slack `authorizations[0].user_id`). */
+      botUserId: Type.Union([Id, Type.Null()]),
+    }),
+    sender: Type.Object({
+      id: Id,
+      displayName: Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
+      isBot: Type.Boolean(),
+      botId: Type.Union([Id, Type.Null()]),
+    }),
+    content: Type.Object({
+      text: Type.String({ maxLength: 40_000 }),
+      /** User ids mentioned in the text (Slack `<@U…>`), in order of appearance. */
+      mentions: Type.Array(Id, { maxItems: 100 }),
+      attachments: Type.Array(Attachment, { maxItems: 100 }),
+    }),
+    /** The conversation thread: Slack's `thread_ts`, else the message's own ts (a new thread). */
+    threadId: Id,
+    timestamp: Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$" }),
+    /** The channel's own delivery id (Slack `event_id`), used for de-duplication. */
+    deliveryId: Id,
+  },
+  { additionalProperties: false },
+);
+export type KonstructMessage = Static<typeof KonstructMessage>;
+
+const validator = compile(KonstructMessage);
+
+/** Validates an untrusted value as a KonstructMessage, or throws MessageValidationError listing the issues. */
+export function parseMessage(value: unknown): KonstructMessage {
+  if (validator.check(value)) return value;
+  throw new MessageValidationError(validator.issues(value, 10));
+}
+
+/** Decodes a message from bytes (a NATS payload); any JSON or schema error is a MessageValidationError. */
+export function decodeMessage(data: Uint8Array): KonstructMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(data).toString("utf8"));
+  } catch (cause) {
+    throw new MessageValidationError(["payload is not JSON"], { cause });
+  }
+  return parseMessage(value);
+}

@@ -1,0 +1,69 @@
+import { RedisKeyError } from "./errors.ts";
+import { assertTenantId } from "./ids.ts";
+
+/**
+ * Every Redis key and pub/sub channel is `<tenantId>:<type>:<discriminator>`, built here and
+ * nowhere else. The tenant's ACL user is limited to `~<tenantId>:*` and `&<tenantId>:*`, so a
+ * key that did not start with the tenant's own id would be refused by Redis for that tenant —
+ * and, worse, reachable by another. Types and discriminator parts are restricted to characters
+ * that are neither key separators nor glob metacharacters.
+ */
+const TYPE = /^[a-z][a-z0-9-]{0,31}$/;
+const PART = /^[A-Za-z0-9._@+=-]{1,200}$/;
+
+/** The key kinds Konstruct stores; adding one is a deliberate change here. */
+export const REDIS_KEY_TYPES = [
+  "ratelimit",
+  "ratelimit-notice",
+  "idempotency",
+  "engaged",
+  "session",
+  "concurrency",
+  "botloop",
+  "tokens",
+  "webchat",
+  "cache",
+  "probe",
+] as const;
+export type RedisKeyType = (typeof REDIS_KEY_TYPES)[number];
+
+function checkType(type: string): void {
+  if (!TYPE.test(type) || !(REDIS_KEY_TYPES as readonly string[]).includes(type)) {
+    throw new RedisKeyError(`unknown Redis key type ${JSON.stringify(type)}; add it to REDIS_KEY_TYPES`);
+  }
+}
+
+function checkParts(parts: readonly string[]): void {
+  if (parts.length === 0) throw new RedisKeyError("a Redis key needs at least one discriminator part");
+  for (const part of parts) {
+    if (typeof part !== "string" || !PART.test(part)) {
+      throw new RedisKeyError(
+        `invalid Redis key part ${JSON.stringify(String(part).slice(0, 60))}: use 1-200 characters of A-Z a-z 0-9 . _ @ + = -`,
+      );
+    }
+  }
+}
+
+/** Builds the tenant-scoped key `<tenantId>:<type>:<part>[:<part>…]`. */
+export function redisKey(tenantId: string, type: RedisKeyType, ...parts: string[]): string {
+  assertTenantId(tenantId);
+  checkType(type);
+  checkParts(parts);
+  return `${tenantId}:${type}:${parts.join(":")}`;
+}
+
+/** The pub/sub channel name for a tenant; same shape and rules as keys. */
+export function redisChannel(tenantId: string, type: RedisKeyType, ...parts: string[]): string {
+  return redisKey(tenantId, type, ...parts);
+}
+
+/** The ACL key pattern that confines a tenant's Redis user: `~<tenantId>:*`. */
+export function tenantKeyPattern(tenantId: string): string {
+  return `${assertTenantId(tenantId)}:*`;
+}
+
+/** Turns an arbitrary external id (a Slack thread ts, a visitor id) into a valid key part. */
+export function keyPart(value: string): string {
+  if (PART.test(value)) return value;
+  return `b64.${Buffer.from(value, "utf8").toString("base64url").slice(0, 190)}`;
+}
