@@ -1,0 +1,69 @@
+import { randomBytes } from "node:crypto";
+import { createDatabase, type Database } from "@konstruct/core";
+import { migrateToLatest, setAppRolePassword } from "@konstruct/migrations";
+import type { Kysely } from "kysely";
+import pg from "pg";
+import { serverUrl } from "./env.ts";
+
+/** The app role's password in tests; the role is server-wide, so every test database shares it. */
+export const TEST_APP_PASSWORD = "konstruct-app-test";
+
+/** A freshly created and migrated database, private to one test file. */
+export interface TestDatabase {
+  name: string;
+  /** Admin (superuser) URL of this database. */
+  adminUrl: string;
+  /** konstruct_app URL of this database. */
+  appUrl: string;
+  admin: Kysely<Database>;
+  app: Kysely<Database>;
+  /** URL of this database for another login role. */
+  urlFor(user: string, password: string): string;
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, database: string, user?: string, password?: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  if (user !== undefined) u.username = encodeURIComponent(user);
+  if (password !== undefined) u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/** Creates a uniquely named database on the local server and migrates it to the latest schema. */
+export async function createTestDatabase(prefix = "kt"): Promise<TestDatabase> {
+  const serverAdminUrl = serverUrl("DATABASE_ADMIN_URL");
+  const name = `${prefix}_${randomBytes(6).toString("hex")}`;
+  const client = new pg.Client({ connectionString: serverAdminUrl });
+  await client.connect();
+  try {
+    await client.query(`create database ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+  const adminUrl = withDatabase(serverAdminUrl, name);
+  const appUrl = withDatabase(serverAdminUrl, name, "konstruct_app", TEST_APP_PASSWORD);
+  const admin = createDatabase(adminUrl, { max: 4, applicationName: "konstruct-test-admin" });
+  await migrateToLatest(admin);
+  await setAppRolePassword(admin, appUrl);
+  const app = createDatabase(appUrl, { max: 4, applicationName: "konstruct-test-app" });
+  return {
+    name,
+    adminUrl,
+    appUrl,
+    admin,
+    app,
+    urlFor: (user, password) => withDatabase(serverAdminUrl, name, user, password),
+    async drop() {
+      await app.destroy();
+      await admin.destroy();
+      const c = new pg.Client({ connectionString: serverAdminUrl });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
+export type { TestDatabase } from "./database.ts";
+export { serverUrl } from "./env.ts";
