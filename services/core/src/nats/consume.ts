@@ -1,0 +1,139 @@
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import type { Logger } from "pino";
+import { deadLetterSubject } from "../subjects.ts";
+import type { ConsumerSpec } from "./streams.ts";
+
+/** What a handler decided about one message; {@link runConsumer} turns it into ack, nak or term. */
+export type Outcome =
+  | { kind: "ack" }
+  /** Transient failure (a dependency is down): redeliver after `delayMs`. */
+  | { kind: "retry"; delayMs: number; reason: string }
+  /** The message can never succeed: terminate it and keep a dead-letter record. */
+  | { kind: "poison"; reason: string };
+
+export const ack: Outcome = { kind: "ack" };
+export const retry = (reason: string, delayMs = 1_000): Outcome => ({ kind: "retry", delayMs, reason });
+export const poison = (reason: string): Outcome => ({ kind: "poison", reason });
+
+export type Handler = (msg: JsMsg) => Promise<Outcome>;
+
+/** Options for {@link runConsumer}. */
+export interface RunConsumerOptions {
+  js: JetStreamClient;
+  consumer: ConsumerSpec;
+  handler: Handler;
+  /** Messages handled at once by this process. */
+  concurrency: number;
+  log: Logger;
+  /** Called after each outcome, for metrics. */
+  onOutcome?: (outcome: Outcome, durationMs: number) => void;
+}
+
+/** A running consumer loop. */
+export interface RunningConsumer {
+  /** Stops pulling, waits for in-flight handlers, and resolves when the loop has ended. */
+  stop(): Promise<void>;
+}
+
+/** Backoff for a thrown handler error: exponential by delivery count, with jitter, capped. */
+export function retryDelay(deliveryCount: number, baseMs = 500, capMs = 30_000): number {
+  const exp = Math.min(capMs, baseMs * 2 ** Math.max(0, deliveryCount - 1));
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+/**
+ * Pulls from a durable consumer and runs `handler` on at most `concurrency` messages at once.
+ * A handler that throws is treated as a transient failure. A message that still fails on its
+ * last allowed delivery is poison: it is recorded on the dead-letter stream, then terminated,
+ * so it neither blocks the consumer nor disappears without a trace.
+ */
+export async function runConsumer(options: RunConsumerOptions): Promise<RunningConsumer> {
+  const { js, consumer: spec, handler, concurrency, log } = options;
+  const consumer = await js.consumers.get(spec.stream, spec.durable);
+  const messages = await consumer.consume({ max_messages: concurrency });
+  const inFlight = new Set<Promise<void>>();
+  let wake: (() => void) | null = null;
+
+  const settle = async (msg: JsMsg): Promise<void> => {
+    const started = performance.now();
+    // Long handlers (a model run) tell the server they are alive, so it does not redeliver.
+    const heartbeat = setInterval(() => msg.working(), Math.max(1_000, spec.ackWaitMs / 3));
+    let outcome: Outcome;
+    try {
+      outcome = await handler(msg);
+    } catch (error) {
+      log.warn({ err: error, subject: msg.subject, delivery: msg.info.deliveryCount }, "handler failed; will retry");
+      outcome = retry(error instanceof Error ? error.message : String(error), retryDelay(msg.info.deliveryCount));
+    } finally {
+      clearInterval(heartbeat);
+    }
+    if (outcome.kind === "retry" && msg.info.deliveryCount >= spec.maxDeliver) {
+      outcome = poison(`gave up after ${msg.info.deliveryCount} deliveries: ${outcome.reason}`);
+    }
+    await apply(js, spec, msg, outcome, log);
+    options.onOutcome?.(outcome, performance.now() - started);
+  };
+
+  const loop = (async () => {
+    for await (const msg of messages) {
+      while (inFlight.size >= concurrency) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+      const task = settle(msg).finally(() => {
+        inFlight.delete(task);
+        wake?.();
+        wake = null;
+      });
+      inFlight.add(task);
+    }
+  })();
+
+  return {
+    async stop() {
+      await messages.close();
+      await loop;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+async function apply(js: JetStreamClient, spec: ConsumerSpec, msg: JsMsg, outcome: Outcome, log: Logger): Promise<void> {
+  switch (outcome.kind) {
+    case "ack":
+      // ackAck waits for the server's confirmation, so a crash right after cannot redeliver
+      // work this process believes is done.
+      await msg.ackAck().catch((error) => log.warn({ err: error }, "ack not confirmed; the message may be redelivered"));
+      return;
+    case "retry":
+      msg.nak(outcome.delayMs);
+      return;
+    case "poison": {
+      log.error({ subject: msg.subject, reason: outcome.reason, delivery: msg.info.deliveryCount }, "poison message");
+      const h = natsHeaders();
+      h.set("Konstruct-Original-Subject", msg.subject);
+      h.set("Konstruct-Consumer", spec.durable);
+      h.set("Konstruct-Reason", outcome.reason.slice(0, 1_000));
+      h.set("Konstruct-Deliveries", String(msg.info.deliveryCount));
+      try {
+        await js.publish(deadLetterSubject(spec.stream), msg.data, {
+          headers: h,
+          msgID: `${spec.durable}:${msg.info.streamSequence}`,
+        });
+        msg.term(outcome.reason.slice(0, 200));
+      } catch (error) {
+        // Without a dead-letter record the message must not be dropped: let it come back.
+        log.error({ err: error }, "dead-letter publish failed; redelivering instead");
+        msg.nak(5_000);
+      }
+      return;
+    }
+  }
+}
+
+/** Publishes JSON with a message id, so NATS drops a duplicate within the stream's window. */
+export async function publishJson(js: JetStreamClient, subject: string, value: unknown, msgId: string): Promise<void> {
+  await js.publish(subject, JSON.stringify(value), { msgID: msgId, timeout: 5_000 });
+}
