@@ -1,0 +1,79 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { MessageValidationError } from "./errors.ts";
+import { ChannelType, KonstructMessage } from "./message.ts";
+import { compile } from "./schema.ts";
+
+const Uuid = Type.String({ pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" });
+const Id = Type.String({ minLength: 1, maxLength: 256 });
+
+/**
+ * Router → orchestrator, on `konstruct.work.<tenantId>`: one message to answer, with the agent
+ * the router chose. Published with msgID `work:<deliveryKey>`.
+ */
+export const WorkItem = Type.Object(
+  {
+    message: KonstructMessage,
+    tenantId: Uuid,
+    agentId: Uuid,
+    /** Stable across channel retries (`<connectionId>:<deliveryId>`): the idempotency key of every later step. */
+    deliveryKey: Id,
+  },
+  { additionalProperties: false },
+);
+export type WorkItem = Static<typeof WorkItem>;
+
+/**
+ * Router or orchestrator → the channel's outbound worker, on `konstruct.outbound.<channel>`.
+ * Published with msgID `reply:<deliveryKey>`, so one inbound event yields at most one reply.
+ */
+export const OutboundReply = Type.Object(
+  {
+    /** `reply:<deliveryKey>`; the outbound worker posts each id at most once. */
+    replyId: Id,
+    tenantId: Uuid,
+    channelType: ChannelType,
+    connectionId: Uuid,
+    /** Where the reply goes: the channel and thread of the message it answers. */
+    target: Type.Object({
+      workspaceId: Id,
+      channelId: Id,
+      threadId: Id,
+      inReplyToMessageId: Id,
+    }),
+    text: Type.String({ minLength: 1, maxLength: 40_000 }),
+    /** `answer` from a model; `notice` (rate limit) and `apology` (model failure) from the platform. */
+    kind: Type.Union([Type.Literal("answer"), Type.Literal("notice"), Type.Literal("apology")]),
+    agent: Type.Union([Type.Object({ id: Uuid, displayName: Type.String() }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type OutboundReply = Static<typeof OutboundReply>;
+
+const workValidator = compile(WorkItem);
+const replyValidator = compile(OutboundReply);
+
+function decode<T>(data: Uint8Array, check: (v: unknown) => v is T, issues: (v: unknown) => string[]): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(data).toString("utf8"));
+  } catch (cause) {
+    throw new MessageValidationError(["payload is not JSON"], { cause });
+  }
+  if (check(value)) return value;
+  throw new MessageValidationError(issues(value));
+}
+
+/** Decodes and validates a work item from a NATS payload. */
+export function decodeWorkItem(data: Uint8Array): WorkItem {
+  return decode(data, workValidator.check, (v) => workValidator.issues(v, 10));
+}
+
+/** Decodes and validates an outbound reply from a NATS payload. */
+export function decodeOutboundReply(data: Uint8Array): OutboundReply {
+  return decode(data, replyValidator.check, (v) => replyValidator.issues(v, 10));
+}
+
+/** The idempotency key of one inbound delivery, stable across a channel's retries. */
+export function deliveryKey(message: KonstructMessage): string {
+  return `${message.channel.connectionId ?? message.channel.workspaceId}:${message.deliveryId}`;
+}
