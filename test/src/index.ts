@@ -1,3 +1,16 @@
 export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
 export type { TestDatabase } from "./database.ts";
 export { serverUrl } from "./env.ts";
+export {
+  ControlPlaneError,
+  controlPlaneBinariesBuilt,
+  defaultControlPlaneBinDir,
+  startControlPlane,
+} from "./control-plane.ts";
+export type {
+  ClientCertificate,
+  ControlPlane,
+  ControlPlaneComponent,
+  ControlPlaneErrorCode,
+  ControlPlaneOptions,
+} from "./control-plane.ts";

@@ -15,7 +15,7 @@ export const WorkItem = Type.Object(
     message: KonstructMessage,
     tenantId: Uuid,
     agentId: Uuid,
-    /** Stable across channel retries (`<connectionId>:<deliveryId>`): the idempotency key of every later step. */
+    /** Stable across channel retries (`<channel>:<workspace>:<deliveryId>`): the idempotency key of every later step. */
     deliveryKey: Id,
   },
   { additionalProperties: false },
@@ -73,7 +73,10 @@ export function decodeOutboundReply(data: Uint8Array): OutboundReply {
   return decode(data, replyValidator.check, (v) => replyValidator.issues(v, 10));
 }
 
-/** The idempotency key of one inbound delivery, stable across a channel's retries. */
+/**
+ * The idempotency key of one inbound delivery, stable across a channel's retries and across
+ * both Slack routes (a workspace has one connection per channel type).
+ */
 export function deliveryKey(message: KonstructMessage): string {
-  return `${message.channel.connectionId ?? message.channel.workspaceId}:${message.deliveryId}`;
+  return `${message.channelType}:${message.channel.workspaceId}:${message.deliveryId}`;
 }
