@@ -1,0 +1,253 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
+
+/** The API group and version of Konstruct's custom resources. */
+export const GROUP = "konstruct.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Channel types a Tenant can connect; the database accepts the same set. */
+export const TENANT_CHANNEL_TYPES = ["slack", "webchat"] as const;
+
+const SecretRef = Type.Object(
+  {
+    name: Type.String({
+      description:
+        "Name of a Secret in the tenant namespace. For slack channels it must hold the keys `botToken` " +
+        "(xoxb-…) and `signingSecret`; for webchat channels it is optional and may hold `signingSecret`.",
+      pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+      maxLength: 253,
+    }),
+  },
+  { description: "A Secret in the tenant namespace holding the channel's credentials." },
+);
+
+export const TenantChannelSpec = withRules(
+  Type.Object(
+    {
+      name: Type.String({
+        description: "Name of the channel, unique within the tenant; Agents refer to channels by this name.",
+        pattern: DNS_LABEL,
+        maxLength: 63,
+      }),
+      type: StringEnum(TENANT_CHANNEL_TYPES, { description: "Kind of channel: `slack` or `webchat`." }),
+      externalId: Type.String({
+        description:
+          "The channel's own id: Slack's team (workspace) id such as T0123ABCD, or a public id for a web chat. " +
+          "Unique across the installation per channel type.",
+        pattern: "^[A-Za-z0-9._-]+$",
+        minLength: 1,
+        maxLength: 256,
+      }),
+      credentialsSecretRef: Type.Optional(SecretRef),
+      allowedOrigins: Type.Optional(
+        Type.Array(
+          Type.String({ description: "An origin such as https://example.com.", pattern: "^https?://[^/\\s]+$", maxLength: 2048 }),
+          {
+            description: "webchat only: origins allowed to embed the chat and call its API.",
+            maxItems: 32,
+            "x-kubernetes-list-type": "set",
+          },
+        ),
+      ),
+    },
+    { description: "A channel the tenant's people use to reach its agents." },
+  ),
+  [
+    {
+      rule: "self.type != 'slack' || has(self.credentialsSecretRef)",
+      message: "slack channels need credentialsSecretRef naming a Secret with botToken and signingSecret",
+      fieldPath: ".credentialsSecretRef",
+      reason: "FieldValueRequired",
+    },
+    {
+      rule: "self.type != 'slack' || self.externalId.matches('^[TE][A-Z0-9]+$')",
+      message: "a slack channel's externalId is the Slack team id, e.g. T0123ABCD",
+      fieldPath: ".externalId",
+    },
+    {
+      rule: "self.type == 'webchat' || !has(self.allowedOrigins)",
+      message: "allowedOrigins applies only to webchat channels",
+      fieldPath: ".allowedOrigins",
+      reason: "FieldValueForbidden",
+    },
+  ],
+);
+
+const Admin = Type.Object(
+  {
+    kind: StringEnum(["User", "Group"] as const, { description: "Whether `name` is a user or a group." }),
+    name: Type.String({
+      description: "The user or group name as the cluster's authenticator reports it.",
+      minLength: 1,
+      maxLength: 253,
+    }),
+  },
+  { description: "A user or group bound to edit Agents and Secrets in the tenant namespace." },
+);
+
+const Limits = Type.Object(
+  {
+    messagesPerMinute: Type.Integer({
+      description: "Inbound messages handled per minute before rate limiting.",
+      minimum: 1,
+      maximum: 100000,
+      default: 60,
+    }),
+    maxConcurrentRuns: Type.Integer({
+      description: "Agent runs in flight at once for this tenant.",
+      minimum: 1,
+      maximum: 1000,
+      default: 4,
+    }),
+    tokensPerDay: Type.Integer({
+      description: "LLM tokens the tenant may use per day.",
+      minimum: 1,
+      maximum: 2000000000,
+      default: 1000000,
+    }),
+  },
+  { description: "Usage limits the router and orchestrator enforce.", default: {} },
+);
+
+export const TenantSpec = withRules(
+  Type.Object(
+    {
+      displayName: Type.String({ description: "Human-readable name of the customer.", minLength: 1, maxLength: 200 }),
+      namespace: Type.Optional(
+        Type.String({
+          description: "Namespace holding the tenant's Agents and Secrets. Defaults to konstruct-<name>. Immutable.",
+          pattern: DNS_LABEL,
+          maxLength: 63,
+        }),
+      ),
+      tenantId: Type.Optional(
+        Type.String({
+          description:
+            "Tenant id (UUID) to use instead of metadata.uid: set it to adopt the data a Tenant deleted with " +
+            "reclaimPolicy Retain left behind. Immutable.",
+          pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        }),
+      ),
+      reclaimPolicy: StringEnum(["Delete", "Retain"] as const, {
+        description:
+          "What deleting the Tenant does to its data. Delete drops the database role, Redis user, rows and the namespace; " +
+          "Retain (the default, as for PersistentVolumes holding customer data) keeps them all.",
+        default: "Retain",
+      }),
+      limits: Type.Optional(Limits),
+      channels: Type.Optional(
+        Type.Array(TenantChannelSpec, {
+          description: "Channels (Slack workspaces, web chats) connected to this tenant.",
+          maxItems: 64,
+          "x-kubernetes-list-type": "map",
+          "x-kubernetes-list-map-keys": ["name"],
+        }),
+      ),
+      admins: Type.Optional(
+        Type.Array(Admin, {
+          description:
+            "Users and groups bound (RoleBinding konstruct-tenant-admins) to edit Agents and Secrets in the tenant namespace.",
+          maxItems: 64,
+        }),
+      ),
+    },
+    { description: "The desired state of a tenant." },
+  ),
+  [
+    {
+      rule: "has(oldSelf.namespace) ? (has(self.namespace) && self.namespace == oldSelf.namespace) : !has(self.namespace)",
+      message: "namespace is immutable",
+      fieldPath: ".namespace",
+    },
+    {
+      rule: "has(oldSelf.tenantId) ? (has(self.tenantId) && self.tenantId == oldSelf.tenantId) : !has(self.tenantId)",
+      message: "tenantId is immutable",
+      fieldPath: ".tenantId",
+    },
+  ],
+);
+
+const ChannelStatus = Type.Object(
+  {
+    name: Type.String({ description: "The channel's name in spec.channels." }),
+    type: Type.String({ description: "The channel type." }),
+    connectionId: Type.Optional(Type.String({ description: "Id of the channel connection row." })),
+    ready: Type.Boolean({ description: "Whether the connection is stored with its credentials." }),
+    message: Type.Optional(Type.String({ description: "Why the channel is not ready." })),
+    webhookPath: Type.Optional(
+      Type.String({ description: "Path the gateway serves for this channel: /webhooks/slack/<id>/events or /webchat/<id>/." }),
+    ),
+  },
+  { description: "The state of one channel." },
+);
+
+export const TenantStatus = Type.Object(
+  {
+    tenantId: Type.Optional(Type.String({ description: "The tenant id (UUID) used in rows, Redis keys and NATS subjects." })),
+    namespace: Type.Optional(Type.String({ description: "The tenant namespace." })),
+    observedGeneration: Type.Optional(Type.Integer({ description: "The .metadata.generation last reconciled." })),
+    conditions: Type.Optional(
+      Type.Array(Condition, {
+        description: "Ready, DatabaseReady, RedisReady and ChannelsReady.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+      }),
+    ),
+    databaseSecret: Type.Optional(Type.String({ description: "Secret in the tenant namespace with the PostgreSQL login." })),
+    redisSecret: Type.Optional(Type.String({ description: "Secret in the tenant namespace with the Redis login." })),
+    channels: Type.Optional(Type.Array(ChannelStatus, { description: "Each channel's state and webhook path." })),
+  },
+  { description: "The observed state of a tenant." },
+);
+
+/** Metadata fields the operator reads. */
+export const ObjectMeta = Type.Object(
+  {
+    name: Type.String(),
+    namespace: Type.Optional(Type.String()),
+    uid: Type.Optional(Type.String()),
+    generation: Type.Optional(Type.Integer()),
+    resourceVersion: Type.Optional(Type.String()),
+    deletionTimestamp: Type.Optional(Type.String()),
+    finalizers: Type.Optional(Type.Array(Type.String())),
+    labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: true },
+);
+
+export const Tenant = withRules(
+  Type.Object(
+    {
+      apiVersion: Type.Literal(API_VERSION),
+      kind: Type.Literal("Tenant"),
+      metadata: ObjectMeta,
+      spec: TenantSpec,
+      status: Type.Optional(TenantStatus),
+    },
+    {
+      description:
+        "A Konstruct customer: its namespace, PostgreSQL role, Redis user and channels. Cluster-scoped; status.tenantId is its id everywhere.",
+    },
+  ),
+  [
+    {
+      rule: "has(self.spec.namespace) || self.metadata.name.size() <= 53",
+      message: "Tenant names are at most 53 characters unless spec.namespace is set, so konstruct-<name> is a valid namespace",
+      fieldPath: ".metadata.name",
+    },
+    {
+      rule: "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+      message: "Tenant names must be DNS labels: lower-case letters, digits and '-', no dots",
+      fieldPath: ".metadata.name",
+    },
+  ],
+);
+
+export type TenantChannelSpec = Static<typeof TenantChannelSpec>;
+export type TenantSpec = Static<typeof TenantSpec>;
+export type TenantStatus = Static<typeof TenantStatus>;
+export type Tenant = Static<typeof Tenant>;
+export type ObjectMeta = Static<typeof ObjectMeta>;
+export type TenantChannelStatus = Static<typeof ChannelStatus>;

@@ -1,0 +1,19 @@
+// The operator's public surface. Everything exported here is side-effect free and light to
+// import: the cdk8s charts read the CRDs and RBAC rules from it without starting anything.
+export { Agent, AgentSpec, AgentStatus } from "./api/agent.ts";
+export type { CustomResourceDefinition } from "./api/crds.ts";
+export { agentCrd, crds, tenantCrd, toStructural } from "./api/crds.ts";
+export type { PolicyRule } from "./api/rbac.ts";
+export { OPERATOR_RBAC_RULES, TENANT_ADMIN_CLUSTER_ROLE, TENANT_ADMIN_RULES } from "./api/rbac.ts";
+export type { CelRule } from "./api/schema-helpers.ts";
+export { Condition } from "./api/schema-helpers.ts";
+export type { ObjectMeta, TenantChannelSpec, TenantChannelStatus } from "./api/tenant.ts";
+export {
+  API_VERSION,
+  GROUP,
+  TENANT_CHANNEL_TYPES,
+  Tenant,
+  TenantSpec,
+  TenantStatus,
+  VERSION,
+} from "./api/tenant.ts";
