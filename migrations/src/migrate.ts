@@ -34,5 +34,15 @@ export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): 
   const password = decodeURIComponent(url.password);
   if (password.length < 8) throw new KonstructError("CONFIG_INVALID", "DATABASE_URL's password must be at least 8 characters");
   const literal = `'${password.replaceAll("'", "''")}'`;
-  await sql.raw(`alter role konstruct_app login password ${literal}`).execute(db);
+  // The role is shared by every database of the server; a concurrent ALTER ROLE elsewhere
+  // fails this one with "tuple concurrently updated", which is safe to retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql.raw(`alter role konstruct_app login password ${literal}`).execute(db);
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !/tuple concurrently updated/.test(String(error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
 }

@@ -30,13 +30,22 @@ export async function up(db: Kysely<any>): Promise<void> {
       )
       .execute(db);
   }
-  // A role that pre-existed with dangerous attributes is corrected, not trusted.
-  await sql`alter role konstruct_app nosuperuser nobypassrls`.execute(db);
-  await sql`alter role konstruct_tenant nosuperuser nobypassrls`.execute(db);
+  // A role that pre-existed with dangerous attributes is corrected, not trusted. Each change is
+  // conditional and runs in a DO block (its own subtransaction), because migrators of other
+  // databases on the same server may touch the same shared role rows at the same moment.
   await sql
-    .raw(`grant konstruct_owner to current_user`)
-    .execute(db)
-    .catch(() => {});
+    .raw(
+      `do $$ begin
+         if exists (select 1 from pg_roles where rolname in ('konstruct_app', 'konstruct_tenant') and (rolsuper or rolbypassrls)) then
+           alter role konstruct_app nosuperuser nobypassrls;
+           alter role konstruct_tenant nosuperuser nobypassrls;
+         end if;
+         if not pg_has_role(current_user, 'konstruct_owner', 'member') then
+           grant konstruct_owner to current_user;
+         end if;
+       end $$`,
+    )
+    .execute(db);
   const { rows } = await sql<{ db: string }>`select current_database() as db`.execute(db);
   const database = sql.id(rows[0]?.db as string);
   await sql`grant connect on database ${database} to konstruct_app, konstruct_tenant`.execute(db);

@@ -43,6 +43,7 @@ export type { Handler, Outcome, RunConsumerOptions, RunningConsumer } from "./na
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";
 export type { ConsumerSpec } from "./nats/streams.ts";
 export { CONSUMERS, ensureJetStream, outboundConsumer } from "./nats/streams.ts";
+export { hashPassword, verifyPassword } from "./passwords.ts";
 export { decodeOutboundReply, decodeWorkItem, deliveryKey, OutboundReply, WorkItem } from "./pipeline.ts";
 export type { RedisKeyType } from "./redis-keys.ts";
 export { keyPart, REDIS_KEY_TYPES, redisChannel, redisKey, tenantKeyPattern } from "./redis-keys.ts";

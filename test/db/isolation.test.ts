@@ -1,0 +1,261 @@
+import { randomUUID } from "node:crypto";
+import {
+  createDatabase,
+  type Database,
+  hashPassword,
+  routeByConnectionId,
+  routeByExternalId,
+  TENANT_SCOPED_TABLES,
+  TenantIdError,
+  withTenant,
+} from "@konstruct/core";
+import { createTestDatabase, type TestDatabase } from "@konstruct/testkit";
+import { type Kysely, sql } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// The core promise: no tenant can see another's rows. These tests run as the real
+// konstruct_app role and as a real per-tenant login role against a real PostgreSQL.
+
+let t: TestDatabase;
+const A = randomUUID();
+const B = randomUUID();
+const agentOf: Record<string, string> = {};
+let tenantRole: { name: string; password: string; db: Kysely<Database> };
+
+async function seedTenant(db: Kysely<Database>, id: string, name: string): Promise<void> {
+  await db
+    .insertInto("tenants")
+    .values({ id, name, display_name: name, namespace: `konstruct-${name}` })
+    .execute();
+  const agent = await db
+    .insertInto("agents")
+    .values({ tenant_id: id, name: "ava", display_name: `Ava of ${name}`, model: "llama3.2", is_default: true })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  agentOf[id] = agent.id;
+  await db
+    .insertInto("channel_connections")
+    .values({ tenant_id: id, name: "slack", channel_type: "slack", external_id: `T-${name}`, credentials: "v1.x.y.z" })
+    .execute();
+  await db
+    .insertInto("portal_users")
+    .values({
+      tenant_id: id,
+      email: `owner@${name}.example`,
+      password_hash: await hashPassword("correct horse battery"),
+      role: "owner",
+    })
+    .execute();
+  await db
+    .insertInto("token_usage")
+    .values({ tenant_id: id, agent_id: agent.id, day: "2026-11-28", prompt_tokens: 10, completion_tokens: 5, runs: 1 })
+    .execute();
+}
+
+beforeAll(async () => {
+  t = await createTestDatabase("iso");
+  await seedTenant(t.admin, A, "acme");
+  await seedTenant(t.admin, B, "globex");
+  // A per-tenant login role as the operator creates it: a member of konstruct_tenant, mapped to A.
+  const name = `konstruct_t_${A.replaceAll("-", "")}_${t.name}`.slice(0, 63);
+  const password = randomUUID();
+  await sql.raw(`create role ${name} login password '${password}' in role konstruct_tenant`).execute(t.admin);
+  await t.admin.insertInto("tenant_roles").values({ role_name: name, tenant_id: A }).execute();
+  tenantRole = { name, password, db: createDatabase(t.urlFor(name, password), { max: 2 }) };
+});
+
+afterAll(async () => {
+  await tenantRole?.db.destroy();
+  await t?.drop();
+  if (tenantRole) {
+    const c = new pg.Client({ connectionString: process.env.DATABASE_ADMIN_URL });
+    await c.connect();
+    await c.query(`drop role if exists ${c.escapeIdentifier(tenantRole.name)}`);
+    await c.end();
+  }
+});
+
+describe("the app role, scoped with withTenant", () => {
+  it("sees only the current tenant's rows in every tenant-scoped table", async () => {
+    for (const table of TENANT_SCOPED_TABLES) {
+      const column = table === "tenants" ? "id" : "tenant_id";
+      const rows = await withTenant(t.app, A, (trx) =>
+        trx
+          .selectFrom(table)
+          .select(sql<string>`${sql.ref(column)}::text`.as("tenant"))
+          .execute(),
+      );
+      expect(rows.length, table).toBeGreaterThan(0);
+      expect(new Set(rows.map((r) => r.tenant)), table).toEqual(new Set([A]));
+    }
+  });
+
+  it("cannot update or delete another tenant's rows", async () => {
+    const updated = await withTenant(t.app, A, (trx) =>
+      trx
+        .updateTable("agents")
+        .set({ display_name: "hijacked" })
+        .where("id", "=", agentOf[B] as string)
+        .executeTakeFirst(),
+    );
+    expect(updated.numUpdatedRows).toBe(0n);
+    const deleted = await withTenant(t.app, A, (trx) =>
+      trx.deleteFrom("portal_users").where("tenant_id", "=", B).executeTakeFirst(),
+    );
+    expect(deleted.numDeletedRows).toBe(0n);
+    const still = await t.admin
+      .selectFrom("agents")
+      .select("display_name")
+      .where("id", "=", agentOf[B] as string)
+      .executeTakeFirstOrThrow();
+    expect(still.display_name).toBe("Ava of globex");
+    expect(await t.admin.selectFrom("portal_users").where("tenant_id", "=", B).select("id").execute()).toHaveLength(1);
+  });
+
+  it("cannot insert rows for another tenant, nor move its own rows to one", async () => {
+    await expect(
+      withTenant(t.app, A, (trx) =>
+        trx.insertInto("agents").values({ tenant_id: B, name: "mole", display_name: "Mole", model: "m" }).execute(),
+      ),
+    ).rejects.toThrow(/row-level security/);
+    await expect(
+      withTenant(t.app, A, (trx) =>
+        trx
+          .updateTable("agents")
+          .set({ tenant_id: B })
+          .where("id", "=", agentOf[A] as string)
+          .execute(),
+      ),
+    ).rejects.toThrow(/row-level security/);
+  });
+
+  it("sees zero rows with no tenant set, even on a connection that used the setting before", async () => {
+    const conn = new pg.Client({ connectionString: t.appUrl });
+    await conn.connect();
+    try {
+      await conn.query("begin");
+      await conn.query("select set_config('app.current_tenant', $1, true)", [A]);
+      expect((await conn.query("select count(*)::int as n from agents")).rows[0].n).toBe(1);
+      await conn.query("commit");
+      // After the transaction the setting reads as '' rather than NULL: still no rows.
+      for (const table of TENANT_SCOPED_TABLES) {
+        const { rows } = await conn.query(`select count(*)::int as n from ${table}`);
+        expect(rows[0].n, table).toBe(0);
+      }
+    } finally {
+      await conn.end();
+    }
+  });
+
+  it("rejects a malformed or injected tenant id before any SQL runs", async () => {
+    const untouchable = new Proxy({} as Kysely<Database>, {
+      get() {
+        throw new Error("SQL was attempted");
+      },
+    });
+    for (const bad of [`${A}'; drop table tenants; --`, "", "not-a-uuid", A.toUpperCase(), `${A} `]) {
+      await expect(withTenant(untouchable, bad, async () => 1)).rejects.toThrow(TenantIdError);
+    }
+  });
+
+  it("resolves channel routes without reading the routing tables or credentials", async () => {
+    const route = await routeByExternalId(t.app, "slack", "T-globex");
+    expect(route?.tenantId).toBe(B);
+    expect(await routeByConnectionId(t.app, route?.connectionId as string)).toEqual(route);
+    expect(await routeByExternalId(t.app, "slack", "T-nobody")).toBeNull();
+    await expect(sql`select * from channel_routes`.execute(t.app)).rejects.toThrow(/permission denied/);
+    await expect(sql`select * from tenant_roles`.execute(t.app)).rejects.toThrow(/permission denied/);
+  });
+});
+
+describe("a per-tenant login role", () => {
+  it("reads only its own tenant's rows", async () => {
+    for (const table of TENANT_SCOPED_TABLES) {
+      const column = table === "tenants" ? "id" : "tenant_id";
+      const rows = await tenantRole.db
+        .selectFrom(table)
+        .select(sql<string>`${sql.ref(column)}::text`.as("tenant"))
+        .execute();
+      expect(new Set(rows.map((r) => r.tenant)), table).toEqual(new Set([A]));
+    }
+  });
+
+  it("cannot switch tenants by setting app.current_tenant", async () => {
+    const rows = await tenantRole.db.transaction().execute(async (trx) => {
+      await sql`select set_config('app.current_tenant', ${B}, true)`.execute(trx);
+      return trx.selectFrom("agents").select("tenant_id").execute();
+    });
+    expect(rows.map((r) => r.tenant_id)).toEqual([A]);
+    await expect(
+      tenantRole.db.transaction().execute(async (trx) => {
+        await sql`select set_config('app.current_tenant', ${B}, true)`.execute(trx);
+        await trx.insertInto("agents").values({ tenant_id: B, name: "mole", display_name: "Mole", model: "m" }).execute();
+      }),
+    ).rejects.toThrow(/row-level security/);
+  });
+
+  it("cannot read the role map or rewrite its own mapping", async () => {
+    await expect(sql`update tenant_roles set tenant_id = ${B}`.execute(tenantRole.db)).rejects.toThrow(/permission denied/);
+  });
+});
+
+describe("roles and ownership", () => {
+  it("the app role is not superuser, cannot bypass RLS and owns nothing", async () => {
+    const { rows } = await sql<{ rolsuper: boolean; rolbypassrls: boolean; rolcreaterole: boolean }>`
+      select rolsuper, rolbypassrls, rolcreaterole from pg_roles where rolname = 'konstruct_app'`.execute(t.admin);
+    expect(rows).toEqual([{ rolsuper: false, rolbypassrls: false, rolcreaterole: false }]);
+    const owned = await sql<{ n: number }>`
+      select count(*)::int as n from pg_class c join pg_roles r on r.oid = c.relowner
+      where r.rolname = 'konstruct_app'`.execute(t.admin);
+    expect(owned.rows[0]?.n).toBe(0);
+  });
+
+  it("every tenant-scoped table has ENABLE and FORCE row-level security", async () => {
+    const { rows } = await sql<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>`
+      select relname, relrowsecurity, relforcerowsecurity from pg_class
+      where relname in (${sql.join([...TENANT_SCOPED_TABLES])}) and relkind = 'r'`.execute(t.admin);
+    expect(rows).toHaveLength(TENANT_SCOPED_TABLES.length);
+    for (const row of rows) expect(row, row.relname).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
+  });
+
+  it("RLS binds the table owner too: konstruct_owner sees no tenant rows", async () => {
+    const count = await t.admin.connection().execute(async (conn) => {
+      await sql`set role konstruct_owner`.execute(conn);
+      try {
+        return (await sql<{ n: number }>`select count(*)::int as n from agents`.execute(conn)).rows[0]?.n;
+      } finally {
+        await sql`reset role`.execute(conn);
+      }
+    });
+    expect(count).toBe(0);
+    expect((await t.admin.selectFrom("agents").select("id").execute()).length).toBe(2);
+  });
+
+  it("keeps one default agent per tenant and one connection per channel id across tenants", async () => {
+    await expect(
+      withTenant(t.app, A, (trx) =>
+        trx
+          .insertInto("agents")
+          .values({ tenant_id: A, name: "bob", display_name: "Bob", model: "m", is_default: true })
+          .execute(),
+      ),
+    ).rejects.toThrow(/agents_one_default_per_tenant/);
+    await expect(
+      withTenant(t.app, A, (trx) =>
+        trx
+          .insertInto("channel_connections")
+          .values({ tenant_id: A, name: "other", channel_type: "slack", external_id: "T-globex" })
+          .execute(),
+      ),
+    ).rejects.toThrow(/duplicate key/);
+    await expect(
+      withTenant(t.app, A, (trx) =>
+        trx
+          .insertInto("channel_connections")
+          .values({ tenant_id: A, name: "fax", channel_type: "fax" as never, external_id: "F1" })
+          .execute(),
+      ),
+    ).rejects.toThrow(/check constraint/);
+  });
+});
