@@ -1,0 +1,94 @@
+import { k8s } from "cdk8s-plus-27";
+import { Construct } from "constructs";
+import { type ConnectionVar, connectionEnv } from "./install-secret.ts";
+import { type Component, labels, nameOf, selectorLabels } from "./labels.ts";
+import { waitForSchemaContainer } from "./migrations-job.ts";
+import { httpProbes, KONSTRUCT_UID, konstructContainer, podSecurityContext, resources, TMP_MOUNT, TMP_VOLUME } from "./pod.ts";
+import type { Values } from "./values.ts";
+
+export interface AppServiceProps {
+  readonly component: Extract<Component, "gateway" | "router" | "orchestrator">;
+  /** The port serving `/healthz`, `/readyz` and `/metrics`. */
+  readonly port: number;
+  readonly env: readonly ConnectionVar[];
+}
+
+/**
+ * A stateless Konstruct service: a Deployment that waits for the schema, with probes, requests
+ * and limits; a PodDisruptionBudget; and, when enabled, a HorizontalPodAutoscaler on CPU.
+ */
+export class AppService extends Construct {
+  readonly name: string;
+
+  constructor(scope: Construct, id: string, values: Values, props: AppServiceProps) {
+    super(scope, id);
+    const { component, port } = props;
+    const settings = values[component];
+    this.name = nameOf(component);
+    const metadata = { name: this.name, namespace: values.namespace, labels: labels(component) };
+    const autoscaled = settings.autoscaling.enabled;
+
+    new k8s.KubeDeployment(this, "deployment", {
+      metadata,
+      spec: {
+        // With an autoscaler the replica count is its to set; a fixed one here would fight it on every apply.
+        ...(autoscaled ? {} : { replicas: settings.replicas }),
+        selector: { matchLabels: selectorLabels(component) },
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        template: {
+          metadata: { labels: labels(component), annotations: { "kubectl.kubernetes.io/default-container": component } },
+          spec: {
+            automountServiceAccountToken: false,
+            securityContext: podSecurityContext(KONSTRUCT_UID),
+            initContainers: [waitForSchemaContainer(values)],
+            containers: [
+              konstructContainer(values, component, component, {
+                ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                env: [...connectionEnv(values, props.env), { name: "PORT", value: String(port) }],
+                resources: resources(settings.resources),
+                volumeMounts: [TMP_MOUNT],
+                ...httpProbes("http"),
+              }),
+            ],
+            volumes: [TMP_VOLUME],
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: selectorLabels(component) },
+              },
+            ],
+            terminationGracePeriodSeconds: 30,
+          },
+        },
+      },
+    });
+
+    // maxUnavailable rather than minAvailable: a one-replica install can still drain its node.
+    new k8s.KubePodDisruptionBudget(this, "pdb", {
+      metadata,
+      spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selectorLabels(component) } },
+    });
+
+    if (autoscaled) {
+      new k8s.KubeHorizontalPodAutoscalerV2(this, "hpa", {
+        metadata,
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: this.name },
+          minReplicas: settings.autoscaling.minReplicas,
+          maxReplicas: settings.autoscaling.maxReplicas,
+          metrics: [
+            {
+              type: "Resource",
+              resource: {
+                name: "cpu",
+                target: { type: "Utilization", averageUtilization: settings.autoscaling.targetCPUUtilization },
+              },
+            },
+          ],
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { k8s } from "cdk8s-plus-27";
+import { Construct } from "constructs";
+import { AppService } from "./app-service.ts";
+import { labels, nameOf, selectorLabels } from "./labels.ts";
+import type { Values } from "./values.ts";
+
+/** The gateway's HTTP port: webhooks, web chat, health and metrics. */
+export const GATEWAY_PORT = 8080;
+
+/** The gateway: its Deployment, a ClusterIP Service, and the Ingress for webhooks and web chat. */
+export class Gateway extends Construct {
+  constructor(scope: Construct, id: string, values: Values) {
+    super(scope, id);
+    new AppService(this, "service", values, {
+      component: "gateway",
+      port: GATEWAY_PORT,
+      env: [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "NATS_URL",
+        "SLACK_API_URL",
+        "SLACK_SIGNING_SECRET",
+        "KONSTRUCT_SECRET_KEY",
+        "LOG_LEVEL",
+      ],
+    });
+    const name = nameOf("gateway");
+    const metadata = { name, namespace: values.namespace, labels: labels("gateway") };
+    new k8s.KubeService(this, "svc", {
+      metadata,
+      spec: {
+        type: "ClusterIP",
+        selector: selectorLabels("gateway"),
+        ports: [{ name: "http", port: 80, targetPort: k8s.IntOrString.fromString("http"), protocol: "TCP" }],
+      },
+    });
+    if (!values.ingress.enabled) return;
+    const ingress = values.ingress;
+    new k8s.KubeIngress(this, "ingress", {
+      metadata: { ...metadata, annotations: ingress.annotations },
+      spec: {
+        ingressClassName: ingress.className,
+        ...(ingress.tls.enabled ? { tls: [{ hosts: [values.domain], secretName: ingress.tls.secretName }] } : {}),
+        rules: [
+          {
+            host: values.domain,
+            http: {
+              paths: ingress.paths.map((path) => ({
+                path,
+                pathType: "Prefix",
+                backend: { service: { name, port: { name: "http" } } },
+              })),
+            },
+          },
+        ],
+      },
+    });
+  }
+}

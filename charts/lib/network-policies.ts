@@ -1,0 +1,130 @@
+import { k8s } from "cdk8s-plus-27";
+import { Construct } from "constructs";
+import { GATEWAY_PORT } from "./gateway.ts";
+import { type Component, labels, nameOf, selectorLabels } from "./labels.ts";
+import { OLLAMA_PORT } from "./ollama.ts";
+import type { Values } from "./values.ts";
+
+type Workload = Exclude<Component, "crds">;
+type Store = Extract<Component, "postgres" | "redis" | "nats" | "ollama">;
+
+/** Who may open connections to whom inside the install; everything not listed is denied. */
+export const FLOWS: readonly { from: Workload; to: Store }[] = [
+  { from: "gateway", to: "nats" },
+  { from: "gateway", to: "postgres" },
+  { from: "gateway", to: "redis" },
+  { from: "router", to: "nats" },
+  { from: "router", to: "postgres" },
+  { from: "router", to: "redis" },
+  { from: "orchestrator", to: "nats" },
+  { from: "orchestrator", to: "postgres" },
+  { from: "orchestrator", to: "redis" },
+  { from: "orchestrator", to: "ollama" },
+  { from: "operator", to: "postgres" },
+  { from: "operator", to: "redis" },
+  { from: "migrate", to: "postgres" },
+];
+
+const IN_CLUSTER_PORTS: Record<Store, number> = { postgres: 5432, redis: 6379, nats: 4222, ollama: OLLAMA_PORT };
+
+/** Connections that leave the cluster, to `networkPolicies.externalCidr`. */
+const EXTERNAL: readonly { from: Workload; ports: readonly number[]; why: string }[] = [
+  { from: "operator", ports: [443, 6443], why: "the Kubernetes API server" },
+  { from: "gateway", ports: [443], why: "the Slack Web API" },
+  { from: "ollama", ports: [443], why: "the model registry, for pulls" },
+];
+
+const WORKLOADS: readonly Workload[] = [
+  "operator",
+  "gateway",
+  "router",
+  "orchestrator",
+  "migrate",
+  "nats",
+  "postgres",
+  "redis",
+  "ollama",
+];
+
+/**
+ * NetworkPolicies: a default deny for every pod in the namespace, then one policy per component
+ * that allows exactly its flows. Only the gateway accepts traffic from the ingress controller's
+ * namespace; Ollama accepts only the orchestrator.
+ */
+export class NetworkPolicies extends Construct {
+  constructor(scope: Construct, id: string, values: Values) {
+    super(scope, id);
+    const ns = values.namespace;
+    new k8s.KubeNetworkPolicy(this, "default-deny", {
+      metadata: { name: "konstruct-default-deny", namespace: ns, labels: labels("operator") },
+      spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
+    });
+
+    const inCluster: Record<Store, boolean> = {
+      postgres: values.postgres.mode === "in-cluster",
+      redis: values.redis.mode === "in-cluster",
+      nats: values.nats.mode === "in-cluster",
+      ollama: values.ollama.enabled,
+    };
+    const externalPort: Record<Store, number> = {
+      postgres: values.postgres.externalPort,
+      redis: values.redis.externalPort,
+      nats: values.nats.externalPort,
+      ollama: values.ollama.url ? portOf(values.ollama.url) : OLLAMA_PORT,
+    };
+    const external = { ipBlock: { cidr: values.networkPolicies.externalCidr } };
+    const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: "TCP", port: k8s.IntOrString.fromNumber(port) });
+    const pods = (component: Workload): k8s.NetworkPolicyPeer => ({ podSelector: { matchLabels: selectorLabels(component) } });
+    const dns: k8s.NetworkPolicyEgressRule = {
+      to: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+          podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+        },
+      ],
+      ports: [
+        { protocol: "UDP", port: k8s.IntOrString.fromNumber(53) },
+        { protocol: "TCP", port: k8s.IntOrString.fromNumber(53) },
+      ],
+    };
+
+    for (const component of WORKLOADS) {
+      if (isStore(component) && !inCluster[component]) continue;
+      const ingress: k8s.NetworkPolicyIngressRule[] = [];
+      const egress: k8s.NetworkPolicyEgressRule[] = [dns];
+      if (component === "gateway") {
+        ingress.push({
+          from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": values.ingress.controllerNamespace } } }],
+          ports: [tcp(GATEWAY_PORT)],
+        });
+      }
+      if (isStore(component)) {
+        const clients = FLOWS.filter((f) => f.to === component).map((f) => pods(f.from));
+        ingress.push({ from: clients, ports: [tcp(IN_CLUSTER_PORTS[component])] });
+      }
+      for (const flow of FLOWS.filter((f) => f.from === component)) {
+        egress.push(
+          inCluster[flow.to]
+            ? { to: [pods(flow.to)], ports: [tcp(IN_CLUSTER_PORTS[flow.to])] }
+            : { to: [external], ports: [tcp(externalPort[flow.to])] },
+        );
+      }
+      for (const rule of EXTERNAL.filter((e) => e.from === component)) {
+        egress.push({ to: [external], ports: rule.ports.map(tcp) });
+      }
+      new k8s.KubeNetworkPolicy(this, component, {
+        metadata: { name: nameOf(component), namespace: ns, labels: labels(component) },
+        spec: { podSelector: { matchLabels: selectorLabels(component) }, policyTypes: ["Ingress", "Egress"], ingress, egress },
+      });
+    }
+  }
+}
+
+function isStore(component: Workload): component is Store {
+  return component in IN_CLUSTER_PORTS;
+}
+
+function portOf(url: string): number {
+  const u = new URL(url);
+  return u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port);
+}
