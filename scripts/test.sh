@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): everything a fresh machine needs, then every test.
+#
+#   npm test                      # lint, unit and integration tests
+#   npm test -- test/db           # only some files (arguments go to vitest)
+#
+# Installs Node 24 when the machine's Node is older than 22 (scripts/node-env.sh), npm packages
+# from package-lock.json, the Debian packages and servers for PostgreSQL, Redis and NATS
+# (scripts/servers.sh), and builds the test kube-apiserver and etcd from Go modules
+# (scripts/build-control-plane.sh). Servers it starts keep running for the next run; stop them
+# with `npm run servers -- stop`.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+step "Node.js"
+# shellcheck source=scripts/node-env.sh
+source scripts/node-env.sh
+echo "node $(node --version), npm $(npm --version)" >&2
+
+step "npm packages"
+# The marker npm writes after an install tells whether node_modules matches the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  echo "node_modules is up to date" >&2
+fi
+
+step "local servers (PostgreSQL, Redis, NATS)"
+bash scripts/servers.sh start >/dev/null
+eval "$(bash scripts/servers.sh env)"
+export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
+
+step "test control plane (kube-apiserver, etcd)"
+bash scripts/build-control-plane.sh
+
+step "lint"
+lint_status=0
+npm run --silent lint || lint_status=$?
+
+step "tests"
+mkdir -p .data
+report=.data/vitest-report.json
+rm -f "$report"
+test_status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || test_status=$?
+
+# A closing line any CI can read, whatever the runner prints above it.
+if [ -f "$report" ]; then
+  node -e '
+    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  ' "$report"
+fi
+if [ "$lint_status" -ne 0 ]; then
+  echo "lint failed (npm run lint); run npm run format to fix formatting" >&2
+fi
+[ "$lint_status" -eq 0 ] && [ "$test_status" -eq 0 ]
