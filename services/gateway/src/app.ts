@@ -1,0 +1,37 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { Channel } from "./channels/channel.ts";
+import { createErrorHandler } from "./errors.ts";
+import { healthRoutes, type ReadinessCheck } from "./health.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+
+/** What the gateway's HTTP app is built from. */
+export interface AppDeps {
+  channels: readonly Channel[];
+  metrics: GatewayMetrics;
+  readiness: readonly ReadinessCheck[];
+  log: Logger;
+}
+
+/** Builds the gateway's fastify app: every channel's plugin, health, readiness and metrics. Does not listen. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // One log line per webhook would cost more than the webhook; errors are logged by the handler below.
+    disableRequestLogging: true,
+    // Behind the Ingress, so the client address is the forwarded one.
+    trustProxy: true,
+    // Slack gives up after 3 s; a request that has not arrived in 10 s is not Slack's.
+    requestTimeout: 10_000,
+  });
+  app.setErrorHandler(createErrorHandler(deps.log));
+  app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: "not_found" }));
+
+  await app.register(healthRoutes, { checks: deps.readiness });
+  app.get("/metrics", async (_request, reply) => {
+    reply.header("content-type", deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+  for (const channel of deps.channels) await app.register(channel.plugin);
+  return app;
+}

@@ -1,0 +1,36 @@
+import type { ChannelType, Database, Handler, SecretKey } from "@konstruct/core";
+import type { FastifyPluginAsync } from "fastify";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import type { InboundPublisher } from "../inbound-publisher.ts";
+import type { GatewayMetrics } from "../metrics.ts";
+import type { ReplyLedger } from "../outbound/reply-ledger.ts";
+
+/** One channel of the gateway: its webhook routes and its outbound handler. Adding a channel is one folder that builds this. */
+export interface Channel {
+  type: ChannelType;
+  /** Its routes, registered as an encapsulated fastify plugin with its own body parser. */
+  plugin: FastifyPluginAsync;
+  /** Handles one reply from `konstruct.outbound.<type>`. */
+  outbound: Handler;
+}
+
+/** What every channel may use; each takes what it needs. */
+export interface ChannelDeps {
+  /** The app-role database (connections through `withTenant`). */
+  db: Kysely<Database>;
+  secretKey: SecretKey;
+  publisher: InboundPublisher;
+  ledger: ReplyLedger;
+  metrics: GatewayMetrics;
+  log: Logger;
+  settings: {
+    slackSigningSecret: string;
+    slackApiUrl: string;
+    /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */
+    staleClaimMs?: number;
+  };
+}
+
+/** Builds a channel from the shared dependencies. */
+export type ChannelFactory = (deps: ChannelDeps) => Channel;

@@ -1,0 +1,29 @@
+import type { Channel, ChannelDeps } from "../channel.ts";
+import { createSlackConnectionStore, type SlackConnectionStore } from "./connections.ts";
+import { slackIngress } from "./ingress.ts";
+import { createSlackOutboundHandler } from "./outbound.ts";
+
+/** The Slack channel: Events API webhooks in, `chat.postMessage` replies out, one connection cache for both. */
+export function createSlackChannel(deps: ChannelDeps, overrides: { connections?: SlackConnectionStore } = {}): Channel {
+  const connections = overrides.connections ?? createSlackConnectionStore({ db: deps.db, secretKey: deps.secretKey });
+  return {
+    type: "slack",
+    plugin: async (app) => {
+      await app.register(slackIngress, {
+        publisher: deps.publisher,
+        connections,
+        platformSigningSecret: deps.settings.slackSigningSecret,
+        metrics: deps.metrics,
+        log: deps.log,
+      });
+    },
+    outbound: createSlackOutboundHandler({
+      connections,
+      ledger: deps.ledger,
+      slackApiUrl: deps.settings.slackApiUrl,
+      metrics: deps.metrics,
+      log: deps.log.child({ channel: "slack", worker: "outbound" }),
+      ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),
+    }),
+  };
+}

@@ -1,0 +1,146 @@
+import { deliveryKey, inboundSubject, MessageValidationError, normalizeSlackEvent } from "@konstruct/core";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { WebhookError } from "../../errors.ts";
+import type { InboundPublisher } from "../../inbound-publisher.ts";
+import type { GatewayMetrics } from "../../metrics.ts";
+import type { SlackConnectionStore } from "./connections.ts";
+import { verifySlackSignature } from "./signature.ts";
+
+/** Slack documents no body limit for events; 1 MB is far above any event and bounds memory per request. */
+export const SLACK_BODY_LIMIT = 1024 * 1024;
+
+/** What the Slack ingress plugin needs. */
+export interface SlackIngressOptions {
+  publisher: InboundPublisher;
+  connections: SlackConnectionStore;
+  /** Signing secret of the platform's shared Slack app (`SLACK_SIGNING_SECRET`). */
+  platformSigningSecret: string;
+  metrics: GatewayMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+type Result = "accepted" | "duplicate" | "ignored" | "url_verification" | "team_mismatch";
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const value = request.headers[name];
+  return typeof value === "string" ? value : undefined;
+};
+
+/**
+ * The Slack Events API, both ways in: `/webhooks/slack/:connectionId/events` for a tenant's own
+ * app (that connection's signing secret) and `/webhooks/slack/events` for the platform's shared
+ * app (the platform secret; the router resolves the tenant by team id). The body stays bytes
+ * until the signature over those bytes has passed.
+ */
+export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app, options) => {
+  const { publisher, connections, platformSigningSecret, metrics } = options;
+  const now = options.now ?? Date.now;
+  const log = options.log.child({ channel: "slack" });
+  const results = new WeakMap<FastifyRequest, Result>();
+
+  // This plugin's own parser: every content type arrives as a Buffer, unparsed, for the HMAC.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: SLACK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+
+  app.addHook("onResponse", async (request, reply) => {
+    metrics.webhooks.inc({ channel: "slack", result: results.get(request) ?? resultOfStatus(reply.statusCode) });
+  });
+
+  const handle = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    secret: string | null,
+    connection: { id: string; teamId: string } | null,
+  ) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const signed = {
+      timestamp: header(request, "x-slack-request-timestamp"),
+      signature: header(request, "x-slack-signature"),
+      body,
+    };
+    if (secret === null || !verifySlackSignature(secret, signed, now())) {
+      throw new WebhookError("SIGNATURE_INVALID", "Slack request signature did not verify");
+    }
+
+    let payload: { type?: unknown; challenge?: unknown; team_id?: unknown };
+    try {
+      payload = JSON.parse(body.toString("utf8"));
+    } catch (cause) {
+      throw new WebhookError("MESSAGE_INVALID", "Slack request body is not JSON", { cause });
+    }
+    if (payload === null || typeof payload !== "object")
+      throw new WebhookError("MESSAGE_INVALID", "Slack request body is not an object");
+
+    if (payload.type === "url_verification") {
+      if (typeof payload.challenge !== "string")
+        throw new WebhookError("MESSAGE_INVALID", "url_verification without a challenge");
+      results.set(request, "url_verification");
+      return reply.send({ challenge: payload.challenge });
+    }
+    if (payload.type !== "event_callback") {
+      // app_rate_limited and future envelope types: nothing to route, and Slack must not retry.
+      results.set(request, "ignored");
+      return reply.status(200).send();
+    }
+    // A tenant's own app signs only its own workspace's events: an envelope naming another team
+    // would let one tenant occupy another's de-duplication keys, so it goes no further.
+    if (connection && payload.team_id !== connection.teamId) {
+      log.warn({ connectionId: connection.id }, "signed Slack event for a team other than the connection's; ignored");
+      results.set(request, "team_mismatch");
+      return reply.status(200).send();
+    }
+
+    let normalized: ReturnType<typeof normalizeSlackEvent>;
+    try {
+      normalized = normalizeSlackEvent(payload, { connectionId: connection?.id ?? null });
+    } catch (error) {
+      if (error instanceof MessageValidationError) throw new WebhookError("MESSAGE_INVALID", error.message, { cause: error });
+      throw error;
+    }
+    if (normalized.kind === "ignored") {
+      results.set(request, "ignored");
+      return reply.status(200).send();
+    }
+
+    const started = performance.now();
+    const { duplicate } = await publisher.publish(inboundSubject("slack"), normalized.message, deliveryKey(normalized.message));
+    metrics.publishSeconds.observe({ channel: "slack" }, (performance.now() - started) / 1000);
+    results.set(request, duplicate ? "duplicate" : "accepted");
+    return reply.status(200).send();
+  };
+
+  const routeOptions = { bodyLimit: SLACK_BODY_LIMIT };
+
+  app.post("/webhooks/slack/events", routeOptions, (request, reply) => handle(request, reply, platformSigningSecret, null));
+
+  app.post<{ Params: { connectionId: string } }>("/webhooks/slack/:connectionId/events", routeOptions, async (request, reply) => {
+    const connection = await connections.get(request.params.connectionId).catch((error) => {
+      log.error({ err: error, connectionId: request.params.connectionId }, "could not load the Slack connection");
+      throw new WebhookError("UNAVAILABLE", "Slack connection could not be loaded", { cause: error });
+    });
+    // An unknown connection answers exactly like a bad signature: ids cannot be probed.
+    return handle(
+      request,
+      reply,
+      connection?.signingSecret ?? null,
+      connection ? { id: connection.connectionId, teamId: connection.teamId } : null,
+    );
+  });
+};
+
+function resultOfStatus(status: number): string {
+  switch (status) {
+    case 401:
+      return "unauthorized";
+    case 400:
+      return "malformed";
+    case 413:
+      return "too_large";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "error" : String(status);
+  }
+}

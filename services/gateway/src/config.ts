@@ -1,0 +1,23 @@
+import { fields, intField, parseConfig, portField } from "@konstruct/core";
+import { Type } from "@sinclair/typebox";
+
+const GatewayConfigSchema = Type.Object({
+  DATABASE_URL: fields.DATABASE_URL,
+  REDIS_URL: fields.REDIS_URL,
+  NATS_URL: fields.NATS_URL,
+  SLACK_API_URL: fields.SLACK_API_URL,
+  SLACK_SIGNING_SECRET: fields.SLACK_SIGNING_SECRET,
+  KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
+  LOG_LEVEL: fields.LOG_LEVEL,
+  PORT: portField(8080, "HTTP port of the gateway"),
+  HOST: Type.String({ default: "0.0.0.0", minLength: 1, description: "interface the gateway listens on" }),
+  OUTBOUND_CONCURRENCY: intField(16, "replies each channel's outbound worker posts at once"),
+});
+
+/** The gateway's configuration, parsed once by `main.ts`. */
+export type GatewayConfig = ReturnType<typeof loadConfig>;
+
+/** Parses the gateway's environment, listing every bad field at once. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>) {
+  return parseConfig(GatewayConfigSchema, env);
+}

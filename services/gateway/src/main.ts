@@ -1,0 +1,64 @@
+import { connectNats, createDatabase, createLogger, ensureJetStream, outboundConsumer, parseSecretKey } from "@konstruct/core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Redis } from "ioredis";
+import { buildApp } from "./app.ts";
+import { createChannels } from "./channels/registry.ts";
+import { loadConfig } from "./config.ts";
+import { databaseReadiness, natsReadiness } from "./health.ts";
+import { createJetStreamPublisher } from "./inbound-publisher.ts";
+import { createMetrics } from "./metrics.ts";
+import { createRedisReplyLedger } from "./outbound/reply-ledger.ts";
+import { startOutboundWorkers } from "./outbound/worker.ts";
+
+// Wires the gateway, listens, and shuts down in order: stop taking webhooks, finish in-flight
+// posts, drain NATS (flushes pending acks), then close the pools.
+const config = loadConfig(process.env);
+const log = createLogger({ name: "gateway", level: config.LOG_LEVEL });
+
+const nc = await connectNats(config.NATS_URL, "konstruct-gateway");
+const js = jetstream(nc);
+const db = createDatabase(config.DATABASE_URL, { applicationName: "konstruct-gateway" });
+const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+redis.on("error", (error) => log.warn({ err: error }, "Redis connection error"));
+const metrics = createMetrics({ defaults: true });
+
+const channels = createChannels({
+  db,
+  secretKey: parseSecretKey(config.KONSTRUCT_SECRET_KEY),
+  publisher: createJetStreamPublisher(js),
+  ledger: createRedisReplyLedger(redis),
+  metrics,
+  log,
+  settings: { slackSigningSecret: config.SLACK_SIGNING_SECRET, slackApiUrl: config.SLACK_API_URL },
+});
+await ensureJetStream(
+  await jetstreamManager(nc),
+  channels.map((channel) => outboundConsumer(channel.type)),
+);
+const app = await buildApp({ channels, metrics, readiness: [natsReadiness(nc), databaseReadiness(db)], log });
+const workers = await startOutboundWorkers({ js, channels, concurrency: config.OUTBOUND_CONCURRENCY, log });
+await app.listen({ port: config.PORT, host: config.HOST });
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "shutting down");
+  const force = setTimeout(() => {
+    log.error("shutdown took too long; exiting");
+    process.exit(1);
+  }, 25_000);
+  force.unref();
+  try {
+    await app.close();
+    await workers.stop();
+    await nc.drain();
+    await Promise.allSettled([db.destroy(), redis.quit()]);
+    log.info("stopped");
+  } catch (error) {
+    log.error({ err: error }, "error during shutdown");
+    process.exitCode = 1;
+  }
+}
+process.once("SIGTERM", () => void shutdown("SIGTERM"));
+process.once("SIGINT", () => void shutdown("SIGINT"));
