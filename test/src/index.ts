@@ -1,12 +1,3 @@
-export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
-export type { TestDatabase } from "./database.ts";
-export { serverUrl } from "./env.ts";
-export {
-  ControlPlaneError,
-  controlPlaneBinariesBuilt,
-  defaultControlPlaneBinDir,
-  startControlPlane,
-} from "./control-plane.ts";
 export type {
   ClientCertificate,
   ControlPlane,
@@ -14,3 +5,21 @@ export type {
   ControlPlaneErrorCode,
   ControlPlaneOptions,
 } from "./control-plane.ts";
+export {
+  ControlPlaneError,
+  controlPlaneBinariesBuilt,
+  defaultControlPlaneBinDir,
+  startControlPlane,
+} from "./control-plane.ts";
+export type { TestDatabase } from "./database.ts";
+export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
+export type {
+  SlackApiCall,
+  SlackApiDouble,
+  SlackApiFailure,
+  SlackApiMessage,
+  SlackApiOptions,
+  SlackTokenInfo,
+} from "./doubles/slack-api.ts";
+export { signSlackRequest, startSlackApi } from "./doubles/slack-api.ts";
+export { serverUrl } from "./env.ts";
