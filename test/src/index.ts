@@ -1,3 +1,12 @@
+export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
+export type { TestDatabase } from "./database.ts";
+export { serverUrl } from "./env.ts";
+export {
+  ControlPlaneError,
+  controlPlaneBinariesBuilt,
+  defaultControlPlaneBinDir,
+  startControlPlane,
+} from "./control-plane.ts";
 export type {
   ClientCertificate,
   ControlPlane,
@@ -5,14 +14,6 @@ export type {
   ControlPlaneErrorCode,
   ControlPlaneOptions,
 } from "./control-plane.ts";
-export {
-  ControlPlaneError,
-  controlPlaneBinariesBuilt,
-  defaultControlPlaneBinDir,
-  startControlPlane,
-} from "./control-plane.ts";
-export type { TestDatabase } from "./database.ts";
-export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
 export type {
   SlackApiCall,
   SlackApiDouble,
@@ -22,4 +23,3 @@ export type {
   SlackTokenInfo,
 } from "./doubles/slack-api.ts";
 export { signSlackRequest, startSlackApi } from "./doubles/slack-api.ts";
-export { serverUrl } from "./env.ts";
