@@ -33,7 +33,7 @@ COPY services/router/ services/router/
 COPY services/orchestrator/ services/orchestrator/
 COPY operator/ operator/
 COPY migrations/ migrations/
-COPY docker/entrypoint.ts docker/wait-for-schema.ts docker/
+COPY docker/entrypoint.ts docker/components.ts docker/wait-for-schema.ts docker/
 # Files stay owned by root and read-only to the process; it runs as the image's `node` user
 # (uid 1000), which the charts' securityContext also names.
 USER 1000:1000

@@ -1,15 +1,6 @@
 // The image's entrypoint: the first argument picks the component, the rest is passed on.
 // Written in TypeScript rather than shell so the image needs nothing but node.
-
-/** Each component's main module, relative to this file. */
-export const COMPONENTS: Readonly<Record<string, string>> = {
-  operator: "../operator/src/main.ts",
-  gateway: "../services/gateway/src/main.ts",
-  router: "../services/router/src/main.ts",
-  orchestrator: "../services/orchestrator/src/main.ts",
-  migrate: "../migrations/src/main.ts",
-  "wait-for-schema": "./wait-for-schema.ts",
-};
+import { COMPONENTS } from "./components.ts";
 
 const component = process.argv[2];
 const main = component === undefined ? undefined : COMPONENTS[component];

@@ -74,6 +74,9 @@ const Mode = Type.Union([Type.Literal("in-cluster"), Type.Literal("external")], 
   description: "in-cluster: a StatefulSet for development; external: a managed server whose URLs are in the install Secret",
 });
 
+/** GPU Operator's feature discovery labels every GPU node with this. */
+export const DEFAULT_GPU_NODE_SELECTOR: Readonly<Record<string, string>> = { "nvidia.com/gpu.present": "true" };
+
 const Toleration = Type.Object(
   {
     key: Type.String({ minLength: 1 }),
@@ -225,8 +228,7 @@ export const ValuesSchema = Type.Object(
               description: "extended resource of the device plugin",
             }),
             nodeSelector: Type.Record(Type.String(), Type.String(), {
-              default: { "nvidia.com/gpu.present": "true" },
-              description: "labels of the GPU nodes",
+              description: 'labels of the GPU nodes; default { "nvidia.com/gpu.present": "true" } (GPU feature discovery)',
             }),
             tolerations: Type.Array(Toleration, {
               default: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
@@ -283,6 +285,9 @@ export class ValuesError extends Error {
 export function parseValues(input: unknown, source = "values"): Values {
   const raw = input ?? {};
   const values = Value.Default(ValuesSchema, Value.Clone(raw));
+  // Set here, not as a schema default: TypeBox merges a record's default keys into a given record.
+  const gpu = (values as { ollama?: { gpu?: { nodeSelector?: unknown } } }).ollama?.gpu;
+  if (gpu !== undefined && gpu.nodeSelector === undefined) gpu.nodeSelector = { ...DEFAULT_GPU_NODE_SELECTOR };
   const problems = new Map<string, string>();
   for (const error of Value.Errors(ValuesSchema, values)) {
     const field = error.path === "" ? "(root)" : error.path.slice(1).replaceAll("/", ".");

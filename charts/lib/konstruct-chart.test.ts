@@ -1,0 +1,304 @@
+import { OPERATOR_RBAC_RULES } from "@konstruct/operator";
+import { describe, expect, it } from "vitest";
+import { synthesize } from "./konstruct-chart.ts";
+import { parseValues, type Values } from "./values.ts";
+
+type Obj = Record<string, any>;
+
+const defaults = parseValues({});
+const objects = synthesize(defaults);
+const find = (kind: string, name: string, list: Obj[] = objects): Obj => {
+  const found = list.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} in the synthesized install`);
+  return found;
+};
+const podSpec = (o: Obj): Obj => o.spec.template.spec;
+const workloads = objects.filter((o) => ["Deployment", "StatefulSet", "Job"].includes(o.kind));
+
+describe("the synthesized install", () => {
+  it("puts the CRDs first and the namespace before anything namespaced", () => {
+    expect(objects.slice(0, 2).map((o) => o.metadata.name)).toEqual(["tenants.konstruct.io", "agents.konstruct.io"]);
+    expect(objects[2]).toMatchObject({ kind: "Namespace", metadata: { name: "konstruct" } });
+    expect(new Set(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`)).size).toBe(objects.length);
+  });
+
+  it("runs Ollama on a GPU node: GPU limit, tolerations, node selection, models pulled before it serves", () => {
+    const ollama = find("Deployment", "konstruct-ollama");
+    const spec = podSpec(ollama);
+    expect(spec.containers[0].resources.limits["nvidia.com/gpu"]).toBe(1);
+    expect(spec.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+    expect(spec.nodeSelector).toEqual({ "nvidia.com/gpu.present": "true" });
+    expect(spec.initContainers[0].command).toEqual(expect.arrayContaining(["llama3.2:3b"]));
+    expect(spec.volumes).toContainEqual({ name: "models", persistentVolumeClaim: { claimName: "konstruct-ollama-models" } });
+    expect(ollama.spec.strategy.type).toBe("Recreate");
+  });
+
+  it("takes GPU settings from values, and drops the GPU limit when count is 0", () => {
+    const custom = synthesize(
+      parseValues({
+        ollama: {
+          models: ["qwen2.5:0.5b"],
+          gpu: {
+            count: 2,
+            resourceName: "amd.com/gpu",
+            nodeSelector: { pool: "gpu" },
+            tolerations: [{ key: "gpu", operator: "Equal", value: "yes", effect: "NoExecute" }],
+          },
+        },
+      }),
+    );
+    const spec = podSpec(find("Deployment", "konstruct-ollama", custom));
+    expect(spec.containers[0].resources.limits).toMatchObject({ "amd.com/gpu": 2 });
+    expect(spec.containers[0].resources.limits).not.toHaveProperty("nvidia.com/gpu");
+    expect(spec.nodeSelector).toEqual({ pool: "gpu" });
+    expect(spec.tolerations).toEqual([{ key: "gpu", operator: "Equal", value: "yes", effect: "NoExecute" }]);
+    const cpu = synthesize(parseValues({ ollama: { gpu: { count: 0 } } }));
+    expect(Object.keys(podSpec(find("Deployment", "konstruct-ollama", cpu)).containers[0].resources.limits)).toEqual([
+      "cpu",
+      "memory",
+    ]);
+  });
+
+  it("probes every Konstruct service on /readyz and /healthz of its health port", () => {
+    for (const [name, port] of [
+      ["konstruct-gateway", 8080],
+      ["konstruct-router", 8081],
+      ["konstruct-orchestrator", 8081],
+      ["konstruct-operator", 8081],
+    ] as const) {
+      const container = podSpec(find("Deployment", name)).containers[0];
+      expect(container.readinessProbe.httpGet.path, name).toBe("/readyz");
+      expect(container.livenessProbe.httpGet.path, name).toBe("/healthz");
+      const portName = container.readinessProbe.httpGet.port;
+      expect(container.ports.find((p: Obj) => p.name === portName).containerPort, name).toBe(port);
+      expect(container.resources.requests.cpu, name).toBeDefined();
+      expect(container.resources.limits.memory, name).toBeDefined();
+    }
+  });
+
+  it("gives every container the restricted security context, and no pod a token it does not need", () => {
+    expect(workloads.length).toBeGreaterThanOrEqual(9);
+    for (const w of workloads) {
+      const spec = podSpec(w);
+      expect(spec.securityContext, w.metadata.name).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+        const where = `${w.metadata.name}/${c.name}`;
+        expect(c.securityContext, where).toMatchObject({
+          runAsNonRoot: true,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ["ALL"] },
+          seccompProfile: { type: "RuntimeDefault" },
+        });
+        expect(c.securityContext.runAsUser, where).toBeGreaterThan(0);
+        expect(c.image, where).toMatch(/:[A-Za-z0-9_][A-Za-z0-9_.-]*$/);
+      }
+      expect(spec.automountServiceAccountToken ?? true, w.metadata.name).toBe(w.metadata.name === "konstruct-operator");
+    }
+  });
+
+  it("grants the operator exactly the rules its package exports, with the Lease only in the install namespace", () => {
+    const clusterRole = find("ClusterRole", "konstruct-operator");
+    const role = find("Role", "konstruct-operator-leader-election");
+    const granted = [...clusterRole.rules, ...role.rules];
+    expect(granted).toHaveLength(OPERATOR_RBAC_RULES.length);
+    for (const rule of OPERATOR_RBAC_RULES) expect(granted).toContainEqual(rule);
+    expect(role.metadata.namespace).toBe("konstruct");
+    expect(role.rules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
+    expect(clusterRole.rules.flatMap((r: Obj) => r.resources)).not.toContain("leases");
+    // Least privilege: no wildcards, no reading every Secret, no escalate/impersonate.
+    for (const rule of clusterRole.rules) {
+      expect(rule.verbs).not.toContain("*");
+      expect(rule.resources).not.toContain("*");
+      expect(rule.verbs).not.toContain("escalate");
+      expect(rule.verbs).not.toContain("impersonate");
+      if (rule.resources.includes("secrets")) expect(rule.verbs).toEqual(expect.not.arrayContaining(["list", "watch"]));
+    }
+    const binding = find("ClusterRoleBinding", "konstruct-operator");
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "konstruct-operator", namespace: "konstruct" }]);
+    expect(podSpec(find("Deployment", "konstruct-operator")).serviceAccountName).toBe("konstruct-operator");
+  });
+
+  it("orders the schema before the services: the Job migrates, every user of the schema waits for it", () => {
+    const job = objects.find((o) => o.kind === "Job")!;
+    expect(job.metadata.name).toMatch(/^konstruct-migrate-[0-9a-f]{8}$/);
+    const migrate = podSpec(job).containers[0];
+    expect(migrate.args).toEqual(["migrate"]);
+    expect(migrate.env.map((e: Obj) => e.name)).toEqual(expect.arrayContaining(["DATABASE_ADMIN_URL", "DATABASE_URL"]));
+    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator", "konstruct-operator"]) {
+      const init = podSpec(find("Deployment", name)).initContainers;
+      expect(
+        init.map((c: Obj) => c.args[0]),
+        name,
+      ).toEqual(["wait-for-schema"]);
+      expect(
+        init[0].env.map((e: Obj) => e.name),
+        name,
+      ).toContain("DATABASE_URL");
+    }
+    // A new image is a new Job (a Job's template is immutable), so upgrades migrate again.
+    const upgraded = synthesize(parseValues({ images: { konstruct: { tag: "0.2.0" } } })).find((o) => o.kind === "Job")!;
+    expect(upgraded.metadata.name).not.toBe(job.metadata.name);
+  });
+
+  it("passes the services the configuration they read, and no admin credentials", () => {
+    const envOf = (name: string) => podSpec(find("Deployment", name)).containers[0].env.map((e: Obj) => e.name);
+    expect(envOf("konstruct-gateway")).toEqual(
+      expect.arrayContaining([
+        "DATABASE_URL",
+        "REDIS_URL",
+        "NATS_URL",
+        "SLACK_API_URL",
+        "SLACK_SIGNING_SECRET",
+        "KONSTRUCT_SECRET_KEY",
+      ]),
+    );
+    expect(envOf("konstruct-orchestrator")).toContain("OLLAMA_URL");
+    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator"]) {
+      expect(envOf(name)).not.toContain("DATABASE_ADMIN_URL");
+      expect(envOf(name)).not.toContain("REDIS_ADMIN_URL");
+    }
+    expect(envOf("konstruct-operator")).toEqual(
+      expect.arrayContaining(["DATABASE_ADMIN_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY"]),
+    );
+    // Every $(VAR) refers to a variable defined earlier in the same container, or Kubernetes leaves it unexpanded.
+    for (const w of workloads) {
+      for (const c of [...(podSpec(w).initContainers ?? []), ...podSpec(w).containers]) {
+        const defined = new Set<string>();
+        for (const e of c.env ?? []) {
+          for (const [, ref] of String(e.value ?? "").matchAll(/\$\(([A-Z_]+)\)/g))
+            expect(defined, `${c.name} ${e.name}`).toContain(ref);
+          defined.add(e.name);
+        }
+        for (const arg of c.args ?? []) {
+          for (const [, ref] of String(arg).matchAll(/\$\(([A-Z_]+)\)/g)) expect(defined, `${c.name} args`).toContain(ref);
+        }
+      }
+    }
+  });
+
+  it("exposes only the gateway, through an Ingress for webhooks and web chat", () => {
+    const ingress = find("Ingress", "konstruct-gateway");
+    expect(ingress.spec.ingressClassName).toBe("nginx");
+    expect(ingress.spec.tls).toEqual([{ hosts: ["konstruct.example.com"], secretName: "konstruct-tls" }]);
+    const paths = ingress.spec.rules[0].http.paths;
+    expect(paths.map((p: Obj) => p.path)).toEqual(["/webhooks", "/webchat"]);
+    for (const p of paths) expect(p.backend.service.name).toBe("konstruct-gateway");
+    expect(objects.filter((o) => o.kind === "Ingress")).toHaveLength(1);
+    expect(objects.filter((o) => o.kind === "Service" && o.spec.type && o.spec.type !== "ClusterIP")).toEqual([]);
+  });
+
+  it("scales the services with a PodDisruptionBudget and an autoscaler that owns the replica count", () => {
+    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator"]) {
+      expect(find("PodDisruptionBudget", name).spec.selector.matchLabels).toEqual(
+        find("Deployment", name).spec.selector.matchLabels,
+      );
+      expect(find("HorizontalPodAutoscaler", name).spec.scaleTargetRef).toEqual({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        name,
+      });
+      expect(find("Deployment", name).spec.replicas).toBeUndefined();
+    }
+    const fixed = synthesize(parseValues({ router: { replicas: 3, autoscaling: { enabled: false } } }));
+    expect(find("Deployment", "konstruct-router", fixed).spec.replicas).toBe(3);
+    expect(fixed.some((o) => o.kind === "HorizontalPodAutoscaler" && o.metadata.name === "konstruct-router")).toBe(false);
+  });
+
+  it("keeps NATS, PostgreSQL and Redis on PersistentVolumeClaims behind headless Services, or out when external", () => {
+    for (const name of ["konstruct-nats", "konstruct-postgres", "konstruct-redis"]) {
+      const sts = find("StatefulSet", name);
+      expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe("data");
+      expect(sts.spec.serviceName).toBe(name);
+      expect(find("Service", name).spec.clusterIP).toBe("None");
+    }
+    expect(podSpec(find("StatefulSet", "konstruct-nats")).containers[0].args).toContain("--jetstream");
+    const external: Values = parseValues({
+      postgres: { mode: "external" },
+      redis: { mode: "external" },
+      nats: { mode: "external", url: "nats://nats.example.com:4222" },
+      ollama: { enabled: false, url: "http://ollama.example.com:11434" },
+    });
+    const ext = synthesize(external);
+    expect(ext.filter((o) => o.kind === "StatefulSet")).toEqual([]);
+    expect(ext.some((o) => o.metadata.name === "konstruct-ollama")).toBe(false);
+    const gatewayEnv = podSpec(find("Deployment", "konstruct-gateway", ext)).containers[0].env;
+    expect(gatewayEnv).toContainEqual({ name: "NATS_URL", value: "nats://nats.example.com:4222" });
+    expect(gatewayEnv).toContainEqual({
+      name: "DATABASE_URL",
+      valueFrom: { secretKeyRef: { name: "konstruct", key: "database-url" } },
+    });
+  });
+});
+
+describe("NetworkPolicies", () => {
+  const policies = objects.filter((o) => o.kind === "NetworkPolicy");
+  const policyFor = (component: string): Obj => {
+    const found = policies.find((p) => p.spec.podSelector.matchLabels?.["app.kubernetes.io/component"] === component);
+    if (!found) throw new Error(`no NetworkPolicy selects ${component}`);
+    return found;
+  };
+  const componentsIn = (peers: Obj[]) => peers.map((p) => p.podSelector?.matchLabels?.["app.kubernetes.io/component"]);
+
+  it("deny everything by default, and select every workload's pods with its Deployment's own labels", () => {
+    expect(find("NetworkPolicy", "konstruct-default-deny").spec).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    for (const w of workloads) {
+      const labels = w.spec.template.metadata.labels;
+      const selecting = policies.filter((p) =>
+        Object.entries(p.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v),
+      );
+      expect(selecting.length, w.metadata.name).toBe(2); // the default deny and its own
+    }
+  });
+
+  it("let only the ingress controller reach the gateway, and nothing outside reach anything else", () => {
+    expect(policyFor("gateway").spec.ingress).toEqual([
+      {
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }],
+        ports: [{ protocol: "TCP", port: 8080 }],
+      },
+    ]);
+    for (const component of ["router", "orchestrator", "operator", "migrate"]) {
+      expect(policyFor(component).spec.ingress, component).toEqual([]);
+    }
+  });
+
+  it("let only the orchestrator reach Ollama", () => {
+    const ingress = policyFor("ollama").spec.ingress;
+    expect(ingress).toHaveLength(1);
+    expect(componentsIn(ingress[0].from)).toEqual(["orchestrator"]);
+    expect(ingress[0].ports).toEqual([{ protocol: "TCP", port: 11434 }]);
+  });
+
+  it("let the services reach only NATS, PostgreSQL, Redis and (the orchestrator) Ollama, besides DNS", () => {
+    const reached = (component: string) =>
+      policyFor(component)
+        .spec.egress.flatMap((r: Obj) => componentsIn(r.to ?? []))
+        .filter((c: string | undefined) => c !== undefined)
+        .sort();
+    expect(reached("gateway")).toEqual(["nats", "postgres", "redis"]);
+    expect(reached("router")).toEqual(["nats", "postgres", "redis"]);
+    expect(reached("orchestrator")).toEqual(["nats", "ollama", "postgres", "redis"]);
+    expect(reached("migrate")).toEqual(["postgres"]);
+    expect(policyFor("router").spec.egress.some((r: Obj) => r.to?.some((p: Obj) => p.ipBlock))).toBe(false);
+    expect(componentsIn(policyFor("postgres").spec.ingress[0].from).sort()).toEqual([
+      "gateway",
+      "migrate",
+      "operator",
+      "orchestrator",
+      "router",
+    ]);
+    expect(componentsIn(policyFor("nats").spec.ingress[0].from).sort()).toEqual(["gateway", "orchestrator", "router"]);
+  });
+});
+
+describe("snapshot", () => {
+  it("matches the reviewed install", () => {
+    expect(objects).toMatchSnapshot();
+  });
+});
