@@ -1,0 +1,32 @@
+import { fields, intField, parseConfig, portField, urlField } from "@konstruct/core";
+import { Type } from "@sinclair/typebox";
+
+const OrchestratorConfigSchema = Type.Object({
+  DATABASE_URL: fields.DATABASE_URL,
+  REDIS_URL: fields.REDIS_URL,
+  NATS_URL: fields.NATS_URL,
+  OLLAMA_URL: fields.OLLAMA_URL,
+  OPENAI_BASE_URL: Type.Optional(
+    urlField(["http", "https"], "base URL of an OpenAI-compatible API (…/v1); models named `openai:<model>` use it"),
+  ),
+  OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1, description: "bearer token of the OpenAI-compatible API" })),
+  LOG_LEVEL: fields.LOG_LEVEL,
+  HTTP_PORT: portField(8081, "port of /healthz, /readyz and /metrics"),
+  HTTP_HOST: Type.String({ default: "0.0.0.0", description: "address the health and metrics server binds to" }),
+  CONCURRENCY: intField(32, "work items handled at once by this process"),
+  DATABASE_POOL_MAX: intField(10, "PostgreSQL pool size"),
+  LLM_TIMEOUT_MS: intField(120_000, "timeout of one model call"),
+  LLM_RETRIES: intField(2, "retries of one model after a transient failure, before its fallback", 0),
+  LLM_RETRY_BASE_MS: intField(250, "first retry delay; doubles each retry"),
+  SESSION_TTL_SECONDS: intField(7 * 24 * 3600, "how long a conversation's memory lives after its last turn"),
+  CONCURRENCY_WAIT_MS: intField(10_000, "how long a run waits in-process for a tenant slot before handing the item back"),
+  NATS_ACK_WAIT_MS: intField(60_000, "how long NATS waits for an ack (or progress) before redelivering", 1_000),
+});
+
+/** The orchestrator's validated configuration. */
+export type OrchestratorConfig = ReturnType<typeof loadConfig>;
+
+/** Reads the orchestrator's configuration from `env` once; throws ConfigError listing every bad field. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>) {
+  return parseConfig(OrchestratorConfigSchema, env);
+}

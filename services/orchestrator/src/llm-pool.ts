@@ -1,0 +1,84 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "@konstruct/core";
+import { LlmError } from "./llm-error.ts";
+import type { ChatMessage, ChatResult, LlmProvider } from "./llm-provider.ts";
+
+/** Options for {@link createLlmPool}. */
+export interface LlmPoolOptions {
+  ollama: LlmProvider;
+  /** Serves models named `openai:<model>`, when configured. */
+  openai?: LlmProvider;
+  timeoutMs: number;
+  /** Extra attempts of one model after a transient failure. */
+  retries: number;
+  retryBaseMs: number;
+}
+
+/** What the pool was asked: the agent's model chain and the conversation. */
+export interface PoolRequest {
+  models: readonly string[];
+  messages: ChatMessage[];
+  temperature: number;
+  log: Logger;
+}
+
+/** The answer, or every failure on the way to giving up. */
+export type PoolResult =
+  | { ok: true; result: ChatResult; attempts: number /** 0 for the agent's own model, 1+ for fallbacks. */; modelIndex: number }
+  | { ok: false; errors: LlmError[] };
+
+/** Runs a chat against a model chain: the agent's model first, then its fallbacks in order. */
+export interface LlmPool {
+  chat(request: PoolRequest): Promise<PoolResult>;
+}
+
+const OPENAI_PREFIX = "openai:";
+
+/**
+ * The LLM pool. Each model is tried up to `1 + retries` times while its failures are
+ * transient (unreachable, timeout, 5xx, 429), with exponential backoff and jitter; a model
+ * that does not exist or rejects the request is skipped at once. Then the next model.
+ */
+export function createLlmPool(options: LlmPoolOptions): LlmPool {
+  const providerFor = (model: string): { provider: LlmProvider; name: string } | null => {
+    if (model.startsWith(OPENAI_PREFIX)) {
+      return options.openai ? { provider: options.openai, name: model.slice(OPENAI_PREFIX.length) } : null;
+    }
+    return { provider: options.ollama, name: model };
+  };
+
+  return {
+    async chat({ models, messages, temperature, log }) {
+      const errors: LlmError[] = [];
+      let attempts = 0;
+      for (const [modelIndex, model] of models.entries()) {
+        const target = providerFor(model);
+        if (!target) {
+          errors.push(new LlmError("rejected", model, "no OpenAI-compatible provider is configured (set OPENAI_BASE_URL)"));
+          continue;
+        }
+        for (let attempt = 0; attempt <= options.retries; attempt++) {
+          attempts++;
+          try {
+            const result = await target.provider.chat({
+              model: target.name,
+              messages,
+              temperature,
+              timeoutMs: options.timeoutMs,
+            });
+            return { ok: true, result, attempts, modelIndex };
+          } catch (error) {
+            const failure =
+              error instanceof LlmError ? error : new LlmError("bad-response", model, String(error), { cause: error });
+            errors.push(failure);
+            log.warn({ model, attempt, failure: failure.failure, err: failure.message }, "model call failed");
+            if (!failure.retryable || attempt === options.retries) break;
+            const backoff = options.retryBaseMs * 2 ** attempt;
+            await sleep(backoff / 2 + Math.random() * (backoff / 2));
+          }
+        }
+      }
+      return { ok: false, errors };
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** One chat message as providers see it. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** A chat completion request for one model. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  temperature: number;
+  timeoutMs: number;
+}
+
+/** A model's answer and what it cost. */
+export interface ChatResult {
+  text: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** A model server: Ollama, or an OpenAI-compatible endpoint. Throws LlmError. */
+export interface LlmProvider {
+  readonly name: string;
+  chat(request: ChatRequest): Promise<ChatResult>;
+}

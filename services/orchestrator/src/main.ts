@@ -1,0 +1,81 @@
+import { connectNats, createDatabase, createLogger, ensureJetStream } from "@konstruct/core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Redis } from "ioredis";
+import { loadConfig } from "./config.ts";
+import { createHttpServer } from "./http-server.ts";
+import { createLlmPool } from "./llm-pool.ts";
+import { createOrchestratorMetrics } from "./metrics.ts";
+import { createOllamaProvider } from "./ollama-provider.ts";
+import { createOpenAiProvider } from "./openai-provider.ts";
+import { createOrchestrator, orchestratorConsumer } from "./orchestrator.ts";
+
+// Wiring only: configuration, connections, the LLM pool, the orchestrator, HTTP, shutdown.
+const config = loadConfig(process.env);
+const log = createLogger({ name: "orchestrator", level: config.LOG_LEVEL });
+const db = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: "konstruct-orchestrator" });
+const redis = new Redis(config.REDIS_URL);
+redis.on("error", (err) => log.warn({ err }, "redis connection error"));
+const nc = await connectNats(config.NATS_URL, "konstruct-orchestrator");
+await ensureJetStream(await jetstreamManager(nc), [orchestratorConsumer(config.NATS_ACK_WAIT_MS)]);
+const pool = createLlmPool({
+  ollama: createOllamaProvider(config.OLLAMA_URL),
+  ...(config.OPENAI_BASE_URL ? { openai: createOpenAiProvider(config.OPENAI_BASE_URL, config.OPENAI_API_KEY) } : {}),
+  timeoutMs: config.LLM_TIMEOUT_MS,
+  retries: config.LLM_RETRIES,
+  retryBaseMs: config.LLM_RETRY_BASE_MS,
+});
+const metrics = createOrchestratorMetrics({ defaults: true });
+const orchestrator = createOrchestrator({
+  db,
+  redis,
+  js: jetstream(nc),
+  pool,
+  log,
+  metrics,
+  settings: {
+    concurrency: config.CONCURRENCY,
+    sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+    slotWaitMs: config.CONCURRENCY_WAIT_MS,
+    // A slot must outlive one model call with its retries, or another run could take it meanwhile.
+    slotLeaseMs: Math.max(30_000, config.LLM_TIMEOUT_MS),
+    ackWaitMs: config.NATS_ACK_WAIT_MS,
+  },
+});
+const http = createHttpServer({
+  registry: metrics.registry,
+  checks: {
+    nats: () => (nc.isClosed() ? "closed" : null),
+    redis: () => (redis.status === "ready" ? null : redis.status),
+    consumer: () => (orchestrator.running ? null : "stopped"),
+  },
+});
+await orchestrator.start();
+await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
+log.info({ port: config.HTTP_PORT, ollama: config.OLLAMA_URL, openai: Boolean(config.OPENAI_BASE_URL) }, "orchestrator ready");
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "shutting down: finishing in-flight runs");
+  // Runs can take as long as a model call; Kubernetes' grace period must be longer than this.
+  const force = setTimeout(() => {
+    log.error("shutdown took too long; exiting (unacked work will be redelivered)");
+    process.exit(1);
+  }, config.LLM_TIMEOUT_MS + 10_000);
+  force.unref();
+  try {
+    await orchestrator.stop();
+    await http.close();
+    await nc.drain();
+    await redis.quit();
+    await db.destroy();
+    log.info("stopped");
+    process.exit(0);
+  } catch (err) {
+    log.error({ err }, "unclean shutdown");
+    process.exit(1);
+  }
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,60 @@
+import { keyPart, redisKey } from "@konstruct/core";
+import type { Redis } from "ioredis";
+
+/** The reply a run settled on, stored before any side effect so a redelivery never runs the model twice. */
+export interface SettledReply {
+  kind: "answer" | "notice" | "apology";
+  text: string;
+  model: string | null;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Progress of one work item: each step is recorded once, so a redelivery resumes where a crash left off. */
+export interface RunProgress {
+  reply: SettledReply | null;
+  tokensRecorded: boolean;
+  memoryAppended: boolean;
+  published: boolean;
+}
+
+/** Step flags in the run's hash. */
+export const RUN_FIELDS = { reply: "reply", tokens: "tokens", memory: "memory", published: "published" } as const;
+
+/** Redis hash per delivery key recording the steps of its run. */
+export interface RunState {
+  key(tenantId: string, deliveryKey: string): string;
+  get(tenantId: string, deliveryKey: string): Promise<RunProgress>;
+  /** Stores the reply unless one is already stored; returns the stored one (first writer wins). */
+  settle(tenantId: string, deliveryKey: string, reply: SettledReply): Promise<SettledReply>;
+  mark(tenantId: string, deliveryKey: string, field: "tokens" | "published"): Promise<void>;
+}
+
+const SETTLE = `
+redis.call('HSETNX', KEYS[1], 'reply', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGET', KEYS[1], 'reply')`;
+
+/** Redis-backed {@link RunState}. */
+export function createRunState(redis: Redis, ttlSeconds: number): RunState {
+  const key = (tenantId: string, deliveryKey: string) => redisKey(tenantId, "idempotency", "run", keyPart(deliveryKey));
+  return {
+    key,
+    async get(tenantId, deliveryKey) {
+      const hash = await redis.hgetall(key(tenantId, deliveryKey));
+      return {
+        reply: hash.reply ? (JSON.parse(hash.reply) as SettledReply) : null,
+        tokensRecorded: hash.tokens === "1",
+        memoryAppended: hash.memory === "1",
+        published: hash.published === "1",
+      };
+    },
+    async settle(tenantId, deliveryKey, reply) {
+      const stored = (await redis.eval(SETTLE, 1, key(tenantId, deliveryKey), JSON.stringify(reply), ttlSeconds)) as string;
+      return JSON.parse(stored) as SettledReply;
+    },
+    async mark(tenantId, deliveryKey, field) {
+      await redis.hset(key(tenantId, deliveryKey), RUN_FIELDS[field], "1");
+    },
+  };
+}

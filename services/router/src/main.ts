@@ -1,0 +1,71 @@
+import { connectNats, createDatabase, createLogger, ensureJetStream } from "@konstruct/core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Redis } from "ioredis";
+import { loadConfig } from "./config.ts";
+import { createHttpServer } from "./http-server.ts";
+import { createRouterMetrics } from "./metrics.ts";
+import { createRouter, routerConsumer } from "./router.ts";
+
+// Wiring only: configuration, connections, the router, the HTTP server, graceful shutdown.
+const config = loadConfig(process.env);
+const log = createLogger({ name: "router", level: config.LOG_LEVEL });
+const db = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: "konstruct-router" });
+const redis = new Redis(config.REDIS_URL, { lazyConnect: false });
+redis.on("error", (err) => log.warn({ err }, "redis connection error"));
+const nc = await connectNats(config.NATS_URL, "konstruct-router");
+await ensureJetStream(await jetstreamManager(nc), [routerConsumer(config.NATS_ACK_WAIT_MS)]);
+const metrics = createRouterMetrics({ defaults: true });
+const router = createRouter({
+  db,
+  redis,
+  nc,
+  js: jetstream(nc),
+  log,
+  metrics,
+  settings: {
+    concurrency: config.CONCURRENCY,
+    tenantCacheTtlMs: config.TENANT_CACHE_TTL_MS,
+    engagedThreadTtlSeconds: config.ENGAGED_THREAD_TTL_SECONDS,
+    idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+    botLoopBudget: config.BOT_LOOP_BUDGET,
+    botLoopWindowSeconds: config.BOT_LOOP_WINDOW_SECONDS,
+    ackWaitMs: config.NATS_ACK_WAIT_MS,
+  },
+});
+const http = createHttpServer({
+  registry: metrics.registry,
+  checks: {
+    nats: () => (nc.isClosed() ? "closed" : null),
+    redis: () => (redis.status === "ready" ? null : redis.status),
+    consumer: () => (router.running ? null : "stopped"),
+  },
+});
+await router.start();
+await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
+log.info({ port: config.HTTP_PORT }, "router ready");
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "shutting down: finishing in-flight messages");
+  const force = setTimeout(() => {
+    log.error("shutdown took too long; exiting");
+    process.exit(1);
+  }, 25_000);
+  force.unref();
+  try {
+    await router.stop();
+    await http.close();
+    await nc.drain();
+    await redis.quit();
+    await db.destroy();
+    log.info("stopped");
+    process.exit(0);
+  } catch (err) {
+    log.error({ err }, "unclean shutdown");
+    process.exit(1);
+  }
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,163 @@
+import {
+  ack,
+  decodeMessage,
+  deliveryKey,
+  type KonstructMessage,
+  type Logger,
+  MessageValidationError,
+  type OutboundReply,
+  type Outcome,
+  outboundSubject,
+  poison,
+  retry,
+  stripBotMention,
+  type WorkItem,
+  workSubject,
+} from "@konstruct/core";
+import { selectAgent } from "./agent-selection.ts";
+import { isOwnMessage } from "./bot-filter.ts";
+import type { BotLoopGuard } from "./bot-loop.ts";
+import { type EngagedThreads, engagementOf } from "./engagement.ts";
+import type { Idempotency, RouteDecision } from "./idempotency.ts";
+import type { RouterMetrics } from "./metrics.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+import type { TenantDirectory, TenantProfile } from "./tenant-directory.ts";
+
+/** Publishes JSON to JetStream with a msgID (server-side de-duplication). */
+export type Publish = (subject: string, value: unknown, msgId: string) => Promise<void>;
+
+/** What {@link createRouteHandler} needs. */
+export interface RouteDeps {
+  directory: TenantDirectory;
+  threads: EngagedThreads;
+  botLoop: BotLoopGuard;
+  idempotency: Idempotency;
+  rateLimiter: RateLimiter;
+  publish: Publish;
+  metrics: RouterMetrics;
+  log: Logger;
+}
+
+/** The polite notice a tenant's users see, once per window, when the tenant is over its rate limit. */
+export const RATE_LIMIT_NOTICE =
+  "I'm receiving more messages than this workspace's plan allows per minute, so I'm pausing briefly. Please ask again in a minute.";
+
+/** One inbound delivery, as the consumer hands it over. */
+export interface InboundDelivery {
+  data: Uint8Array;
+  deliveryCount: number;
+}
+
+/**
+ * The router's handler: validate → resolve tenant → drop our own messages → engagement →
+ * idempotency claim → decide (bot-loop budget, rate limit, agent) → publish → done.
+ *
+ * The stateful counters (bot-loop budget, rate limit) run after the claim and their verdict
+ * is stored with it, so a redelivery repeats the verdict instead of spending budget twice.
+ * "done" is written only after the publish succeeded.
+ */
+export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery) => Promise<Outcome> {
+  const { directory, threads, botLoop, idempotency, rateLimiter, publish, metrics } = deps;
+
+  const decide = async (message: KonstructMessage, profile: TenantProfile): Promise<RouteDecision> => {
+    if (!(await botLoop.allow(profile.tenantId, message))) return { kind: "bot-loop" };
+    const rate = await rateLimiter.check(profile.tenantId, profile.messagesPerMinute);
+    if (!rate.allowed) return rate.notify ? { kind: "notice" } : { kind: "limited" };
+    const text = stripBotMention(message.content.text, message.channel.botUserId);
+    const choice = selectAgent(profile.agents, text, profile.connection.name);
+    return choice ? { kind: "work", agentId: choice.agent.id } : { kind: "no-agent" };
+  };
+
+  const execute = async (message: KonstructMessage, profile: TenantProfile, key: string, decision: RouteDecision) => {
+    const routed: KonstructMessage = {
+      ...message,
+      tenantId: profile.tenantId,
+      channel: { ...message.channel, connectionId: profile.connection.id },
+    };
+    if (decision.kind === "work") {
+      const item: WorkItem = { message: routed, tenantId: profile.tenantId, agentId: decision.agentId, deliveryKey: key };
+      await publish(workSubject(profile.tenantId), item, `work:${key}`);
+      await threads.markEngaged(profile.tenantId, message);
+    } else if (decision.kind === "notice") {
+      await publish(outboundSubject(message.channelType), noticeReply(routed, profile, key), `reply:${key}`);
+    }
+  };
+
+  const route = async (delivery: InboundDelivery, count: (result: string) => void): Promise<Outcome> => {
+    let message: KonstructMessage;
+    try {
+      message = decodeMessage(delivery.data);
+    } catch (error) {
+      if (error instanceof MessageValidationError) {
+        count("invalid");
+        return poison(error.message);
+      }
+      throw error;
+    }
+    const key = deliveryKey(message);
+    const profile = await directory.resolve(message);
+    if (!profile) {
+      // Not poison: the payload is fine, the workspace is just not (or no longer) connected.
+      deps.log.info(
+        { channelType: message.channelType, workspaceId: message.channel.workspaceId, deliveryKey: key },
+        "message from an unknown workspace dropped",
+      );
+      count("unknown-workspace");
+      return ack;
+    }
+    const log = deps.log.child({ tenantId: profile.tenantId, messageId: message.id, deliveryKey: key });
+    if (isOwnMessage(message, profile.connection.botId)) {
+      count("own-message");
+      return ack;
+    }
+    const engagement = await engagementOf(message, profile.tenantId, threads);
+    if (!engagement) {
+      count("not-engaged");
+      return ack;
+    }
+    const claim = await idempotency.claim(profile.tenantId, message, key);
+    if (claim.kind === "done" || claim.kind === "duplicate-post") {
+      log.debug({ claim: claim.kind }, "duplicate delivery dropped");
+      count("duplicate");
+      return ack;
+    }
+    if (claim.kind === "busy") {
+      count("busy");
+      return retry("another handler holds this delivery", 2_000);
+    }
+    const decision =
+      claim.kind === "decided" ? claim.decision : await idempotency.decide(profile.tenantId, key, await decide(message, profile));
+    await execute(message, profile, key, decision);
+    await idempotency.done(profile.tenantId, key);
+    log.info({ engagement, decision, redelivered: claim.kind === "decided" }, "message routed");
+    count(decision.kind === "work" ? "routed" : decision.kind);
+    return ack;
+  };
+
+  return async (delivery) => {
+    const end = metrics.handleSeconds.startTimer();
+    try {
+      return await route(delivery, (result) => metrics.messages.inc({ result }));
+    } finally {
+      end();
+    }
+  };
+}
+
+function noticeReply(message: KonstructMessage, profile: TenantProfile, key: string): OutboundReply {
+  return {
+    replyId: `reply:${key}`,
+    tenantId: profile.tenantId,
+    channelType: message.channelType,
+    connectionId: profile.connection.id,
+    target: {
+      workspaceId: message.channel.workspaceId,
+      channelId: message.channel.channelId,
+      threadId: message.threadId,
+      inReplyToMessageId: message.channel.messageId,
+    },
+    text: RATE_LIMIT_NOTICE,
+    kind: "notice",
+    agent: null,
+  };
+}

@@ -1,0 +1,112 @@
+import { CONSUMERS, type ConsumerSpec, type Database, type Logger, publishJson, runConsumer } from "@konstruct/core";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { Redis } from "ioredis";
+import type { Kysely } from "kysely";
+import { createBotLoopGuard } from "./bot-loop.ts";
+import { subscribeConfigEvents } from "./config-events.ts";
+import { createEngagedThreads } from "./engagement.ts";
+import { createIdempotency } from "./idempotency.ts";
+import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
+import { createRateLimiter } from "./rate-limit.ts";
+import { createRouteHandler } from "./route-message.ts";
+import { createTenantDirectory, type TenantDirectory } from "./tenant-directory.ts";
+
+/** Tunables of a router; main.ts fills them from the configuration. */
+export interface RouterSettings {
+  concurrency: number;
+  tenantCacheTtlMs: number;
+  engagedThreadTtlSeconds: number;
+  idempotencyTtlSeconds: number;
+  botLoopBudget: number;
+  botLoopWindowSeconds: number;
+  /** The consumer's ack wait; also the lease a handler holds on a delivery. */
+  ackWaitMs: number;
+}
+
+/** What a router runs on. */
+export interface RouterDeps {
+  db: Kysely<Database>;
+  redis: Redis;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  log: Logger;
+  settings?: Partial<RouterSettings>;
+  metrics?: RouterMetrics;
+}
+
+/** A router: consumes `KONSTRUCT_INBOUND`, publishes work and notices. */
+export interface Router {
+  readonly consumer: ConsumerSpec;
+  readonly metrics: RouterMetrics;
+  readonly directory: TenantDirectory;
+  readonly running: boolean;
+  start(): Promise<void>;
+  /** Stops pulling and waits for in-flight messages; does not close the connections it was given. */
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
+  concurrency: 64,
+  tenantCacheTtlMs: 30_000,
+  engagedThreadTtlSeconds: 7 * 24 * 3600,
+  idempotencyTtlSeconds: 24 * 3600,
+  botLoopBudget: 5,
+  botLoopWindowSeconds: 600,
+  ackWaitMs: CONSUMERS.router.ackWaitMs,
+};
+
+/** The consumer spec with this deployment's ack wait. */
+export function routerConsumer(ackWaitMs: number): ConsumerSpec {
+  return { ...CONSUMERS.router, ackWaitMs };
+}
+
+/** Builds a router from its connections; call `start()` to begin consuming. */
+export function createRouter(deps: RouterDeps): Router {
+  const settings = { ...DEFAULT_ROUTER_SETTINGS, ...deps.settings };
+  const metrics = deps.metrics ?? createRouterMetrics();
+  const log = deps.log;
+  const consumer = routerConsumer(settings.ackWaitMs);
+  const directory = createTenantDirectory({ db: deps.db, ttlMs: settings.tenantCacheTtlMs });
+  const handle = createRouteHandler({
+    directory,
+    threads: createEngagedThreads(deps.redis, settings.engagedThreadTtlSeconds),
+    botLoop: createBotLoopGuard(deps.redis, settings.botLoopBudget, settings.botLoopWindowSeconds),
+    idempotency: createIdempotency(deps.redis, { ttlSeconds: settings.idempotencyTtlSeconds, leaseMs: settings.ackWaitMs }),
+    rateLimiter: createRateLimiter(deps.redis),
+    publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
+    metrics,
+    log,
+  });
+  let running: Awaited<ReturnType<typeof runConsumer>> | null = null;
+  let events: Subscription | null = null;
+
+  return {
+    consumer,
+    metrics,
+    directory,
+    get running() {
+      return running !== null;
+    },
+    async start() {
+      if (running) return;
+      events = subscribeConfigEvents(deps.nc, (tenantId) => directory.invalidate(tenantId), log);
+      running = await runConsumer({
+        js: deps.js,
+        consumer,
+        concurrency: settings.concurrency,
+        log,
+        handler: (msg) => handle({ data: msg.data, deliveryCount: msg.info.deliveryCount }),
+        onOutcome: (outcome) => metrics.outcomes.inc({ outcome: outcome.kind }),
+      });
+      log.info({ consumer: consumer.durable, concurrency: settings.concurrency }, "router consuming");
+    },
+    async stop() {
+      events?.unsubscribe();
+      events = null;
+      const current = running;
+      running = null;
+      await current?.stop();
+    },
+  };
+}
