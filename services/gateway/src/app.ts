@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { Channel } from "./channels/channel.ts";
 import { createErrorHandler } from "./errors.ts";
@@ -18,7 +18,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // One log line per webhook would cost more than the webhook; errors are logged by the handler below.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Behind the Ingress, so the client address is the forwarded one.
     trustProxy: true,
     // Slack gives up after 3 s; a request that has not arrived in 10 s is not Slack's.
