@@ -23,3 +23,7 @@ export type {
   SlackTokenInfo,
 } from "./doubles/slack-api.ts";
 export { signSlackRequest, startSlackApi } from "./doubles/slack-api.ts";
+export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
+export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
+export type { SeedAgent, SeededTenant, ServiceProcess, TestNats } from "./pipeline.ts";
+export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";

@@ -1,0 +1,285 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Database, KonstructMessage, OutboundReply } from "@konstruct/core";
+import type { Kysely } from "kysely";
+
+/**
+ * Helpers for pipeline tests: a private NATS server per test file (JetStream streams and
+ * durable consumers are server-wide, so sharing one server would let one file's router eat
+ * another file's messages), router and orchestrator as child processes, and seed data.
+ */
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.connect(port, "127.0.0.1");
+  });
+}
+
+/** A nats-server with JetStream, private to one test file; its store survives restart(). */
+export interface TestNats {
+  readonly url: string;
+  /** Stops the server (SIGTERM) and starts it again on the same port and store. */
+  restart(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts `nats-server -js` on a free port with a temporary store directory. */
+export async function startTestNats(): Promise<TestNats> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), "konstruct-nats-"));
+  let child: ChildProcess | null = null;
+  const start = async () => {
+    child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });
+    await waitFor("nats-server", () => tcpOpen(port), 15_000);
+  };
+  const halt = async () => {
+    const c = child;
+    child = null;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((resolve) => c.once("exit", resolve));
+    c.kill("SIGTERM");
+    await exited;
+  };
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    async restart(downMs = 500) {
+      await halt();
+      await new Promise((r) => setTimeout(r, downMs));
+      await start();
+    },
+    async stop() {
+      await halt();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A router or orchestrator running as `node services/<kind>/src/main.ts`. */
+export interface ServiceProcess {
+  readonly kind: "router" | "orchestrator";
+  readonly port: number;
+  readonly pid: number;
+  /** Everything it logged (stdout and stderr), for assertions and failure messages. */
+  output(): string;
+  /** Sends `signal` and waits for the process to exit. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Spawns a service and waits until its `/readyz` answers 200. */
+export async function startServiceProcess(
+  kind: "router" | "orchestrator",
+  env: Record<string, string>,
+  readyTimeoutMs = 30_000,
+): Promise<ServiceProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, "services", kind, "src", "main.ts")], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env, HTTP_PORT: String(port), HTTP_HOST: "127.0.0.1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (d) => {
+    output += d;
+  });
+  child.stderr?.on("data", (d) => {
+    output += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  try {
+    await waitFor(
+      `${kind} (pid ${child.pid})`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${kind} exited early:\n${output}`);
+        return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+      },
+      readyTimeoutMs,
+    );
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw new Error(`${(error as Error).message}\n${output.slice(-4_000)}`);
+  }
+  return {
+    kind,
+    port,
+    pid: child.pid as number,
+    output: () => output,
+    async kill(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** An agent to seed; defaults fill the rest. */
+export interface SeedAgent {
+  name: string;
+  displayName?: string;
+  role?: string;
+  systemPrompt?: string;
+  model?: string;
+  fallbackModels?: string[];
+  isDefault?: boolean;
+  maxHistoryMessages?: number;
+  channels?: string[];
+}
+
+/** A seeded tenant with one Slack connection. */
+export interface SeededTenant {
+  tenantId: string;
+  teamId: string;
+  connectionId: string;
+  connectionName: string;
+  botUserId: string;
+  agents: Record<string, string>;
+}
+
+/** Inserts a tenant, a Slack connection and agents with the admin connection. */
+export async function seedTenant(
+  admin: Kysely<Database>,
+  options: {
+    name?: string;
+    messagesPerMinute?: number;
+    maxConcurrentRuns?: number;
+    tokensPerDay?: number;
+    agents: SeedAgent[];
+    botId?: string;
+  },
+): Promise<SeededTenant> {
+  const tenantId = randomUUID();
+  const suffix = randomBytes(4).toString("hex");
+  const name = options.name ?? `t-${suffix}`;
+  const teamId = `T${suffix.toUpperCase()}`;
+  const botUserId = `U${suffix.toUpperCase()}BOT`;
+  await admin
+    .insertInto("tenants")
+    .values({
+      id: tenantId,
+      name,
+      display_name: name,
+      namespace: `konstruct-${name}`,
+      messages_per_minute: options.messagesPerMinute ?? 600,
+      max_concurrent_runs: options.maxConcurrentRuns ?? 8,
+      tokens_per_day: options.tokensPerDay ?? 10_000_000,
+      updated_at: new Date(),
+    })
+    .execute();
+  const connection = await admin
+    .insertInto("channel_connections")
+    .values({
+      tenant_id: tenantId,
+      name: "slack-main",
+      channel_type: "slack",
+      external_id: teamId,
+      credentials: null,
+      settings: JSON.stringify(options.botId ? { botId: options.botId } : {}),
+      updated_at: new Date(),
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  const agents: Record<string, string> = {};
+  for (const a of options.agents) {
+    const row = await admin
+      .insertInto("agents")
+      .values({
+        tenant_id: tenantId,
+        name: a.name,
+        display_name: a.displayName ?? a.name,
+        role: a.role ?? "",
+        system_prompt: a.systemPrompt ?? "",
+        model: a.model ?? "llama3.2",
+        fallback_models: a.fallbackModels ?? [],
+        temperature: 0.2,
+        max_history_messages: a.maxHistoryMessages ?? 20,
+        is_default: a.isDefault ?? false,
+        channels: a.channels ?? [],
+        updated_at: new Date(),
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    agents[a.name] = row.id;
+  }
+  return { tenantId, teamId, connectionId: connection.id, connectionName: "slack-main", botUserId, agents };
+}
+
+let tsCounter = 0;
+
+/** A Slack-shaped inbound message for `tenant`; by default a person @mentioning the bot in a channel. */
+export function inboundMessage(
+  tenant: SeededTenant,
+  overrides: {
+    text?: string;
+    senderId?: string;
+    isBot?: boolean;
+    botId?: string | null;
+    isDirect?: boolean;
+    mention?: boolean;
+    channelId?: string;
+    threadId?: string;
+    messageId?: string;
+    deliveryId?: string;
+  } = {},
+): KonstructMessage {
+  const ts = overrides.messageId ?? `${Math.floor(Date.now() / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
+  const mention = overrides.mention ?? !overrides.isDirect;
+  const text = `${mention ? `<@${tenant.botUserId}> ` : ""}${overrides.text ?? "hello"}`;
+  return {
+    id: randomUUID(),
+    tenantId: null,
+    channelType: "slack",
+    channel: {
+      connectionId: null,
+      workspaceId: tenant.teamId,
+      channelId: overrides.channelId ?? "C0GENERAL",
+      messageId: ts,
+      isDirect: overrides.isDirect ?? false,
+      botUserId: tenant.botUserId,
+    },
+    sender: {
+      id: overrides.senderId ?? "U0PERSON",
+      displayName: "A person",
+      isBot: overrides.isBot ?? false,
+      botId: overrides.botId ?? null,
+    },
+    content: { text, mentions: mention ? [tenant.botUserId] : [], attachments: [] },
+    threadId: overrides.threadId ?? ts,
+    timestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    deliveryId: overrides.deliveryId ?? `Ev${randomBytes(6).toString("hex").toUpperCase()}`,
+  };
+}
+
+/** Decodes an outbound stream message. */
+export function parseReply(data: Uint8Array): OutboundReply {
+  return JSON.parse(Buffer.from(data).toString("utf8")) as OutboundReply;
+}
