@@ -1,0 +1,41 @@
+import { hostname } from "node:os";
+import { fields, intField, LogLevel, parseConfig } from "@konstruct/core";
+import { type Static, Type } from "@sinclair/typebox";
+
+const Schema = Type.Object({
+  DATABASE_ADMIN_URL: fields.DATABASE_ADMIN_URL,
+  REDIS_ADMIN_URL: fields.REDIS_ADMIN_URL,
+  KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
+  KUBECONFIG: Type.Optional(Type.String({ description: "kubeconfig path; unset means in-cluster, else ~/.kube/config" })),
+  TENANT_DATABASE_HOST: Type.Optional(
+    Type.String({ description: "PostgreSQL host written into tenant Secrets (default: DATABASE_ADMIN_URL's)" }),
+  ),
+  TENANT_DATABASE_PORT: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 65535, description: "PostgreSQL port for tenant Secrets" }),
+  ),
+  TENANT_DATABASE_NAME: Type.Optional(
+    Type.String({ description: "Database name for tenant Secrets (default: DATABASE_ADMIN_URL's)" }),
+  ),
+  TENANT_REDIS_HOST: Type.Optional(
+    Type.String({ description: "Redis host written into tenant Secrets (default: REDIS_ADMIN_URL's)" }),
+  ),
+  TENANT_REDIS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "Redis port for tenant Secrets" })),
+  OPERATOR_HEALTH_HOST: Type.String({ default: "0.0.0.0", description: "address of /healthz, /readyz and /metrics" }),
+  OPERATOR_HEALTH_PORT: intField(8080, "port of /healthz, /readyz and /metrics (0 picks a free port)", 0),
+  RESYNC_INTERVAL_SECONDS: intField(300, "how often every Tenant and Agent is re-checked for drift"),
+  WATCH_WATCHDOG_SECONDS: intField(300, "a watch silent for this long is restarted"),
+  RECONCILE_CONCURRENCY: intField(8, "reconciles in flight at once per controller"),
+  LEADER_ELECTION: Type.Boolean({ default: true, description: "campaign for the leader Lease (false: single replica)" }),
+  LEASE_NAMESPACE: Type.String({ default: "konstruct-system", description: "namespace of the leader Lease" }),
+  LEASE_NAME: Type.String({ default: "konstruct-operator", description: "name of the leader Lease" }),
+  LEASE_DURATION_SECONDS: intField(15, "leader Lease duration; a standby takes over this long after the leader stops renewing"),
+  POD_NAME: Type.String({ default: `${hostname()}-${process.pid}`, description: "this replica's identity in the Lease" }),
+  LOG_LEVEL: LogLevel,
+});
+
+export type OperatorConfig = Readonly<Static<typeof Schema>>;
+
+/** Parses the operator's configuration once, listing every bad variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): OperatorConfig {
+  return parseConfig(Schema, env);
+}

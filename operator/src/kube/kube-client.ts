@@ -1,0 +1,129 @@
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
+import { type HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { fetch } from "undici";
+import { KubeApiError } from "../errors.ts";
+
+export type PatchType = "apply" | "merge" | "json";
+
+const CONTENT_TYPES: Record<PatchType, string> = {
+  apply: "application/apply-patch+yaml",
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
+};
+
+/** One event of a watch stream. */
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: Record<string, unknown>;
+}
+
+/**
+ * A thin JSON client over the Kubernetes REST API, authenticated from a KubeConfig the way
+ * @kubernetes/client-node authenticates its own requests. The operator uses raw paths rather
+ * than the generated clients so it controls content types (server-side apply, merge patches
+ * on the status subresource), timeouts and watch streams itself.
+ */
+export class KubeClient {
+  readonly #config: KubeConfig;
+  readonly #server: string;
+  readonly #timeoutMs: number;
+
+  constructor(config: KubeConfig, options: { timeoutMs?: number } = {}) {
+    const cluster = config.getCurrentCluster();
+    if (cluster === null) throw new Error("the kubeconfig has no current cluster; set KUBECONFIG or run in a cluster");
+    this.#config = config;
+    this.#server = cluster.server.replace(/\/$/, "");
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  async #context(method: string, path: string, query?: Record<string, string>): Promise<RequestContext> {
+    const url = new URL(this.#server + path);
+    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
+    const ctx = new RequestContext(url.toString(), method as HttpMethod);
+    await this.#config.applySecurityAuthentication(ctx);
+    return ctx;
+  }
+
+  /** Sends one request and returns the parsed JSON body; non-2xx answers throw KubeApiError. */
+  async request<T = Record<string, unknown>>(
+    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+    path: string,
+    options: { body?: unknown; patch?: PatchType; query?: Record<string, string> } = {},
+  ): Promise<T> {
+    const ctx = await this.#context(method, path, options.query);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: "application/json" };
+    if (options.body !== undefined) headers["content-type"] = options.patch ? CONTENT_TYPES[options.patch] : "application/json";
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      response = await fetch(ctx.getUrl(), {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        dispatcher: ctx.getDispatcher(),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (cause) {
+      throw new KubeApiError(0, "Unreachable", `${method} ${path}: the API server did not answer`, { cause });
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let reason = response.statusText;
+      let message = text.slice(0, 500);
+      try {
+        const status = JSON.parse(text) as { reason?: string; message?: string };
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      } catch {
+        // not a Status object
+      }
+      throw new KubeApiError(response.status, reason, `${method} ${path}: ${response.status} ${message}`);
+    }
+    return (text === "" ? {} : JSON.parse(text)) as T;
+  }
+
+  /**
+   * Streams a watch until the server ends it, `signal` aborts, or no line arrives for
+   * `idleMs` (a stalled connection). Resolves on a clean end; rejects otherwise.
+   */
+  async watch(
+    path: string,
+    query: Record<string, string>,
+    onEvent: (event: WatchEvent) => void,
+    signal: AbortSignal,
+    idleMs: number,
+  ): Promise<void> {
+    const ctx = await this.#context("GET", path, { ...query, watch: "true" });
+    const controller = new AbortController();
+    const abort = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    let idle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => controller.abort(new Error(`no watch event for ${idleMs} ms`)), idleMs);
+    };
+    try {
+      arm();
+      const response = await fetch(ctx.getUrl(), {
+        method: "GET",
+        headers: { ...ctx.getHeaders(), accept: "application/json" },
+        dispatcher: ctx.getDispatcher(),
+        signal: controller.signal,
+      });
+      if (!response.ok || response.body === null) {
+        const text = await response.text();
+        throw new KubeApiError(response.status, response.statusText, `watch ${path}: ${response.status} ${text.slice(0, 300)}`);
+      }
+      const lines = createInterface({ input: Readable.fromWeb(response.body as never), crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of lines) {
+        arm();
+        if (line.trim() === "") continue;
+        onEvent(JSON.parse(line) as WatchEvent);
+      }
+      if (controller.signal.aborted) throw controller.signal.reason;
+    } finally {
+      clearTimeout(idle);
+      signal.removeEventListener("abort", abort);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import type { Agent } from "./api/agent.ts";
+import type { Tenant } from "./api/tenant.ts";
+
+/**
+ * The narrow ports the reconcile functions work through. Real implementations talk to the
+ * Kubernetes API, PostgreSQL and Redis (src/kube, src/adapters); the local driver and unit
+ * tests use in-memory ones. Every method is idempotent.
+ */
+
+/** A reference to a Konstruct object, enough to patch it or attach an Event. */
+export interface ObjectRef {
+  kind: "Tenant" | "Agent";
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+}
+
+/** What the operator asks of Kubernetes. */
+export interface KubernetesPort {
+  /** A Secret's decoded data, or null when it does not exist. */
+  getSecret(namespace: string, name: string): Promise<Record<string, string> | null>;
+  /** Server-side applies a Secret the operator owns. */
+  applySecret(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<void>;
+  /** The labels of a namespace, or null when it does not exist. */
+  getNamespaceLabels(name: string): Promise<Record<string, string> | null>;
+  applyNamespace(name: string, labels: Record<string, string>): Promise<void>;
+  deleteNamespace(name: string): Promise<void>;
+  /** The subjects of a RoleBinding, or null when it does not exist. */
+  getRoleBindingSubjects(namespace: string, name: string): Promise<RoleBindingSubject[] | null>;
+  applyRoleBinding(namespace: string, name: string, clusterRole: string, subjects: RoleBindingSubject[]): Promise<void>;
+  deleteRoleBinding(namespace: string, name: string): Promise<void>;
+  /** Replaces the finalizers, guarded by the object's resourceVersion. */
+  setFinalizers(ref: ObjectRef, finalizers: string[]): Promise<void>;
+  /** Writes the status subresource. */
+  patchStatus(ref: ObjectRef, status: Record<string, unknown>): Promise<void>;
+  recordEvent(ref: ObjectRef, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
+}
+
+export interface RoleBindingSubject {
+  kind: "User" | "Group";
+  name: string;
+}
+
+/** A per-tenant PostgreSQL login role as it exists. */
+export interface RoleState {
+  canLogin: boolean;
+  /** Member of konstruct_tenant, the group the RLS policies name. */
+  inTenantGroup: boolean;
+  /** The tenant the role maps to in tenant_roles, or null. */
+  mappedTenantId: string | null;
+  /** The stored SCRAM verifier, when the admin may read it (superuser); null otherwise. */
+  verifier: string | null;
+}
+
+/** Per-tenant PostgreSQL login roles (CloudNativePG's RoleManager, narrowed). */
+export interface PostgresRoles {
+  get(role: string): Promise<RoleState | null>;
+  /** Creates the role in konstruct_tenant with the given SCRAM verifier and maps it to the tenant. */
+  create(role: string, verifier: string, tenantId: string): Promise<void>;
+  /** Repairs login, group membership and mapping; sets the verifier when given. */
+  update(role: string, tenantId: string, verifier: string | null): Promise<void>;
+  drop(role: string): Promise<void>;
+}
+
+/** The tenant row. */
+export interface TenantRow {
+  id: string;
+  name: string;
+  displayName: string;
+  namespace: string;
+  messagesPerMinute: number;
+  maxConcurrentRuns: number;
+  tokensPerDay: number;
+}
+
+export interface TenantRows {
+  get(id: string): Promise<TenantRow | null>;
+  /** The id of the row named `name`, if any (names are unique). */
+  idByName(name: string): Promise<string | null>;
+  insert(row: TenantRow): Promise<void>;
+  update(row: TenantRow): Promise<void>;
+  /** Deletes the row; every tenant-scoped row goes with it (on delete cascade). */
+  delete(id: string): Promise<void>;
+}
+
+/** A Redis ACL user as the operator manages it. */
+export interface AclUserSpec {
+  enabled: boolean;
+  /** SHA-256 hex of each password. */
+  passwordHashes: string[];
+  keys: string;
+  channels: string;
+  /** The command rules, in the form they were set. */
+  commands: string;
+}
+
+export interface RedisAcl {
+  get(user: string): Promise<AclUserSpec | null>;
+  /** `rules` as the server reports them back in ACL GETUSER (servers reorder and expand them). */
+  normalizeCommands(rules: string): Promise<string>;
+  set(user: string, spec: AclUserSpec): Promise<void>;
+  delete(user: string): Promise<void>;
+  /** Deletes every key matching `pattern` (SCAN + UNLINK). */
+  deleteKeys(pattern: string): Promise<number>;
+}
+
+/** A channel connection row. */
+export interface ChannelRow {
+  id: string;
+  name: string;
+  type: string;
+  externalId: string;
+  /** Encrypted credentials (encryptSecret output) or null. */
+  credentials: string | null;
+  settings: Record<string, unknown>;
+}
+
+export interface ChannelStore {
+  list(tenantId: string): Promise<ChannelRow[]>;
+  /** Inserts and returns the new id; throws SpecConflictError when the external id belongs to another connection. */
+  insert(tenantId: string, row: Omit<ChannelRow, "id">): Promise<string>;
+  update(tenantId: string, row: ChannelRow): Promise<void>;
+  delete(tenantId: string, id: string): Promise<void>;
+}
+
+/** An agent row. */
+export interface AgentRow {
+  id: string;
+  name: string;
+  displayName: string;
+  role: string;
+  systemPrompt: string;
+  model: string;
+  fallbackModels: string[];
+  temperature: number;
+  maxHistoryMessages: number;
+  isDefault: boolean;
+  channels: string[];
+}
+
+export interface AgentStore {
+  get(tenantId: string, name: string): Promise<AgentRow | null>;
+  /** The name of the tenant's default agent, if any. */
+  defaultAgent(tenantId: string): Promise<string | null>;
+  insert(tenantId: string, row: Omit<AgentRow, "id">): Promise<string>;
+  update(tenantId: string, row: AgentRow): Promise<void>;
+  delete(tenantId: string, name: string): Promise<void>;
+}
+
+/** Which Tenant owns a namespace, from the operator's cache. */
+export interface TenantDirectory {
+  byNamespace(namespace: string): Tenant | null;
+}
+
+/** A reconcile's verdict: when to look again. */
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export type { Agent, Tenant };

@@ -1,0 +1,155 @@
+import type { Logger } from "@konstruct/core";
+import { KubeApiError } from "../errors.ts";
+import type { KubeClient } from "../kube/kube-client.ts";
+
+export interface InformerOptions {
+  /** Collection path, e.g. /apis/konstruct.io/v1alpha1/tenants. */
+  path: string;
+  resource: string;
+  /** Abort and relist a watch that delivers nothing (not even a bookmark) for this long. */
+  watchdogMs: number;
+  log: Logger;
+  /** Called with each object key whose object was added, changed or deleted. */
+  onChange(key: string, object: KubeObject | null): void;
+  onRestart?(reason: string): void;
+}
+
+export interface KubeObject {
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  [field: string]: unknown;
+}
+
+export function keyOf(object: KubeObject): string {
+  return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
+}
+
+/**
+ * A supervised list-and-watch cache. @kubernetes/client-node's informer stops on errors other
+ * than 410 and has stalled silently in some versions; this loop never stops: any error or
+ * end of stream restarts it with backoff (a clean end re-watches from the last version, an
+ * error or 410 Gone relists), and a watchdog aborts a watch that went quiet.
+ */
+export class Informer {
+  readonly #options: InformerOptions;
+  readonly #cache = new Map<string, KubeObject>();
+  readonly #client: KubeClient;
+  #controller = new AbortController();
+  #loop: Promise<void> | undefined;
+  #synced = false;
+
+  constructor(client: KubeClient, options: InformerOptions) {
+    this.#client = client;
+    this.#options = options;
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.#cache.get(key);
+  }
+
+  list(): KubeObject[] {
+    return [...this.#cache.values()];
+  }
+
+  start(): void {
+    this.#controller = new AbortController();
+    this.#loop = this.#run(this.#controller.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.#controller.abort(new Error("informer stopped"));
+    await this.#loop;
+    this.#cache.clear();
+    this.#synced = false;
+  }
+
+  async #relist(): Promise<string> {
+    const list = await this.#client.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>(
+      "GET",
+      this.#options.path,
+    );
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      const key = keyOf(item);
+      seen.add(key);
+      const before = this.#cache.get(key);
+      this.#cache.set(key, item);
+      if (before?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#options.onChange(key, item);
+    }
+    for (const key of [...this.#cache.keys()]) {
+      if (!seen.has(key)) {
+        this.#cache.delete(key);
+        this.#options.onChange(key, null);
+      }
+    }
+    this.#synced = true;
+    return list.metadata.resourceVersion;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    let resourceVersion: string | null = null;
+    while (!signal.aborted) {
+      try {
+        if (resourceVersion === null) resourceVersion = await this.#relist();
+        failures = 0;
+        await this.#client.watch(
+          this.#options.path,
+          {
+            resourceVersion,
+            allowWatchBookmarks: "true",
+            // Server-side timeout below the watchdog keeps healthy watches cycling on their own.
+            timeoutSeconds: String(Math.max(1, Math.floor((this.#options.watchdogMs / 1000) * (0.5 + Math.random() * 0.4)))),
+          },
+          (event) => {
+            if (event.type === "ERROR") {
+              const status = event.object as { code?: number; message?: string };
+              throw new KubeApiError(status.code ?? 500, "WatchError", status.message ?? "watch error");
+            }
+            const object = event.object as unknown as KubeObject;
+            resourceVersion = object.metadata.resourceVersion ?? resourceVersion;
+            if (event.type === "BOOKMARK") return;
+            const key = keyOf(object);
+            if (event.type === "DELETED") this.#cache.delete(key);
+            else this.#cache.set(key, object);
+            this.#options.onChange(key, event.type === "DELETED" ? null : object);
+          },
+          signal,
+          this.#options.watchdogMs,
+        );
+      } catch (error) {
+        if (signal.aborted) break;
+        failures++;
+        const gone = error instanceof KubeApiError && error.status === 410;
+        const reason = gone ? "gone" : error instanceof KubeApiError ? `http_${error.status}` : "error";
+        this.#options.onRestart?.(reason);
+        // After an error the cache may have missed events: relist.
+        resourceVersion = null;
+        const delay = gone ? 0 : Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random());
+        if (!gone)
+          this.#options.log.warn(
+            { resource: this.#options.resource, err: error, retryInMs: Math.round(delay) },
+            "watch failed; restarting",
+          );
+        await sleep(delay, signal);
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,232 @@
+import type { Database, Logger, SecretKey } from "@konstruct/core";
+import type { Redis } from "ioredis";
+import type { Kysely } from "kysely";
+import { createAgentStore } from "../adapters/agent-store.ts";
+import { createChannelStore } from "../adapters/channel-store.ts";
+import { createPostgresRoles } from "../adapters/postgres-roles.ts";
+import { createRedisAcl } from "../adapters/redis-acl.ts";
+import { createTenantRows } from "../adapters/tenant-rows.ts";
+import { type AgentDeps, reconcileAgent } from "../agent/agent-controller.ts";
+import type { Agent } from "../api/agent.ts";
+import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
+import type { KubeClient } from "../kube/kube-client.ts";
+import { createKubernetesPort } from "../kube/kubernetes-port.ts";
+import type { TenantDirectory } from "../ports.ts";
+import { type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
+import { reconcileTenant } from "../tenant/tenant-controller.ts";
+import { type HealthServer, startHealthServer } from "./health-server.ts";
+import { Informer } from "./informer.ts";
+import { LeaderElector } from "./leader-election.ts";
+import { createMetrics, type OperatorMetrics } from "./metrics.ts";
+import { WorkQueue } from "./work-queue.ts";
+
+export interface OperatorOptions {
+  client: KubeClient;
+  db: Kysely<Database>;
+  redis: Redis;
+  secretKey: SecretKey;
+  endpoints: TenantEndpoints;
+  log: Logger;
+  identity: string;
+  resyncIntervalMs: number;
+  watchdogMs: number;
+  concurrency: number;
+  /** Health and metrics listener; port 0 picks a free one. */
+  health: { host: string; port: number };
+  /** Leader election; null runs as the only replica. */
+  leaderElection: { namespace: string; name: string; leaseDurationMs: number } | null;
+  metrics?: OperatorMetrics;
+}
+
+export interface RunningOperator {
+  healthPort: number;
+  metrics: OperatorMetrics;
+  isLeader(): boolean;
+  /** Stops reconciling, releases the lease and closes the listener; the caller closes db and redis. */
+  stop(): Promise<void>;
+}
+
+/** The controllers of one leadership term: informers, queues and the resync timer. */
+class Controllers {
+  readonly tenants: Informer;
+  readonly agents: Informer;
+  readonly tenantQueue: WorkQueue;
+  readonly agentQueue: WorkQueue;
+  #resync: NodeJS.Timeout | undefined;
+
+  constructor(o: OperatorOptions, metrics: OperatorMetrics) {
+    const kube = createKubernetesPort(o.client, { instance: o.identity });
+    const directory: TenantDirectory = {
+      byNamespace: (namespace) =>
+        (this.tenants.list() as unknown as Tenant[]).find(
+          (t) => t.metadata.deletionTimestamp === undefined && safeNamespace(t) === namespace,
+        ) ?? null,
+    };
+    const tenantDeps: TenantDeps = {
+      kube,
+      roles: createPostgresRoles(o.db),
+      rows: createTenantRows(o.db),
+      acl: createRedisAcl(o.redis),
+      channels: createChannelStore(o.db),
+      secretKey: o.secretKey,
+      endpoints: o.endpoints,
+      log: o.log.child({ controller: "tenant" }),
+      retryAfterMs: Math.min(10_000, o.resyncIntervalMs),
+    };
+    const agentDeps: AgentDeps = {
+      kube,
+      agents: createAgentStore(o.db),
+      tenants: directory,
+      log: o.log.child({ controller: "agent" }),
+      retryAfterMs: Math.min(10_000, o.resyncIntervalMs),
+    };
+    const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>) =>
+      new WorkQueue({
+        concurrency: o.concurrency,
+        handler,
+        onError: (key, err, attempt) => {
+          metrics.reconcileErrors.inc({ controller });
+          o.log.warn({ controller, key, attempt, err }, "reconcile failed; retrying with backoff");
+        },
+        onDone: (_key, seconds, result) => {
+          metrics.reconciles.inc({ controller, result });
+          metrics.reconcileSeconds.observe({ controller }, seconds);
+        },
+      });
+    this.tenantQueue = queue("tenant", async (key) => {
+      const tenant = this.tenants.get(key) as unknown as Tenant | undefined;
+      return tenant ? reconcileTenant(tenant, tenantDeps) : undefined;
+    });
+    this.agentQueue = queue("agent", async (key) => {
+      const agent = this.agents.get(key) as unknown as Agent | undefined;
+      return agent ? reconcileAgent(agent, agentDeps) : undefined;
+    });
+    const restarts = (resource: string) => (reason: string) => metrics.watchRestarts.inc({ resource, reason });
+    this.tenants = new Informer(o.client, {
+      path: `/apis/${GROUP}/${VERSION}/tenants`,
+      resource: "tenants",
+      watchdogMs: o.watchdogMs,
+      log: o.log,
+      onRestart: restarts("tenants"),
+      onChange: (key, object) => {
+        this.tenantQueue.add(key);
+        // Agents wait for their Tenant: wake those in its namespace when it changes.
+        const namespace = object ? safeNamespace(object as unknown as Tenant) : null;
+        if (namespace)
+          for (const agent of this.agents.list())
+            if (agent.metadata.namespace === namespace) this.agentQueue.add(`${namespace}/${agent.metadata.name}`);
+      },
+    });
+    this.agents = new Informer(o.client, {
+      path: `/apis/${GROUP}/${VERSION}/agents`,
+      resource: "agents",
+      watchdogMs: o.watchdogMs,
+      log: o.log,
+      onRestart: restarts("agents"),
+      onChange: (key, object) => {
+        this.agentQueue.add(key);
+        // A deleted agent may have been the default another agent is waiting for.
+        if (object === null) {
+          const namespace = key.split("/")[0];
+          for (const agent of this.agents.list())
+            if (agent.metadata.namespace === namespace) this.agentQueue.add(`${namespace}/${agent.metadata.name}`);
+        }
+      },
+    });
+    this.tenants.start();
+    this.agents.start();
+    // The periodic resync re-checks every object for drift (a dropped role, an ACL user lost
+    // in a Redis restart, a changed credential Secret) even when Kubernetes reports no change.
+    this.#resync = setInterval(() => {
+      for (const t of this.tenants.list()) this.tenantQueue.add(t.metadata.name);
+      for (const a of this.agents.list()) this.agentQueue.add(`${a.metadata.namespace}/${a.metadata.name}`);
+    }, o.resyncIntervalMs);
+    this.#resync.unref();
+  }
+
+  get synced(): boolean {
+    return this.tenants.synced && this.agents.synced;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    await Promise.all([this.tenants.stop(), this.agents.stop()]);
+    await Promise.all([this.tenantQueue.shutdown(), this.agentQueue.shutdown()]);
+  }
+}
+
+function safeNamespace(tenant: Tenant): string | null {
+  try {
+    return tenantNames(tenant).namespace;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts the operator: health server at once, controllers while leading. */
+export async function startOperator(o: OperatorOptions): Promise<RunningOperator> {
+  const metrics = o.metrics ?? createMetrics();
+  let controllers: Controllers | null = null;
+  let stopping: Promise<void> | null = null;
+  let live = true;
+  const depth = setInterval(() => {
+    metrics.queueDepth.set({ controller: "tenant" }, controllers?.tenantQueue.depth ?? 0);
+    metrics.queueDepth.set({ controller: "agent" }, controllers?.agentQueue.depth ?? 0);
+  }, 1000);
+  depth.unref();
+
+  const lead = () => {
+    metrics.leader.set(1);
+    controllers = new Controllers(o, metrics);
+  };
+  const follow = async () => {
+    metrics.leader.set(0);
+    const c = controllers;
+    controllers = null;
+    await c?.stop();
+  };
+
+  const elector = o.leaderElection
+    ? new LeaderElector(o.client, {
+        ...o.leaderElection,
+        identity: o.identity,
+        renewDeadlineMs: (o.leaderElection.leaseDurationMs * 2) / 3,
+        retryPeriodMs: o.leaderElection.leaseDurationMs / 6,
+        log: o.log,
+        onStartedLeading: lead,
+        onStoppedLeading: () => void follow(),
+      })
+    : null;
+
+  const health: HealthServer = await startHealthServer({
+    ...o.health,
+    registry: metrics.registry,
+    live: () => live,
+    ready: () => {
+      if (controllers === null) return { ok: elector !== null, detail: "standing by for the leader lease" };
+      return controllers.synced
+        ? { ok: true, detail: "leading; caches synced" }
+        : { ok: false, detail: "leading; caches syncing" };
+    },
+  });
+
+  if (elector) elector.start();
+  else lead();
+
+  return {
+    healthPort: health.port,
+    metrics,
+    isLeader: () => controllers !== null,
+    stop() {
+      stopping ??= (async () => {
+        live = false;
+        clearInterval(depth);
+        // Finish in-flight reconciles before handing the lease over, so the next leader never overlaps with us.
+        await follow();
+        await elector?.stop();
+        await health.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+
+/** A new random password: 32 bytes, base64url (no quoting issues in URLs or SQL). */
+export function generatePassword(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+const ITERATIONS = 4096;
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677). Sending the
+ * verifier instead of the password keeps the plain password out of server logs and
+ * pg_stat_statements, and lets a resync check a role's password by reading it back.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = ITERATIONS): string {
+  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+/** True when `verifier` (as read from pg_authid) was made from `password`. */
+export function verifierMatches(verifier: string, password: string): boolean {
+  const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
+  if (!match) return false;
+  const [, iterations, salt, storedKey, serverKey] = match as unknown as [string, string, string, string, string];
+  const expected = scramVerifier(password, Buffer.from(salt, "base64"), Number(iterations));
+  const actual = `SCRAM-SHA-256$${iterations}:${salt}$${storedKey}:${serverKey}`;
+  return expected.length === actual.length && timingSafeEqual(Buffer.from(expected), Buffer.from(actual));
+}
+
+/** SHA-256 hex, the form Redis ACL GETUSER reports passwords in. */
+export function sha256Hex(value: string): string {
+  return createHash("sha256").update(value).digest("hex");
+}

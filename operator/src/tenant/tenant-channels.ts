@@ -1,0 +1,112 @@
+import { decryptSecret, encryptSecret } from "@konstruct/core";
+import type { Tenant, TenantChannelSpec, TenantChannelStatus } from "../api/tenant.ts";
+import { canonical, jsonEqual, notReady, type Outcome, ok } from "../conditions.ts";
+import { messageOf, SpecConflictError } from "../errors.ts";
+import type { ChannelRow } from "../ports.ts";
+import type { TenantDeps, TenantNames } from "./tenant-context.ts";
+
+/** Keys a slack channel's credentials Secret must hold. */
+export const SLACK_SECRET_KEYS = ["botToken", "signingSecret"] as const;
+
+/** The path the gateway serves a connection on. */
+export function webhookPath(type: string, connectionId: string): string {
+  return type === "slack" ? `/webhooks/slack/${connectionId}/events` : `/webchat/${connectionId}/`;
+}
+
+/** The result of ensuring every channel: a condition and one status entry per channel. */
+export interface ChannelsOutcome extends Outcome {
+  channels: TenantChannelStatus[];
+}
+
+type Credentials = Record<string, string> | null;
+
+async function readCredentials(channel: TenantChannelSpec, names: TenantNames, deps: TenantDeps): Promise<Credentials> {
+  const ref = channel.credentialsSecretRef;
+  if (ref === undefined) return null;
+  const data = await deps.kube.getSecret(names.namespace, ref.name);
+  if (data === null) throw new SpecConflictError("SecretNotFound", `Secret ${names.namespace}/${ref.name} not found; create it`);
+  if (channel.type === "slack") {
+    const missing = SLACK_SECRET_KEYS.filter((k) => !data[k]);
+    if (missing.length > 0) {
+      throw new SpecConflictError("SecretIncomplete", `Secret ${names.namespace}/${ref.name} lacks ${missing.join(" and ")}`);
+    }
+    return { botToken: data.botToken as string, signingSecret: data.signingSecret as string };
+  }
+  return data;
+}
+
+function storedCredentials(row: ChannelRow, names: TenantNames, deps: TenantDeps): Credentials | undefined {
+  if (row.credentials === null) return null;
+  try {
+    return JSON.parse(decryptSecret(deps.secretKey, names.tenantId, row.credentials)) as Credentials;
+  } catch {
+    return undefined; // unreadable (rotated key): rewrite it
+  }
+}
+
+/**
+ * Upserts one channel_connections row per `spec.channels` entry, with its credentials read
+ * from the referenced Secret and stored encrypted (bound to the tenant id), and deletes rows
+ * of channels no longer in the spec. A channel whose Secret is missing keeps its last row.
+ */
+export async function ensureTenantChannels(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<ChannelsOutcome> {
+  const specs = tenant.spec.channels ?? [];
+  const rows = await deps.channels.list(names.tenantId);
+  const statuses: TenantChannelStatus[] = [];
+  for (const channel of specs) {
+    const row = rows.find((r) => r.name === channel.name);
+    try {
+      const credentials = await readCredentials(channel, names, deps);
+      const settings = channel.type === "webchat" ? { allowedOrigins: channel.allowedOrigins ?? [] } : {};
+      const sealed = () =>
+        credentials === null ? null : encryptSecret(deps.secretKey, names.tenantId, JSON.stringify(canonical(credentials)));
+      let id = row?.id;
+      if (row === undefined) {
+        id = await deps.channels.insert(names.tenantId, {
+          name: channel.name,
+          type: channel.type,
+          externalId: channel.externalId,
+          credentials: sealed(),
+          settings,
+        });
+      } else if (
+        row.type !== channel.type ||
+        row.externalId !== channel.externalId ||
+        !jsonEqual(row.settings, settings) ||
+        !jsonEqual(storedCredentials(row, names, deps), credentials)
+      ) {
+        await deps.channels.update(names.tenantId, {
+          ...row,
+          type: channel.type,
+          externalId: channel.externalId,
+          credentials: sealed(),
+          settings,
+        });
+      }
+      statuses.push({
+        name: channel.name,
+        type: channel.type,
+        connectionId: id,
+        ready: true,
+        webhookPath: webhookPath(channel.type, id as string),
+      });
+    } catch (error) {
+      statuses.push({
+        name: channel.name,
+        type: channel.type,
+        ready: false,
+        message: messageOf(error),
+        ...(row ? { connectionId: row.id, webhookPath: webhookPath(row.type, row.id) } : {}),
+      });
+    }
+  }
+  for (const row of rows) {
+    if (!specs.some((c) => c.name === row.name)) await deps.channels.delete(names.tenantId, row.id);
+  }
+  const failing = statuses.filter((s) => !s.ready);
+  if (failing.length > 0) {
+    const outcome = notReady("ChannelFailed", failing.map((s) => `${s.name}: ${s.message}`).join("; "));
+    return { ...outcome, channels: statuses };
+  }
+  return { ...ok("ChannelsReady", `${statuses.length} channel(s) connected`), channels: statuses };
+}

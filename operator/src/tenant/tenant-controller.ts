@@ -1,0 +1,34 @@
+import type { Tenant } from "../api/tenant.ts";
+import { attempt, notReady } from "../conditions.ts";
+import type { ReconcileResult } from "../ports.ts";
+import { ensureTenantChannels } from "./tenant-channels.ts";
+import { type TenantDeps, tenantNames } from "./tenant-context.ts";
+import { ensureTenantFinalizer, finalizeTenant } from "./tenant-finalizer.ts";
+import { ensureTenantNamespace } from "./tenant-namespace.ts";
+import { ensureTenantDatabase } from "./tenant-postgres.ts";
+import { ensureTenantRedis } from "./tenant-redis.ts";
+import { tenantStatus, writeTenantStatus } from "./tenant-status.ts";
+
+/**
+ * Reconciles one Tenant: finalizer first, then namespace, database, Redis and channels (each
+ * detects drift and writes only what differs), then status. A failing dependency becomes a
+ * condition and a retry; it never stops the others from being checked.
+ */
+export async function reconcileTenant(tenant: Tenant, deps: TenantDeps): Promise<ReconcileResult> {
+  const names = tenantNames(tenant);
+  if (tenant.metadata.deletionTimestamp !== undefined) return finalizeTenant(tenant, names, deps);
+  await ensureTenantFinalizer(tenant, deps);
+
+  const namespace = await attempt("NamespaceFailed", () => ensureTenantNamespace(tenant, names, deps));
+  const blocked = notReady("NamespaceNotReady", `waiting for namespace ${names.namespace}: ${namespace.message}`);
+  const database = namespace.ready ? await attempt("DatabaseFailed", () => ensureTenantDatabase(tenant, names, deps)) : blocked;
+  const redis = namespace.ready ? await attempt("RedisFailed", () => ensureTenantRedis(names, deps)) : blocked;
+  const channels = database.ready
+    ? await attempt("ChannelsFailed", () => ensureTenantChannels(tenant, names, deps))
+    : notReady("DatabaseNotReady", "waiting for the tenant row");
+
+  const status = tenantStatus(tenant, names, { namespace, database, redis, channels: { channels: [], ...channels } }, new Date());
+  await writeTenantStatus(tenant, status, deps);
+  const healthy = [namespace, database, redis, channels].every((o) => o.ready);
+  return healthy ? {} : { requeueAfterMs: deps.retryAfterMs ?? 10_000 };
+}

@@ -1,0 +1,36 @@
+import { TENANT_ADMIN_CLUSTER_ROLE } from "../api/rbac.ts";
+import type { Tenant } from "../api/tenant.ts";
+import { jsonEqual, type Outcome, ok } from "../conditions.ts";
+import { SpecConflictError } from "../errors.ts";
+import type { RoleBindingSubject } from "../ports.ts";
+import { type TenantDeps, type TenantNames, tenantLabels } from "./tenant-context.ts";
+
+export const ADMINS_ROLE_BINDING = "konstruct-tenant-admins";
+
+/**
+ * The tenant namespace, labelled with its tenant, and a RoleBinding of `spec.admins` to the
+ * tenant-admin ClusterRole. A namespace labelled for another Tenant is never taken over.
+ */
+export async function ensureTenantNamespace(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<Outcome> {
+  const labels = tenantLabels(tenant, names);
+  const existing = await deps.kube.getNamespaceLabels(names.namespace);
+  const owner = existing?.["konstruct.io/tenant"];
+  if (existing !== null && owner !== undefined && owner !== tenant.metadata.name) {
+    throw new SpecConflictError(
+      "NamespaceTaken",
+      `namespace ${names.namespace} belongs to Tenant ${owner}; choose another spec.namespace`,
+    );
+  }
+  if (existing === null || Object.entries(labels).some(([k, v]) => existing[k] !== v)) {
+    await deps.kube.applyNamespace(names.namespace, labels);
+  }
+
+  const subjects: RoleBindingSubject[] = (tenant.spec.admins ?? []).map((a) => ({ kind: a.kind, name: a.name }));
+  const current = await deps.kube.getRoleBindingSubjects(names.namespace, ADMINS_ROLE_BINDING);
+  if (subjects.length === 0) {
+    if (current !== null) await deps.kube.deleteRoleBinding(names.namespace, ADMINS_ROLE_BINDING);
+  } else if (current === null || !jsonEqual(current, subjects)) {
+    await deps.kube.applyRoleBinding(names.namespace, ADMINS_ROLE_BINDING, TENANT_ADMIN_CLUSTER_ROLE, subjects);
+  }
+  return ok("NamespaceReady", `namespace ${names.namespace}`);
+}
