@@ -88,24 +88,30 @@ const Admin = Type.Object(
 
 const Limits = Type.Object(
   {
-    messagesPerMinute: Type.Integer({
-      description: "Inbound messages handled per minute before rate limiting.",
-      minimum: 1,
-      maximum: 100000,
-      default: 60,
-    }),
-    maxConcurrentRuns: Type.Integer({
-      description: "Agent runs in flight at once for this tenant.",
-      minimum: 1,
-      maximum: 1000,
-      default: 4,
-    }),
-    tokensPerDay: Type.Integer({
-      description: "LLM tokens the tenant may use per day.",
-      minimum: 1,
-      maximum: 2000000000,
-      default: 1000000,
-    }),
+    messagesPerMinute: Type.Optional(
+      Type.Integer({
+        description: "Inbound messages handled per minute before rate limiting.",
+        minimum: 1,
+        maximum: 100000,
+        default: 60,
+      }),
+    ),
+    maxConcurrentRuns: Type.Optional(
+      Type.Integer({
+        description: "Agent runs in flight at once for this tenant.",
+        minimum: 1,
+        maximum: 1000,
+        default: 4,
+      }),
+    ),
+    tokensPerDay: Type.Optional(
+      Type.Integer({
+        description: "LLM tokens the tenant may use per day.",
+        minimum: 1,
+        maximum: 2000000000,
+        default: 1000000,
+      }),
+    ),
   },
   { description: "Usage limits the router and orchestrator enforce.", default: {} },
 );
@@ -119,6 +125,7 @@ export const TenantSpec = withRules(
           description: "Namespace holding the tenant's Agents and Secrets. Defaults to konstruct-<name>. Immutable.",
           pattern: DNS_LABEL,
           maxLength: 63,
+          "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "namespace is immutable" }],
         }),
       ),
       tenantId: Type.Optional(
@@ -127,6 +134,8 @@ export const TenantSpec = withRules(
             "Tenant id (UUID) to use instead of metadata.uid: set it to adopt the data a Tenant deleted with " +
             "reclaimPolicy Retain left behind. Immutable.",
           pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+          maxLength: 36,
+          "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "tenantId is immutable" }],
         }),
       ),
       reclaimPolicy: StringEnum(["Delete", "Retain"] as const, {
@@ -156,13 +165,13 @@ export const TenantSpec = withRules(
   ),
   [
     {
-      rule: "has(oldSelf.namespace) ? (has(self.namespace) && self.namespace == oldSelf.namespace) : !has(self.namespace)",
-      message: "namespace is immutable",
+      rule: "has(self.namespace) == has(oldSelf.namespace)",
+      message: "namespace is immutable: it cannot be added or removed after creation",
       fieldPath: ".namespace",
     },
     {
-      rule: "has(oldSelf.tenantId) ? (has(self.tenantId) && self.tenantId == oldSelf.tenantId) : !has(self.tenantId)",
-      message: "tenantId is immutable",
+      rule: "has(self.tenantId) == has(oldSelf.tenantId)",
+      message: "tenantId is immutable: it cannot be added or removed after creation",
       fieldPath: ".tenantId",
     },
   ],
@@ -234,13 +243,8 @@ export const Tenant = withRules(
   [
     {
       rule: "has(self.spec.namespace) || self.metadata.name.size() <= 53",
-      message: "Tenant names are at most 53 characters unless spec.namespace is set, so konstruct-<name> is a valid namespace",
-      fieldPath: ".metadata.name",
-    },
-    {
-      rule: "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
-      message: "Tenant names must be DNS labels: lower-case letters, digits and '-', no dots",
-      fieldPath: ".metadata.name",
+      message:
+        "metadata.name: Tenant names are at most 53 characters unless spec.namespace is set, so konstruct-<name> is a valid namespace",
     },
   ],
 );
