@@ -12,6 +12,9 @@ const GatewayConfigSchema = Type.Object({
   PORT: portField(8080, "HTTP port of the gateway"),
   HOST: Type.String({ default: "0.0.0.0", minLength: 1, description: "interface the gateway listens on" }),
   OUTBOUND_CONCURRENCY: intField(16, "replies each channel's outbound worker posts at once"),
+  WEBCHAT_SESSION_SECRET: Type.Optional(
+    Type.String({ minLength: 32, description: "signs web chat visitor sessions; derived from KONSTRUCT_SECRET_KEY when unset" }),
+  ),
 });
 
 /** The gateway's configuration, parsed once by `main.ts`. */

@@ -26,10 +26,15 @@ const channels = createChannels({
   db,
   secretKey: parseSecretKey(config.KONSTRUCT_SECRET_KEY),
   publisher: createJetStreamPublisher(js),
+  redis,
   ledger: createRedisReplyLedger(redis),
   metrics,
   log,
-  settings: { slackSigningSecret: config.SLACK_SIGNING_SECRET, slackApiUrl: config.SLACK_API_URL },
+  settings: {
+    slackSigningSecret: config.SLACK_SIGNING_SECRET,
+    slackApiUrl: config.SLACK_API_URL,
+    webchatSessionSecret: config.WEBCHAT_SESSION_SECRET,
+  },
 });
 await ensureJetStream(
   await jetstreamManager(nc),

@@ -1,5 +1,6 @@
 import type { ChannelType, Database, Handler, SecretKey } from "@konstruct/core";
 import type { FastifyPluginAsync } from "fastify";
+import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { InboundPublisher } from "../inbound-publisher.ts";
@@ -21,6 +22,8 @@ export interface ChannelDeps {
   db: Kysely<Database>;
   secretKey: SecretKey;
   publisher: InboundPublisher;
+  /** The shared Redis client (web chat: conversations, visitor rate limits; it duplicates it for blocking reads). */
+  redis: Redis;
   ledger: ReplyLedger;
   metrics: GatewayMetrics;
   log: Logger;
@@ -29,6 +32,8 @@ export interface ChannelDeps {
     slackApiUrl: string;
     /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */
     staleClaimMs?: number;
+    /** Web chat session signing key (`WEBCHAT_SESSION_SECRET`); derived from the secret key when absent. */
+    webchatSessionSecret?: string | undefined;
   };
 }
 

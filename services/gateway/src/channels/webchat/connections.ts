@@ -66,7 +66,7 @@ export function createWebchatConnectionStore(options: WebchatConnectionStoreOpti
 
   async function load(connectionId: string): Promise<WebchatConnection | null> {
     const route = await routeByConnectionId(db, connectionId);
-    if (!route || route.channelType !== "webchat") return null;
+    if (route?.channelType !== "webchat") return null;
     return withTenant(db, route.tenantId, async (trx) => {
       const row = await trx
         .selectFrom("channel_connections")

@@ -16,15 +16,17 @@ export interface HubSubscription {
 /** Fans Redis stream entries out to many readers over one blocking connection. */
 export interface StreamHub {
   /** Delivers every entry of `key` after `afterId` (`0-0`: the whole stream), in order, then new ones as they come. */
-  subscribe(key: string, afterId: string, onEntries: (entries: HubEntry[]) => void): HubSubscription;
+  subscribe(key: string, afterId: string, onEntries: (entries: HubEntry[]) => void, onEnd?: () => void): HubSubscription;
   /** Readers right now. */
   readonly size: number;
+  /** Stops reading and ends every reader (`onEnd`), so their HTTP responses finish. */
   close(): Promise<void>;
 }
 
 interface Reader {
   lastId: string;
   onEntries: (entries: HubEntry[]) => void;
+  onEnd: (() => void) | undefined;
 }
 
 /** Options for {@link createStreamHub}. */
@@ -145,8 +147,8 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   const running = loop();
 
   return {
-    subscribe(key, afterId, onEntries) {
-      const reader: Reader = { lastId: afterId, onEntries };
+    subscribe(key, afterId, onEntries, onEnd) {
+      const reader: Reader = { lastId: afterId, onEntries, onEnd };
       let set = streams.get(key);
       if (!set) {
         set = new Set();
@@ -169,6 +171,10 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     },
     async close() {
       closed = true;
+      const ending = [...streams.values()].flatMap((set) => [...set]);
+      streams.clear();
+      readers = 0;
+      for (const reader of ending) reader.onEnd?.();
       wake();
       blocking.disconnect();
       await running.catch(() => undefined);
