@@ -36,6 +36,9 @@ export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
 step "test control plane (kube-apiserver, etcd)"
 bash scripts/build-control-plane.sh
 
+step "browser for the web chat test (Debian chromium)"
+bash scripts/ensure-chromium.sh >/dev/null
+
 step "lint"
 lint_status=0
 npm run --silent lint || lint_status=$?
