@@ -41,9 +41,26 @@ function serverMessage(error: unknown): string {
   }
 }
 
+/**
+ * Retries what the server answers with 429: right after a CRD is established its storage may
+ * still be initializing ("storage is (re)initializing", Retry-After 1 s), as a client would.
+ */
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if ((error as { code?: number }).code !== 429 || attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 async function apply(client: KubernetesObjectApi, object: Obj, dryRun: boolean): Promise<Obj> {
   try {
-    return await client.patch(object, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    return await retrying(() =>
+      client.patch(object, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+    );
   } catch (error) {
     const what = `${object.kind} ${object.metadata?.namespace ?? ""}/${object.metadata?.name}`;
     throw new Error(`${dryRun ? "dry run of " : ""}${what} was refused: ${serverMessage(error)}`, { cause: error });
@@ -81,7 +98,7 @@ function examples(): Obj[] {
 
 async function rejection(object: Obj): Promise<string> {
   try {
-    await admin.patch(object, undefined, "All", FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    await retrying(() => admin.patch(object, undefined, "All", FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
   } catch (error) {
     return serverMessage(error);
   }
@@ -183,8 +200,8 @@ describe("the synthesized install on a real kube-apiserver", () => {
     await operator.read(lease);
     const tenant = examples().find((o) => o.kind === "Tenant" && o.metadata!.name === "globex")!;
     await apply(admin, tenant, false);
-    await operator.list("konstruct.io/v1alpha1", "Tenant");
-    await operator.list("konstruct.io/v1alpha1", "Agent");
+    await retrying(() => operator.list("konstruct.io/v1alpha1", "Tenant"));
+    await retrying(() => operator.list("konstruct.io/v1alpha1", "Agent"));
 
     // Not more: no Secret listing, no Lease elsewhere, no binding to a ClusterRole it does not hold.
     await expect(operator.list("v1", "Secret", tenantNs)).rejects.toMatchObject({ code: 403 });
