@@ -2,6 +2,8 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "
 import type { ChannelType } from "../message.ts";
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** A column with a database default: optional on insert. */
+type Defaulted<T> = ColumnType<T, T | undefined, T>;
 
 /** A customer. Tenant-scoped by its own `id`. */
 export interface TenantsTable {
@@ -10,9 +12,9 @@ export interface TenantsTable {
   name: string;
   display_name: string;
   namespace: string;
-  messages_per_minute: number;
-  max_concurrent_runs: number;
-  tokens_per_day: number;
+  messages_per_minute: Defaulted<number>;
+  max_concurrent_runs: Defaulted<number>;
+  tokens_per_day: Defaulted<number>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -24,15 +26,15 @@ export interface AgentsTable {
   /** The Agent resource's name, unique within the tenant. */
   name: string;
   display_name: string;
-  role: string;
-  system_prompt: string;
+  role: Defaulted<string>;
+  system_prompt: Defaulted<string>;
   model: string;
-  fallback_models: string[];
-  temperature: number;
-  max_history_messages: number;
-  is_default: boolean;
+  fallback_models: Defaulted<string[]>;
+  temperature: Defaulted<number>;
+  max_history_messages: Defaulted<number>;
+  is_default: Defaulted<boolean>;
   /** Names of the tenant's channels it serves; empty means all. */
-  channels: string[];
+  channels: Defaulted<string[]>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -46,7 +48,7 @@ export interface ChannelConnectionsTable {
   /** The channel's own id: Slack team id, or the web chat's public id. */
   external_id: string;
   /** `encryptSecret` output of a JSON object, bound to the tenant id; null when none. */
-  credentials: string | null;
+  credentials: ColumnType<string | null, string | null | undefined, string | null>;
   settings: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
@@ -58,7 +60,7 @@ export interface PortalUsersTable {
   tenant_id: string;
   email: string;
   password_hash: string;
-  role: "owner" | "admin" | "member";
+  role: Defaulted<"owner" | "admin" | "member">;
   created_at: Generated<Date>;
 }
 
@@ -67,9 +69,9 @@ export interface TokenUsageTable {
   tenant_id: string;
   agent_id: string;
   day: ColumnType<string, string, string>;
-  prompt_tokens: ColumnType<string, number | bigint, number | bigint>;
-  completion_tokens: ColumnType<string, number | bigint, number | bigint>;
-  runs: ColumnType<number, number, number>;
+  prompt_tokens: ColumnType<number, number | undefined, number>;
+  completion_tokens: ColumnType<number, number | undefined, number>;
+  runs: Defaulted<number>;
 }
 
 /** Maps each per-tenant login role to its tenant. Not reachable by the app or tenant roles. */
