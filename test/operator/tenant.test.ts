@@ -1,5 +1,8 @@
+import { execFileSync } from "node:child_process";
+import { decryptSecret, parseSecretKey } from "@konstruct/core";
 import { DATABASE_SECRET, REDIS_SECRET, type RunningOperator } from "@konstruct/operator/runtime";
 import { Redis } from "ioredis";
+import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -11,10 +14,12 @@ import {
   runOperator,
   startEnvironment,
   TENANTS,
+  TEST_SECRET_KEY,
   tenantManifest,
   waitReady,
 } from "./harness.ts";
 
+const key = parseSecretKey(TEST_SECRET_KEY);
 let env: OperatorEnvironment;
 let operator: RunningOperator & { close(): Promise<void> };
 
@@ -46,13 +51,8 @@ describe("Tenant reconcile", () => {
 
     const acmeId = acme.status?.tenantId as string;
     const globexId = globex.status?.tenantId as string;
-    await env.db
-      .insertInto("agents")
-      .values([
-        { tenant_id: acmeId, name: "a1", display_name: "A", model: "m" },
-        { tenant_id: globexId, name: "g1", display_name: "G", model: "m" },
-      ])
-      .execute();
+    await sql`insert into agents (tenant_id, name, display_name, model)
+              values (${acmeId}, 'a1', 'A', 'm'), (${globexId}, 'g1', 'G', 'm')`.execute(env.db);
 
     const pgSecret = await readSecret(env.admin, "konstruct-acme", DATABASE_SECRET);
     const client = new pg.Client({ connectionString: pgSecret.url });
@@ -74,7 +74,11 @@ describe("Tenant reconcile", () => {
 
     await env.redis.set(`${globexId}:cache:k`, "globex");
     const redisSecret = await readSecret(env.admin, "konstruct-acme", REDIS_SECRET);
-    const tenantRedis = new Redis(redisSecret.url as string, { maxRetriesPerRequest: 1, lazyConnect: true, enableReadyCheck: false });
+    const tenantRedis = new Redis(redisSecret.url as string, {
+      maxRetriesPerRequest: 1,
+      lazyConnect: true,
+      enableReadyCheck: false,
+    });
     await tenantRedis.connect();
     try {
       await tenantRedis.set(`${acmeId}:cache:k`, "acme");
@@ -100,5 +104,204 @@ describe("Tenant reconcile", () => {
     await expect(
       env.admin.request("PATCH", `${TENANTS}/fixed`, { patch: "merge", body: { spec: { namespace: "other-ns" } } }),
     ).rejects.toThrow(/spec\.namespace.*immutable|namespace is immutable/);
+  });
+});
+
+async function channelRows(tenantId: string) {
+  return env.db.selectFrom("channel_connections").selectAll().where("tenant_id", "=", tenantId).orderBy("name").execute();
+}
+
+describe("channels", () => {
+  it("upserts rows with encrypted credentials, follows spec and Secret changes, and deletes removed channels", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("chan", { reclaimPolicy: "Delete" }) });
+    await waitReady(env.admin, "chan");
+    await createSecret(env.admin, "konstruct-chan", "slack-creds", { botToken: "xoxb-1", signingSecret: "s1" });
+    await env.admin.request("PATCH", `${TENANTS}/chan`, {
+      patch: "merge",
+      body: {
+        spec: {
+          channels: [
+            { name: "slack", type: "slack", externalId: "TCHAN1", credentialsSecretRef: { name: "slack-creds" } },
+            { name: "chat", type: "webchat", externalId: "chan-web", allowedOrigins: ["https://chan.example"] },
+          ],
+        },
+      },
+    });
+    const tenant = await waitReady(env.admin, "chan");
+    const tenantId = tenant.status?.tenantId as string;
+    const rows = await channelRows(tenantId);
+    expect(rows.map((r) => [r.name, r.channel_type, r.external_id])).toEqual([
+      ["chat", "webchat", "chan-web"],
+      ["slack", "slack", "TCHAN1"],
+    ]);
+    const slack = rows.find((r) => r.name === "slack");
+    expect(slack?.credentials).not.toContain("xoxb");
+    expect(JSON.parse(decryptSecret(key, tenantId, slack?.credentials as string))).toEqual({
+      botToken: "xoxb-1",
+      signingSecret: "s1",
+    });
+    expect(rows.find((r) => r.name === "chat")?.settings).toEqual({ allowedOrigins: ["https://chan.example"] });
+    const statuses = tenant.status?.channels ?? [];
+    expect(statuses.find((c) => c.name === "slack")?.webhookPath).toBe(`/webhooks/slack/${slack?.id}/events`);
+    expect(statuses.find((c) => c.name === "chat")?.webhookPath).toBe(`/webchat/${rows.find((r) => r.name === "chat")?.id}/`);
+
+    // A rotated token reaches the row through the periodic resync (Secrets are not watched).
+    await createSecret(env.admin, "konstruct-chan", "slack-creds", { botToken: "xoxb-2", signingSecret: "s1" });
+    await eventually(
+      async () => {
+        const row = (await channelRows(tenantId)).find((r) => r.name === "slack");
+        return JSON.parse(decryptSecret(key, tenantId, row?.credentials as string)).botToken === "xoxb-2";
+      },
+      15_000,
+      "rotated bot token",
+    );
+
+    await env.admin.request("PATCH", `${TENANTS}/chan`, {
+      patch: "merge",
+      body: {
+        spec: {
+          channels: [{ name: "slack", type: "slack", externalId: "TCHAN2", credentialsSecretRef: { name: "slack-creds" } }],
+        },
+      },
+    });
+    await eventually(
+      async () => {
+        const now = await channelRows(tenantId);
+        return now.length === 1 && now[0]?.external_id === "TCHAN2" && now[0]?.id === slack?.id;
+      },
+      15_000,
+      "channel rows to follow the spec",
+    );
+  });
+
+  it("reports a channel whose Secret is missing, without failing the others", async () => {
+    await env.admin.request("POST", TENANTS, {
+      body: tenantManifest("nosecret", {
+        channels: [{ name: "s", type: "slack", externalId: "TNOSEC", credentialsSecretRef: { name: "missing" } }],
+      }),
+    });
+    const t = await eventually(async () => {
+      const x = await getTenant(env.admin, "nosecret");
+      return x.status?.conditions?.find((c) => c.type === "ChannelsReady" && c.status === "False") ? x : undefined;
+    });
+    expect(t.status?.conditions?.find((c) => c.type === "ChannelsReady")?.message).toMatch(/missing not found/);
+    expect(t.status?.conditions?.find((c) => c.type === "DatabaseReady")?.status).toBe("True");
+    expect(t.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("False");
+  });
+});
+
+async function roleExists(role: string): Promise<boolean> {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`.execute(env.db);
+  return rows[0]?.n === 1;
+}
+const roleOf = (tenantId: string) => `konstruct_t_${tenantId.replaceAll("-", "")}`;
+const aclUserOf = (tenantId: string) => `konstruct-t-${tenantId}`;
+
+describe("deletion", () => {
+  it("with reclaimPolicy Delete drops the role, the ACL user, the rows and the namespace", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("doomed", { reclaimPolicy: "Delete" }) });
+    const t = await waitReady(env.admin, "doomed");
+    const tenantId = t.status?.tenantId as string;
+    await env.redis.set(`${tenantId}:cache:x`, "1");
+    expect(await roleExists(roleOf(tenantId))).toBe(true);
+    await env.admin.request("DELETE", `${TENANTS}/doomed`);
+    await eventually(
+      async () => {
+        try {
+          await getTenant(env.admin, "doomed");
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      15_000,
+      "Tenant gone",
+    );
+    expect(await roleExists(roleOf(tenantId))).toBe(false);
+    expect(await env.redis.call("ACL", "GETUSER", aclUserOf(tenantId))).toBeNull();
+    expect(await env.redis.exists(`${tenantId}:cache:x`)).toBe(0);
+    expect(await env.db.selectFrom("tenants").select("id").where("id", "=", tenantId).execute()).toEqual([]);
+    const ns = await env.admin
+      .request<{ metadata: { deletionTimestamp?: string } }>("GET", "/api/v1/namespaces/konstruct-doomed")
+      .catch(() => null);
+    // A bare API server runs no namespace controller: deletion is requested, never finished.
+    expect(ns === null || ns.metadata.deletionTimestamp !== undefined).toBe(true);
+  });
+
+  it("with reclaimPolicy Retain keeps the data and says so", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("kept", { reclaimPolicy: "Retain" }) });
+    const t = await waitReady(env.admin, "kept");
+    const tenantId = t.status?.tenantId as string;
+    await env.admin.request("DELETE", `${TENANTS}/kept`);
+    await eventually(
+      async () =>
+        getTenant(env.admin, "kept").then(
+          () => false,
+          () => true,
+        ),
+      15_000,
+      "Tenant gone",
+    );
+    expect(await roleExists(roleOf(tenantId))).toBe(true);
+    expect(await env.db.selectFrom("tenants").select("id").where("id", "=", tenantId).execute()).toEqual([{ id: tenantId }]);
+    const events = await env.admin.request<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(
+      "GET",
+      "/api/v1/namespaces/default/events",
+    );
+    const retained = events.items.find((e) => e.involvedObject.name === "kept" && e.reason === "Retained");
+    expect(retained?.message).toContain(`spec.tenantId: ${tenantId}`);
+
+    // The retained data can be adopted by a new Tenant of the same name.
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("kept", { tenantId, reclaimPolicy: "Delete" }) });
+    const adopted = await waitReady(env.admin, "kept");
+    expect(adopted.status?.tenantId).toBe(tenantId);
+  });
+});
+
+describe("drift", () => {
+  it("recreates a dropped role and a deleted ACL user within the resync interval, and the Secrets keep working", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("drifty", { reclaimPolicy: "Delete" }) });
+    const t = await waitReady(env.admin, "drifty");
+    const tenantId = t.status?.tenantId as string;
+    await sql.raw(`drop role ${roleOf(tenantId)}`).execute(env.db);
+    await env.redis.call("ACL", "DELUSER", aclUserOf(tenantId));
+    await eventually(
+      async () => (await roleExists(roleOf(tenantId))) && (await env.redis.call("ACL", "GETUSER", aclUserOf(tenantId))) !== null,
+      10_000,
+      "role and ACL user back",
+    );
+    const pgSecret = await readSecret(env.admin, "konstruct-drifty", DATABASE_SECRET);
+    const client = new pg.Client({ connectionString: pgSecret.url });
+    await client.connect();
+    expect((await client.query("select id::text from tenants")).rows).toEqual([{ id: tenantId }]);
+    await client.end();
+  });
+
+  it("recreates ACL users after a Redis restart", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("restarted", { reclaimPolicy: "Delete" }) });
+    const t = await waitReady(env.admin, "restarted");
+    const tenantId = t.status?.tenantId as string;
+    execFileSync("bash", ["scripts/servers.sh", "restart-redis"], { cwd: new URL("../..", import.meta.url), stdio: "ignore" });
+    const secret = await readSecret(env.admin, "konstruct-restarted", REDIS_SECRET);
+    await eventually(
+      async () => {
+        const r = new Redis(secret.url as string, {
+          maxRetriesPerRequest: 0,
+          lazyConnect: true,
+          enableReadyCheck: false,
+          retryStrategy: () => null,
+        });
+        r.on("error", () => {});
+        try {
+          await r.connect();
+          await r.set(`${tenantId}:cache:after-restart`, "1");
+          return true;
+        } finally {
+          r.disconnect();
+        }
+      },
+      15_000,
+      "tenant Redis login after restart",
+    );
   });
 });
