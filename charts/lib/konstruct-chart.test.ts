@@ -121,7 +121,12 @@ describe("the synthesized install", () => {
     }
     const binding = find("ClusterRoleBinding", "konstruct-operator");
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "konstruct-operator", namespace: "konstruct" }]);
-    expect(podSpec(find("Deployment", "konstruct-operator")).serviceAccountName).toBe("konstruct-operator");
+    const operator = podSpec(find("Deployment", "konstruct-operator"));
+    expect(operator.serviceAccountName).toBe("konstruct-operator");
+    // The Lease the Role allows is the one the operator campaigns for.
+    const env = operator.containers[0].env;
+    expect(env).toContainEqual({ name: "LEASE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
+    expect(env).toContainEqual({ name: "OPERATOR_HEALTH_PORT", value: "8081" });
   });
 
   it("orders the schema before the services: the Job migrates, every user of the schema waits for it", () => {

@@ -19,6 +19,9 @@ export function splitOperatorRules(rules: readonly PolicyRule[] = OPERATOR_RBAC_
   return { cluster: rules.filter((r) => !isLease(r)), leaderElection: rules.filter(isLease) };
 }
 
+/** The operator's leader-election Lease, in the install namespace. */
+export const LEASE_NAME = "konstruct-operator";
+
 const toKube = (rules: readonly PolicyRule[]): k8s.PolicyRule[] =>
   rules.map((r) => ({
     apiGroups: [...r.apiGroups],
@@ -85,9 +88,12 @@ export class Operator extends Construct {
                 ports: [{ name: "health", containerPort: port, protocol: "TCP" }],
                 env: [
                   ...connectionEnv(values, ["DATABASE_ADMIN_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY", "LOG_LEVEL"]),
-                  { name: "HEALTH_PORT", value: String(port) },
-                  // The leader-election Lease lives in the install namespace, held under the pod's name.
-                  { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                  // The names operator/src/config.ts reads.
+                  { name: "OPERATOR_HEALTH_PORT", value: String(port) },
+                  // The leader-election Lease lives in the install namespace (where the Role allows it), held under the pod's name.
+                  { name: "LEADER_ELECTION", value: "true" },
+                  { name: "LEASE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                  { name: "LEASE_NAME", value: LEASE_NAME },
                   { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                 ],
                 resources: resources(values.operator.resources),
