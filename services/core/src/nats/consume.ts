@@ -122,7 +122,9 @@ async function apply(js: JetStreamClient, spec: ConsumerSpec, msg: JsMsg, outcom
           headers: h,
           msgID: `${spec.durable}:${msg.info.streamSequence}`,
         });
-        msg.term(outcome.reason.slice(0, 200));
+        // A bare +TERM: servers before 2.10 ignore "+TERM <reason>" and redeliver the message
+        // until max_deliver. The reason is kept on the dead-letter record's headers instead.
+        msg.term();
       } catch (error) {
         // Without a dead-letter record the message must not be dropped: let it come back.
         log.error({ err: error }, "dead-letter publish failed; redelivering instead");
