@@ -134,9 +134,15 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
 
     const agent = context.agent;
     if (reply.kind === "answer" && agent) {
-      if (!progress.tokensRecorded) {
-        await recordTokenUsage(db, tenantId, agent.id, { prompt: reply.promptTokens, completion: reply.completionTokens });
-        await state.mark(tenantId, deliveryKey, "tokens");
+      // Claim, then record: a concurrent duplicate cannot count the run twice. A crash between
+      // the two loses one run's tokens, the cheaper error for a budget meant to stop runaway use.
+      if (!progress.tokensRecorded && (await state.claim(tenantId, deliveryKey, "tokens"))) {
+        try {
+          await recordTokenUsage(db, tenantId, agent.id, { prompt: reply.promptTokens, completion: reply.completionTokens });
+        } catch (error) {
+          await state.unmark(tenantId, deliveryKey, "tokens").catch(() => {});
+          throw error;
+        }
         metrics.tokens.inc({ type: "prompt" }, reply.promptTokens);
         metrics.tokens.inc({ type: "completion" }, reply.completionTokens);
       }

@@ -28,6 +28,9 @@ export interface RunState {
   /** Stores the reply unless one is already stored; returns the stored one (first writer wins). */
   settle(tenantId: string, deliveryKey: string, reply: SettledReply): Promise<SettledReply>;
   mark(tenantId: string, deliveryKey: string, field: "tokens" | "published"): Promise<void>;
+  /** Sets a step flag unless it is set; true for the one caller that set it. */
+  claim(tenantId: string, deliveryKey: string, field: "tokens"): Promise<boolean>;
+  unmark(tenantId: string, deliveryKey: string, field: "tokens"): Promise<void>;
 }
 
 const SETTLE = `
@@ -52,6 +55,12 @@ export function createRunState(redis: Redis, ttlSeconds: number): RunState {
     async settle(tenantId, deliveryKey, reply) {
       const stored = (await redis.eval(SETTLE, 1, key(tenantId, deliveryKey), JSON.stringify(reply), ttlSeconds)) as string;
       return JSON.parse(stored) as SettledReply;
+    },
+    async claim(tenantId, deliveryKey, field) {
+      return (await redis.hsetnx(key(tenantId, deliveryKey), RUN_FIELDS[field], "1")) === 1;
+    },
+    async unmark(tenantId, deliveryKey, field) {
+      await redis.hdel(key(tenantId, deliveryKey), RUN_FIELDS[field]);
     },
     async mark(tenantId, deliveryKey, field) {
       await redis.hset(key(tenantId, deliveryKey), RUN_FIELDS[field], "1");

@@ -9,8 +9,8 @@ import type { ChatMessage } from "./llm-provider.ts";
 export interface SessionMemory {
   load(tenantId: string, message: KonstructMessage, limit: number): Promise<ChatMessage[]>;
   /**
-   * Appends the question and the answer, and sets `marker` (a hash field) in the same
-   * MULTI, so a redelivered work item can tell the turns are already stored.
+   * Appends the question and the answer unless `marker` (a hash field) is already set, and
+   * sets it in the same atomic step: a work item's turn is stored once, however often it runs.
    */
   append(
     tenantId: string,
@@ -26,6 +26,19 @@ export function sessionKey(tenantId: string, message: KonstructMessage): string 
   const { channelType, channel, threadId } = message;
   return redisKey(tenantId, "session", channelType, keyPart(channel.workspaceId), keyPart(channel.channelId), keyPart(threadId));
 }
+
+// Check-and-append in one script: two handlers of the same redelivered item (a slow run and
+// its redelivery) both reach this step, and only the first may add the turn.
+const APPEND_ONCE = `
+if redis.call('HGET', KEYS[2], ARGV[1]) == '1' then return 0 end
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+  redis.call('LTRIM', KEYS[1], -limit, -1)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+redis.call('HSET', KEYS[2], ARGV[1], '1')
+return 1`;
 
 /** Redis-backed {@link SessionMemory}. */
 export function createSessionMemory(redis: Redis, ttlSeconds: number): SessionMemory {
@@ -43,17 +56,16 @@ export function createSessionMemory(redis: Redis, ttlSeconds: number): SessionMe
       });
     },
     async append(tenantId, message, turns, limit, marker) {
-      const key = sessionKey(tenantId, message);
-      const tx = redis.multi();
-      if (limit > 0) {
-        tx.rpush(key, ...turns.map((t) => JSON.stringify(t)));
-        tx.ltrim(key, -limit, -1);
-        tx.expire(key, ttlSeconds);
-      }
-      tx.hset(marker.key, marker.field, "1");
-      const results = await tx.exec();
-      const failed = results?.find(([error]) => error);
-      if (!results || failed) throw new Error(`storing the conversation turn failed: ${failed?.[0]?.message ?? "aborted"}`);
+      await redis.eval(
+        APPEND_ONCE,
+        2,
+        sessionKey(tenantId, message),
+        marker.key,
+        marker.field,
+        Math.max(0, limit),
+        ttlSeconds,
+        ...turns.map((t) => JSON.stringify(t)),
+      );
     },
   };
 }
