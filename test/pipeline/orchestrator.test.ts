@@ -1,0 +1,160 @@
+import { randomUUID } from "node:crypto";
+import { createDatabase, createLogger, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
+import {
+  createLlmPool,
+  createOllamaProvider,
+  createOrchestratorMetrics,
+  createRunHandler,
+  createRunState,
+  createSessionMemory,
+  createTenantSlots,
+  REPLY_TEXTS,
+  usageDay,
+} from "@konstruct/orchestrator";
+import {
+  createTestDatabase,
+  freePort,
+  inboundMessage,
+  type OllamaDouble,
+  type SeededTenant,
+  seedTenant,
+  serverUrl,
+  startOllamaDouble,
+  type TestDatabase,
+} from "@konstruct/testkit";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// The orchestrator's handler against real PostgreSQL and Redis, without NATS: what a run
+// publishes when the model is unreachable, the budget is spent or the tenant is saturated.
+
+let testDb: TestDatabase;
+let ollama: OllamaDouble;
+let redis: Redis;
+let db: ReturnType<typeof createDatabase>;
+let tenant: SeededTenant;
+
+beforeAll(async () => {
+  [testDb, ollama] = await Promise.all([createTestDatabase("orch"), startOllamaDouble()]);
+  redis = new Redis(serverUrl("REDIS_ADMIN_URL"));
+  db = createDatabase(testDb.appUrl, { max: 4 });
+  tenant = await seedTenant(testDb.admin, {
+    tokensPerDay: 1_000,
+    maxConcurrentRuns: 1,
+    agents: [{ name: "ada", displayName: "Ada", isDefault: true, fallbackModels: ["llama3.1"] }],
+  });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await db?.destroy();
+  await ollama?.close();
+  await testDb?.drop();
+});
+
+function harness(ollamaUrl: string) {
+  const published: OutboundReply[] = [];
+  const metrics = createOrchestratorMetrics();
+  const handle = createRunHandler({
+    db,
+    pool: createLlmPool({ ollama: createOllamaProvider(ollamaUrl), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
+    memory: createSessionMemory(redis, 600),
+    slots: createTenantSlots(redis, { leaseMs: 10_000 }),
+    state: createRunState(redis, 600),
+    publish: async (_subject, value) => {
+      published.push(value as OutboundReply);
+    },
+    metrics,
+    log: createLogger({ name: "orchestrator-test", level: "silent" }),
+    slotWaitMs: 200,
+    maxDeliver: 5,
+  });
+  return { published, metrics, handle };
+}
+
+function workItem(text: string): { item: WorkItem; data: Uint8Array } {
+  const message = inboundMessage(tenant, { text });
+  const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
+  const item: WorkItem = {
+    message: routed,
+    tenantId: tenant.tenantId,
+    agentId: tenant.agents.ada!,
+    deliveryKey: deliveryKey(message),
+  };
+  return { item, data: new TextEncoder().encode(JSON.stringify(item)) };
+}
+
+describe("orchestrator runs", () => {
+  it("says honestly that no model is reachable when Ollama is down, and counts the failure", async () => {
+    const { published, metrics, handle } = harness(`http://127.0.0.1:${await freePort()}`);
+    const { data } = workItem("anyone there?");
+    expect(await handle({ data, deliveryCount: 1 })).toEqual({ kind: "ack" });
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({ kind: "apology", text: REPLY_TEXTS.noModelReachable });
+    expect(published[0]?.text).toMatch(/no language model is reachable/);
+    const exhausted = await metrics.registry.getSingleMetricAsString("konstruct_llm_exhausted_total");
+    expect(exhausted).toMatch(/konstruct_llm_exhausted_total 1/);
+  });
+
+  it("apologises without claiming unreachability when the models answer with errors", async () => {
+    ollama.fail("llama3.2", "error");
+    ollama.fail("llama3.1", "not-found");
+    try {
+      const { published, handle } = harness(ollama.url);
+      await handle({ data: workItem("hello?").data, deliveryCount: 1 });
+      expect(published[0]).toMatchObject({ kind: "apology", text: REPLY_TEXTS.modelFailed });
+    } finally {
+      ollama.heal("llama3.2");
+      ollama.heal("llama3.1");
+    }
+  });
+
+  it("records token usage once per work item, even when it is delivered again", async () => {
+    const { published, handle } = harness(ollama.url);
+    const { data } = workItem("count my tokens");
+    await handle({ data, deliveryCount: 1 });
+    await handle({ data, deliveryCount: 2 });
+    expect(published).toHaveLength(1);
+    const row = await testDb.admin
+      .selectFrom("token_usage")
+      .selectAll()
+      .where("tenant_id", "=", tenant.tenantId)
+      .where("day", "=", usageDay())
+      .executeTakeFirstOrThrow();
+    expect(row.runs).toBe(1);
+    expect(Number(row.prompt_tokens)).toBeGreaterThan(0);
+    expect(Number(row.completion_tokens)).toBeGreaterThan(0);
+  });
+
+  it("over the daily token budget answers with a short notice instead of calling the model", async () => {
+    await testDb.admin
+      .updateTable("token_usage")
+      .set({ prompt_tokens: 5_000 })
+      .where("tenant_id", "=", tenant.tenantId)
+      .execute();
+    const { published, handle } = harness(ollama.url);
+    const before = ollama.requests.length;
+    await handle({ data: workItem("one more?").data, deliveryCount: 1 });
+    expect(published[0]).toMatchObject({ kind: "notice", text: REPLY_TEXTS.tokenBudget });
+    expect(ollama.requests.length).toBe(before);
+    await testDb.admin.deleteFrom("token_usage").where("tenant_id", "=", tenant.tenantId).execute();
+  });
+
+  it("holds a run back (retry, not drop) while the tenant is at its concurrent-run limit", async () => {
+    const slots = createTenantSlots(redis, { leaseMs: 10_000 });
+    const release = await slots.acquire(tenant.tenantId, `other-${randomUUID()}`, 1, 0);
+    expect(release).not.toBeNull();
+    try {
+      const { published, handle } = harness(ollama.url);
+      const { data } = workItem("busy?");
+      const outcome = await handle({ data, deliveryCount: 1 });
+      expect(outcome.kind).toBe("retry");
+      expect(published).toHaveLength(0);
+      // On the last allowed delivery the person hears that the workspace is busy.
+      expect(await handle({ data, deliveryCount: 5 })).toEqual({ kind: "ack" });
+      expect(published[0]).toMatchObject({ kind: "notice", text: REPLY_TEXTS.busy });
+    } finally {
+      await release?.();
+    }
+  });
+});
