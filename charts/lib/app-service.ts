@@ -10,6 +10,10 @@ export interface AppServiceProps {
   readonly component: Extract<Component, "gateway" | "router" | "orchestrator">;
   /** The port serving `/healthz`, `/readyz` and `/metrics`. */
   readonly port: number;
+  /** The variable the service reads its port from (its config.ts). */
+  readonly portVariable: "PORT" | "HTTP_PORT";
+  /** Extra env vars after the connection ones. */
+  readonly extraEnv?: readonly k8s.EnvVar[];
   readonly env: readonly ConnectionVar[];
 }
 
@@ -44,7 +48,11 @@ export class AppService extends Construct {
             containers: [
               konstructContainer(values, component, component, {
                 ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-                env: [...connectionEnv(values, props.env), { name: "PORT", value: String(port) }],
+                env: [
+                  ...connectionEnv(values, props.env),
+                  ...(props.extraEnv ?? []),
+                  { name: props.portVariable, value: String(port) },
+                ],
                 resources: resources(settings.resources),
                 volumeMounts: [TMP_MOUNT],
                 ...httpProbes("http"),

@@ -1,6 +1,7 @@
 import { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
 import { AppService } from "./app-service.ts";
+import { optionalFromSecret, SECRET_KEYS } from "./install-secret.ts";
 import { labels, nameOf, selectorLabels } from "./labels.ts";
 import type { Values } from "./values.ts";
 
@@ -14,6 +15,9 @@ export class Gateway extends Construct {
     new AppService(this, "service", values, {
       component: "gateway",
       port: GATEWAY_PORT,
+      portVariable: "PORT",
+      // Optional: without it the gateway derives web chat session keys itself.
+      extraEnv: [optionalFromSecret(values, "WEBCHAT_SESSION_SECRET", SECRET_KEYS.webchatSessionSecret)],
       env: [
         "DATABASE_URL",
         "REDIS_URL",

@@ -18,6 +18,7 @@ import type { Values } from "./values.ts";
  * | `redis-password`           | redis.mode in-cluster      | the services' `konstruct` user's password         |
  * | `redis-admin-url`          | redis.mode external        | admin URL (operator)                              |
  * | `redis-url`                | redis.mode external        | the services' URL                                 |
+ * | `webchat-session-secret`   | optional                   | signs web chat visitor sessions (gateway)         |
  *
  * In-cluster passwords go into URLs through Kubernetes' `$(VAR)` expansion, so they must be
  * URL-safe: `openssl rand -hex 24` is.
@@ -33,6 +34,7 @@ export const SECRET_KEYS = {
   redisPassword: "redis-password",
   redisAdminUrl: "redis-admin-url",
   redisUrl: "redis-url",
+  webchatSessionSecret: "webchat-session-secret",
 } as const;
 
 /** The Secret keys an install with these values needs. */
@@ -48,6 +50,11 @@ export function requiredSecretKeys(values: Values): string[] {
 /** An env var read from the install Secret. */
 export function fromSecret(values: Values, name: string, key: string): k8s.EnvVar {
   return { name, valueFrom: { secretKeyRef: { name: values.secretName, key } } };
+}
+
+/** An env var read from the install Secret when the key is there, and unset otherwise. */
+export function optionalFromSecret(values: Values, name: string, key: string): k8s.EnvVar {
+  return { name, valueFrom: { secretKeyRef: { name: values.secretName, key, optional: true } } };
 }
 
 /** Connection env vars a component may need, by the names services read (DESIGN.md, Configuration). */

@@ -164,6 +164,11 @@ describe("the synthesized install", () => {
       ]),
     );
     expect(envOf("konstruct-orchestrator")).toContain("OLLAMA_URL");
+    // Each service's port under the name its config.ts reads, matching the probed container port.
+    expect(envOf("konstruct-gateway")).toContain("PORT");
+    expect(envOf("konstruct-router")).toContain("HTTP_PORT");
+    expect(envOf("konstruct-orchestrator")).toContain("HTTP_PORT");
+    expect(envOf("konstruct-orchestrator")).not.toContain("KONSTRUCT_SECRET_KEY");
     for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator"]) {
       expect(envOf(name)).not.toContain("DATABASE_ADMIN_URL");
       expect(envOf(name)).not.toContain("REDIS_ADMIN_URL");
