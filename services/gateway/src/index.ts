@@ -8,6 +8,8 @@ export { createSlackChannel } from "./channels/slack/index.ts";
 export { SLACK_BODY_LIMIT, slackIngress } from "./channels/slack/ingress.ts";
 export { createSlackOutboundHandler, REPLY_METADATA_EVENT_TYPE } from "./channels/slack/outbound.ts";
 export { slackSignature, verifySlackSignature } from "./channels/slack/signature.ts";
+export type { WebchatChannelOverrides, WebchatSettings } from "./channels/webchat/index.ts";
+export { createSessionSigner, createWebchatChannel, DEFAULT_WEBCHAT_SETTINGS, sessionKey } from "./channels/webchat/index.ts";
 export type { GatewayConfig } from "./config.ts";
 export { loadConfig } from "./config.ts";
 export { HTTP_STATUS_BY_CODE, httpStatusOf, WebhookError } from "./errors.ts";

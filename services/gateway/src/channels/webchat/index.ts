@@ -6,6 +6,10 @@ import { type WebchatSettings, webchatIngress } from "./ingress.ts";
 import { createWebchatOutboundHandler } from "./outbound.ts";
 import { DEFAULT_VISITOR_RATE_LIMIT } from "./rate-limit.ts";
 import { createSessionSigner, sessionKey } from "./session.ts";
+
+export type { WebchatSettings } from "./ingress.ts";
+export { createSessionSigner, sessionKey } from "./session.ts";
+
 import { createStreamHub, type StreamHub } from "./stream-hub.ts";
 
 /** The web chat's defaults: 4,000 characters a message, 20 messages a minute per visitor. */

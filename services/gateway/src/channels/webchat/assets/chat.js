@@ -28,6 +28,23 @@ const els = {
 };
 
 let token = null;
+
+// A third-party iframe may be denied storage altogether (SecurityError on mere access); the
+// chat then keeps its token in memory for the life of the page.
+const store = {
+  get() {
+    try {
+      return window.sessionStorage.getItem(tokenKey);
+    } catch {
+      return null;
+    }
+  },
+  set(value) {
+    try {
+      window.sessionStorage.setItem(tokenKey, value);
+    } catch {}
+  },
+};
 let lastEventId = null;
 /** Message bubbles by id (client message id or reply id), so echoes and retries update in place. */
 const shown = new Map();
@@ -134,7 +151,7 @@ function render(id, { from, text, at, state, kind, senderName }) {
 // Session
 
 async function startSession() {
-  const stored = sessionStorage.getItem(tokenKey);
+  const stored = store.get() ?? token;
   const response = await fetch(`${base}session`, {
     method: "POST",
     headers: stored ? { authorization: `Bearer ${stored}` } : {},
@@ -143,7 +160,7 @@ async function startSession() {
   if (!response.ok) throw await apiError(response);
   const body = await response.json();
   token = body.token;
-  sessionStorage.setItem(tokenKey, token);
+  store.set(token);
   if (!body.resumed && body.previous) {
     // A new visitor: whatever was on screen belonged to the old session.
     els.messages.replaceChildren();
