@@ -49,6 +49,10 @@ export type { RedisKeyType } from "./redis-keys.ts";
 export { keyPart, REDIS_KEY_TYPES, redisChannel, redisKey, tenantKeyPattern } from "./redis-keys.ts";
 export type { Validator } from "./schema.ts";
 export { compile } from "./schema.ts";
+export type { ReadinessCheck } from "./service/health-server.ts";
+export { createHealthServer } from "./service/health-server.ts";
+export type { ShutdownStep } from "./service/shutdown.ts";
+export { onShutdown } from "./service/shutdown.ts";
 export type { NormalizeOptions, SlackIgnoreReason, SlackNormalized } from "./slack/normalize.ts";
 export { normalizeSlackEvent, SlackEventEnvelope, slackTsToIso, stripBotMention } from "./slack/normalize.ts";
 export {

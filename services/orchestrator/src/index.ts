@@ -1,7 +1,5 @@
 export type { OrchestratorConfig } from "./config.ts";
 export { loadConfig } from "./config.ts";
-export type { ReadinessCheck } from "./http-server.ts";
-export { createHttpServer } from "./http-server.ts";
 export type { LlmFailure } from "./llm-error.ts";
 export { LlmError } from "./llm-error.ts";
 export type { LlmPool, LlmPoolOptions, PoolRequest, PoolResult } from "./llm-pool.ts";

@@ -1,8 +1,7 @@
-import { connectNats, createDatabase, createLogger, ensureJetStream } from "@konstruct/core";
+import { connectNats, createDatabase, createHealthServer, createLogger, ensureJetStream, onShutdown } from "@konstruct/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { loadConfig } from "./config.ts";
-import { createHttpServer } from "./http-server.ts";
 import { createLlmPool } from "./llm-pool.ts";
 import { createOrchestratorMetrics } from "./metrics.ts";
 import { createOllamaProvider } from "./ollama-provider.ts";
@@ -41,7 +40,7 @@ const orchestrator = createOrchestrator({
     ackWaitMs: config.NATS_ACK_WAIT_MS,
   },
 });
-const http = createHttpServer({
+const http = createHealthServer({
   registry: metrics.registry,
   checks: {
     nats: () => (nc.isClosed() ? "closed" : null),
@@ -53,29 +52,11 @@ await orchestrator.start();
 await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
 log.info({ port: config.HTTP_PORT, ollama: config.OLLAMA_URL, openai: Boolean(config.OPENAI_BASE_URL) }, "orchestrator ready");
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "shutting down: finishing in-flight runs");
-  // Runs can take as long as a model call; Kubernetes' grace period must be longer than this.
-  const force = setTimeout(() => {
-    log.error("shutdown took too long; exiting (unacked work will be redelivered)");
-    process.exit(1);
-  }, config.LLM_TIMEOUT_MS + 10_000);
-  force.unref();
-  try {
-    await orchestrator.stop();
-    await http.close();
-    await nc.drain();
-    await redis.quit();
-    await db.destroy();
-    log.info("stopped");
-    process.exit(0);
-  } catch (err) {
-    log.error({ err }, "unclean shutdown");
-    process.exit(1);
-  }
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+// Runs can take as long as a model call; Kubernetes' grace period must be longer than this.
+onShutdown(log, config.LLM_TIMEOUT_MS + 10_000, [
+  ["orchestrator", () => orchestrator.stop()],
+  ["http", () => http.close()],
+  ["nats", () => nc.drain()],
+  ["redis", () => redis.quit()],
+  ["database", () => db.destroy()],
+]);

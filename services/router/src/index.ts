@@ -8,8 +8,6 @@ export { loadConfig } from "./config.ts";
 export { CONFIG_EVENTS_SUBJECT, subscribeConfigEvents } from "./config-events.ts";
 export type { EngagedThreads, Engagement } from "./engagement.ts";
 export { createEngagedThreads, directEngagement, engagementOf } from "./engagement.ts";
-export type { ReadinessCheck } from "./http-server.ts";
-export { createHttpServer } from "./http-server.ts";
 export type { Claim, Idempotency, RouteDecision } from "./idempotency.ts";
 export { createIdempotency } from "./idempotency.ts";
 export type { RouterMetrics } from "./metrics.ts";

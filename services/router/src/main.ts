@@ -1,8 +1,7 @@
-import { connectNats, createDatabase, createLogger, ensureJetStream } from "@konstruct/core";
+import { connectNats, createDatabase, createHealthServer, createLogger, ensureJetStream, onShutdown } from "@konstruct/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { loadConfig } from "./config.ts";
-import { createHttpServer } from "./http-server.ts";
 import { createRouterMetrics } from "./metrics.ts";
 import { createRouter, routerConsumer } from "./router.ts";
 
@@ -32,7 +31,7 @@ const router = createRouter({
     ackWaitMs: config.NATS_ACK_WAIT_MS,
   },
 });
-const http = createHttpServer({
+const http = createHealthServer({
   registry: metrics.registry,
   checks: {
     nats: () => (nc.isClosed() ? "closed" : null),
@@ -44,28 +43,10 @@ await router.start();
 await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
 log.info({ port: config.HTTP_PORT }, "router ready");
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "shutting down: finishing in-flight messages");
-  const force = setTimeout(() => {
-    log.error("shutdown took too long; exiting");
-    process.exit(1);
-  }, 25_000);
-  force.unref();
-  try {
-    await router.stop();
-    await http.close();
-    await nc.drain();
-    await redis.quit();
-    await db.destroy();
-    log.info("stopped");
-    process.exit(0);
-  } catch (err) {
-    log.error({ err }, "unclean shutdown");
-    process.exit(1);
-  }
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+onShutdown(log, 25_000, [
+  ["router", () => router.stop()],
+  ["http", () => http.close()],
+  ["nats", () => nc.drain()],
+  ["redis", () => redis.quit()],
+  ["database", () => db.destroy()],
+]);

@@ -8,7 +8,7 @@ export type ReadinessCheck = () => Promise<string | null> | string | null;
  * The small HTTP server beside the consumer: `/healthz` (the process is alive), `/readyz`
  * (its dependencies answer; Kubernetes stops routing to it otherwise), `/metrics` (Prometheus).
  */
-export function createHttpServer(options: { registry: Registry; checks: Record<string, ReadinessCheck> }): FastifyInstance {
+export function createHealthServer(options: { registry: Registry; checks: Record<string, ReadinessCheck> }): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
