@@ -99,7 +99,7 @@ export async function inboundFor(jsm: JetStreamManager, teamId: string, fromSeq:
   }[] = [];
   for (let seq = Math.max(fromSeq, info.state.first_seq); seq <= info.state.last_seq; seq++) {
     const stored = await jsm.streams.getMessage(STREAMS.inbound, { seq }).catch(() => null);
-    if (!stored || stored.subject !== "konstruct.inbound.slack") continue;
+    if (stored?.subject !== "konstruct.inbound.slack") continue;
     const message = stored.json<(typeof found)[number]["message"]>();
     if (message.channel.workspaceId === teamId) found.push({ seq, msgId: stored.header?.get("Nats-Msg-Id"), message });
   }

@@ -1,0 +1,187 @@
+// Webhook ack benchmark: the gateway's Slack route vs. a bare fastify handler vs. @slack/bolt's
+// HTTPReceiver, on one signed Slack payload, in one run. Prints figures; asserts nothing.
+//
+//   eval "$(bash scripts/servers.sh env)"   # the gateway publishes to a real JetStream
+//   node services/gateway/bench/webhook-ack.ts
+//
+// Each server runs in its own child process (this file with `--serve <target>`), so the load
+// generator (autocannon, in this process) never shares an event loop with the server it
+// measures. Per target: a throughput phase (closed loop, 50 connections) and a latency phase
+// (open loop at 1,000 requests/s, coordinated omission corrected). Bounded by time:
+// BENCH_SECONDS per phase (default 8), so the whole run takes about 6 × that.
+import { type ChildProcess, fork } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+const SECRET = "bench-signing-secret";
+const TARGETS = ["bare-fastify", "gateway", "bolt-http-receiver"] as const;
+type Target = (typeof TARGETS)[number];
+const PATHS: Record<Target, string> = {
+  "bare-fastify": "/webhooks/slack/events",
+  gateway: "/webhooks/slack/events",
+  "bolt-http-receiver": "/slack/events",
+};
+
+const BODY = JSON.stringify({
+  token: "legacy",
+  team_id: "TBENCH",
+  api_app_id: "ABENCH",
+  type: "event_callback",
+  event_id: "EvBENCH0001",
+  event_time: 1_700_000_000,
+  authorizations: [{ team_id: "TBENCH", user_id: "UBOT", is_bot: true }],
+  event: {
+    type: "app_mention",
+    user: "UHUMAN",
+    text: "<@UBOT> what is our refund policy for annual plans?",
+    ts: "1700000000.000100",
+    channel: "CBENCH",
+    event_ts: "1700000000.000100",
+    team: "TBENCH",
+  },
+});
+
+async function serve(target: Target): Promise<number> {
+  if (target === "bare-fastify") {
+    const { default: Fastify } = await import("fastify");
+    const app = Fastify();
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", { parseAs: "buffer" }, (_r, body, done) => done(null, body));
+    app.post(PATHS[target], async (_request, reply) => reply.status(200).send());
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    return (app.server.address() as { port: number }).port;
+  }
+  if (target === "gateway") {
+    const { ack, connectNats, ensureJetStream } = await import("@konstruct/core");
+    const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
+    const { pino } = await import("pino");
+    const { buildApp, createJetStreamPublisher, createMetrics, slackIngress } = await import("../src/index.ts");
+    const natsUrl = process.env.NATS_URL;
+    if (!natsUrl) throw new Error('NATS_URL is not set: eval "$(bash scripts/servers.sh env)" first');
+    const nc = await connectNats(natsUrl, "konstruct-bench");
+    await ensureJetStream(await jetstreamManager(nc));
+    const metrics = createMetrics();
+    const log = pino({ level: "warn" });
+    const publisher = createJetStreamPublisher(jetstream(nc));
+    const app = await buildApp({
+      channels: [
+        {
+          type: "slack",
+          plugin: async (instance) => {
+            await instance.register(slackIngress, {
+              publisher,
+              connections: { get: async () => null },
+              platformSigningSecret: SECRET,
+              metrics,
+              log,
+            });
+          },
+          outbound: async () => ack,
+        },
+      ],
+      metrics,
+      readiness: [],
+      log,
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    return (app.server.address() as { port: number }).port;
+  }
+  const { App, HTTPReceiver, LogLevel } = await import("@slack/bolt");
+  const receiver = new HTTPReceiver({ signingSecret: SECRET, endpoints: PATHS[target], logLevel: LogLevel.ERROR });
+  // botId and botUserId given, so Bolt authorizes locally instead of calling auth.test on the real Slack.
+  const app = new App({
+    receiver,
+    token: "xoxb-bench",
+    botId: "BBENCH",
+    botUserId: "UBOT",
+    tokenVerificationEnabled: false,
+    logLevel: LogLevel.ERROR,
+  });
+  app.event("app_mention", async () => {});
+  const server = await receiver.start(0);
+  return (server.address() as { port: number }).port;
+}
+
+async function startChild(target: Target): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ["--serve", target], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("message", (m) => resolve((m as { port: number }).port));
+    child.once("exit", (code) => reject(new Error(`${target} server exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+interface Figures {
+  target: Target;
+  throughput: number;
+  p50: number;
+  p99: number;
+  rate: number;
+  errors: number;
+}
+
+async function measure(target: Target, seconds: number): Promise<Figures> {
+  const { default: autocannon } = await import("autocannon");
+  const { child, port } = await startChild(target);
+  try {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers = {
+      "content-type": "application/json",
+      "x-slack-request-timestamp": String(timestamp),
+      "x-slack-signature": `v0=${createHmac("sha256", SECRET).update(`v0:${timestamp}:${BODY}`).digest("hex")}`,
+    };
+    const url = `http://127.0.0.1:${port}${PATHS[target]}`;
+    const base = { url, method: "POST" as const, headers, body: BODY };
+    // Warm-up: JIT, connection pools, the first JetStream publish.
+    await autocannon({ ...base, connections: 10, amount: 2_000 });
+    const closed = await autocannon({ ...base, connections: 50, duration: seconds });
+    const open = await autocannon({ ...base, connections: 50, overallRate: 1_000, duration: seconds });
+    const errors = closed.errors + closed.timeouts + closed.non2xx + open.errors + open.timeouts + open.non2xx;
+    return {
+      target,
+      throughput: closed.requests.average,
+      p50: open.latency.p50,
+      p99: open.latency.p99,
+      rate: open.requests.average,
+      errors,
+    };
+  } finally {
+    child.kill("SIGTERM");
+  }
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+  const results: Figures[] = [];
+  for (const target of TARGETS) {
+    process.stderr.write(`bench: ${target}…\n`);
+    results.push(await measure(target, seconds));
+  }
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  console.log(`\nSlack webhook ack, same signed ${BODY.length}-byte payload, loopback, ${seconds}s per phase`);
+  console.log(
+    `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}`,
+  );
+  for (const r of results) {
+    console.log(
+      `${r.target.padEnd(20)}${pad(r.throughput.toFixed(0), 18)}${pad(r.rate.toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.errors, 8)}`,
+    );
+  }
+  const gateway = results.find((r) => r.target === "gateway")!;
+  const bolt = results.find((r) => r.target === "bolt-http-receiver")!;
+  console.log(
+    `\ngoals: gateway ack p99 at 1,000/s = ${gateway.p99.toFixed(2)} ms (goal < 20 ms: ${gateway.p99 < 20 ? "met" : "MISSED"}); ` +
+      `gateway / Bolt throughput = ${(gateway.throughput / bolt.throughput).toFixed(2)}× (goal ≥ 2×: ${gateway.throughput >= 2 * bolt.throughput ? "met" : "MISSED"})`,
+  );
+  console.log("gateway = signature check + JSON parse + normalize + JetStream publish (msgID de-duplicated) per request");
+}
+
+const serveIndex = process.argv.indexOf("--serve");
+if (serveIndex >= 0) {
+  const target = process.argv[serveIndex + 1] as Target;
+  const port = await serve(target);
+  process.send?.({ port });
+  process.on("SIGTERM", () => process.exit(0));
+} else {
+  await main();
+}
