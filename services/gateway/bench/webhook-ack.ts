@@ -11,6 +11,7 @@
 // BENCH_SECONDS per phase (default 8), so the whole run takes about 6 × that.
 import { type ChildProcess, fork } from "node:child_process";
 import { createHmac } from "node:crypto";
+import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const SECRET = "bench-signing-secret";
@@ -152,6 +153,7 @@ async function measure(target: Target, seconds: number): Promise<Figures> {
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+  const loadBefore = loadavg()[0]!;
   const results: Figures[] = [];
   for (const target of TARGETS) {
     process.stderr.write(`bench: ${target}…\n`);
@@ -159,6 +161,8 @@ async function main(): Promise<void> {
   }
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   console.log(`\nSlack webhook ack, same signed ${BODY.length}-byte payload, loopback, ${seconds}s per phase`);
+  // Latency goals mean little on a busy machine: say how busy it was.
+  console.log(`machine: ${availableParallelism()} CPUs, 1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`);
   console.log(
     `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}`,
   );
