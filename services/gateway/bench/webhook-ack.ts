@@ -162,7 +162,9 @@ async function main(): Promise<void> {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   console.log(`\nSlack webhook ack, same signed ${BODY.length}-byte payload, loopback, ${seconds}s per phase`);
   // Latency goals mean little on a busy machine: say how busy it was.
-  console.log(`machine: ${availableParallelism()} CPUs, 1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`);
+  console.log(
+    `machine: ${availableParallelism()} CPUs, 1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`,
+  );
   console.log(
     `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}`,
   );
