@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { type HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import { type Dispatcher, fetch } from "undici";
 import { KubeApiError } from "../errors.ts";
 
 export type PatchType = "apply" | "merge" | "json";
@@ -37,12 +37,29 @@ export class KubeClient {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
   }
 
-  async #context(method: string, path: string, query?: Record<string, string>): Promise<RequestContext> {
+  #auth: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number } | undefined;
+
+  /**
+   * client-node builds a new undici Agent (so a new TLS connection) for every request it
+   * authenticates; at hundreds of Tenants that costs hundreds of MB and a handshake per call.
+   * Keep the first dispatcher for the client's life and refresh only the headers (a rotated
+   * service-account token) once a minute.
+   */
+  async #context(
+    method: string,
+    path: string,
+    query?: Record<string, string>,
+  ): Promise<{ url: string; headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
     const url = new URL(this.#server + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
-    const ctx = new RequestContext(url.toString(), method as HttpMethod);
-    await this.#config.applySecurityAuthentication(ctx);
-    return ctx;
+    if (this.#auth === undefined || Date.now() - this.#auth.at > 60_000) {
+      const ctx = new RequestContext(url.toString(), method as HttpMethod);
+      await this.#config.applySecurityAuthentication(ctx);
+      const fresh = ctx.getDispatcher() as Dispatcher | undefined;
+      if (this.#auth?.dispatcher !== undefined && fresh !== undefined) void fresh.close();
+      this.#auth = { headers: { ...ctx.getHeaders() }, dispatcher: this.#auth?.dispatcher ?? fresh, at: Date.now() };
+    }
+    return { url: url.toString(), headers: this.#auth.headers, dispatcher: this.#auth.dispatcher };
   }
 
   /** Sends one request and returns the parsed JSON body; non-2xx answers throw KubeApiError. */
@@ -52,15 +69,15 @@ export class KubeClient {
     options: { body?: unknown; patch?: PatchType; query?: Record<string, string> } = {},
   ): Promise<T> {
     const ctx = await this.#context(method, path, options.query);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: "application/json" };
+    const headers: Record<string, string> = { ...ctx.headers, accept: "application/json" };
     if (options.body !== undefined) headers["content-type"] = options.patch ? CONTENT_TYPES[options.patch] : "application/json";
     let response: Awaited<ReturnType<typeof fetch>>;
     try {
-      response = await fetch(ctx.getUrl(), {
+      response = await fetch(ctx.url, {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        dispatcher: ctx.getDispatcher(),
+        dispatcher: ctx.dispatcher,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (cause) {
@@ -104,10 +121,10 @@ export class KubeClient {
     };
     try {
       arm();
-      const response = await fetch(ctx.getUrl(), {
+      const response = await fetch(ctx.url, {
         method: "GET",
-        headers: { ...ctx.getHeaders(), accept: "application/json" },
-        dispatcher: ctx.getDispatcher(),
+        headers: { ...ctx.headers, accept: "application/json" },
+        dispatcher: ctx.dispatcher,
         signal: controller.signal,
       });
       if (!response.ok || response.body === null) {

@@ -1,0 +1,227 @@
+// Operator benchmark: time from apply to all Ready for 100 and 500 Tenants, the writes a
+// no-op resync issues (PostgreSQL tuples and roles, Redis write commands, Kubernetes write
+// requests), and the operator's RSS at 500 Tenants. Needs the local servers
+// (scripts/servers.sh) and the test control plane (scripts/build-control-plane.sh).
+//
+//   eval "$(bash scripts/servers.sh env)" && node operator/bench/tenants.ts [100 500]
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { sql } from "kysely";
+import {
+  isReady,
+  type OperatorEnvironment,
+  startEnvironment,
+  TENANTS,
+  TEST_SECRET_KEY,
+  type TenantObject,
+  tenantManifest,
+} from "../../test/operator/harness.ts";
+import { OPERATOR_NODE_OPTIONS } from "../src/api/deployment.ts";
+
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+const RESYNC_SECONDS = 15;
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+
+/** A private redis-server, so other processes' commands on the shared one do not count as ours. */
+async function startRedis(): Promise<{ url: string; stop(): void }> {
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const p = (server.address() as { port: number }).port;
+      server.close(() => resolve(p));
+    });
+  });
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--requirepass", "bench-admin", "--save", "", "--appendonly", "no"],
+    {
+      stdio: "ignore",
+    },
+  );
+  const url = `redis://default:bench-admin@127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on("error", () => {});
+    const ok = await probe.connect().then(
+      () => true,
+      () => false,
+    );
+    probe.disconnect();
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url, stop: () => child.kill("SIGTERM") };
+}
+
+function startOperator(env: OperatorEnvironment, redisUrl: string): { child: ChildProcess; port: Promise<number> } {
+  const child = spawn(process.execPath, [MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      // What the Deployment sets too (charts): a bounded heap makes V8 collect instead of grow.
+      NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS ?? OPERATOR_NODE_OPTIONS,
+      KUBECONFIG: env.operatorKubeconfig,
+      DATABASE_ADMIN_URL: env.database.adminUrl,
+      REDIS_ADMIN_URL: redisUrl,
+      KONSTRUCT_SECRET_KEY: TEST_SECRET_KEY,
+      OPERATOR_HEALTH_HOST: "127.0.0.1",
+      OPERATOR_HEALTH_PORT: "0",
+      RESYNC_INTERVAL_SECONDS: String(RESYNC_SECONDS),
+      LEADER_ELECTION: "false",
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  // The port is logged at info; at warn we find it through /proc's listening sockets instead.
+  const port = new Promise<number>((resolve) => {
+    const poll = setInterval(() => {
+      const found = listeningPort(child.pid as number);
+      if (found) {
+        clearInterval(poll);
+        resolve(found);
+      }
+    }, 100);
+  });
+  return { child, port };
+}
+
+function listeningPort(pid: number): number | null {
+  try {
+    const inodes = new Set<string>();
+    for (const fd of require_readdir(`/proc/${pid}/fd`)) {
+      try {
+        const link = require_readlink(`/proc/${pid}/fd/${fd}`);
+        const m = /^socket:\[(\d+)\]$/.exec(link);
+        if (m) inodes.add(m[1] as string);
+      } catch {}
+    }
+    for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === "0A" && cols[1]?.startsWith("0100007F") && inodes.has(cols[9] as string))
+        return Number.parseInt(cols[1].split(":")[1] as string, 16);
+    }
+  } catch {}
+  return null;
+}
+
+import { readdirSync as require_readdir, readlinkSync as require_readlink } from "node:fs";
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Math.round(Number(m?.[1] ?? 0) / 1024);
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) total += Number(line.split(" ").pop());
+  return total;
+}
+
+async function allReady(env: OperatorEnvironment, prefix: string, n: number): Promise<boolean> {
+  const list = await env.admin.request<{ items: TenantObject[] }>("GET", TENANTS);
+  const mine = list.items.filter((t) => t.metadata.name.startsWith(prefix));
+  return mine.length === n && mine.every(isReady);
+}
+
+interface WriteCounters {
+  pgTuples: number;
+  roles: string;
+  redis: Map<string, number>;
+  kube: number;
+}
+
+const REDIS_WRITES =
+  /^(acl\|setuser|acl\|deluser|set|setex|del|unlink|expire|pexpire|hset|hdel|incr|incrby|lpush|rpush|zadd|sadd|publish|flushall|flushdb)$/;
+
+async function writeCounters(env: OperatorEnvironment, redis: Redis): Promise<WriteCounters> {
+  const { rows } = await sql<{ n: string }>`
+    select (tup_inserted + tup_updated + tup_deleted)::text as n from pg_stat_database where datname = current_database()`.execute(
+    env.db,
+  );
+  const roles = await sql<{ h: string }>`
+    select md5(coalesce(string_agg(rolname || ':' || coalesce(rolpassword, '') || rolcanlogin::text, ',' order by rolname), '')) as h
+    from pg_authid where rolname like 'konstruct_t_%'`.execute(env.db);
+  const info = (await redis.info("commandstats")) as string;
+  const redisCounts = new Map<string, number>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) redisCounts.set(m[1] as string, Number(m[2]));
+  const metrics = await env.admin.request<string>("GET", "/metrics").catch(() => "");
+  let kube = 0;
+  for (const line of String(metrics).split("\n")) {
+    if (!line.startsWith("apiserver_request_total{")) continue;
+    if (
+      !/verb="(POST|PUT|PATCH|APPLY|DELETE)"/.test(line) ||
+      !/konstruct-operator|resource="(tenants|agents|secrets|namespaces|rolebindings|events)"/.test(line)
+    )
+      continue;
+    kube += Number(line.split(" ").pop());
+  }
+  return { pgTuples: Number(rows[0]?.n ?? 0), roles: roles.rows[0]?.h ?? "", redis: redisCounts, kube };
+}
+
+async function run(n: number): Promise<Record<string, number | string>> {
+  const env = await startEnvironment();
+  const privateRedis = await startRedis();
+  const redis = new Redis(privateRedis.url);
+  const operator = startOperator(env, privateRedis.url);
+  const port = await operator.port;
+  try {
+    const prefix = `bench-${n}-`;
+    const started = performance.now();
+    const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+    for (let i = 0; i < names.length; i += 25) {
+      await Promise.all(
+        names
+          .slice(i, i + 25)
+          .map((name) => env.admin.request("POST", TENANTS, { body: tenantManifest(name, { reclaimPolicy: "Delete" }) })),
+      );
+    }
+    const applied = performance.now();
+    while (!(await allReady(env, prefix, n))) await new Promise((r) => setTimeout(r, 250));
+    const readyMs = performance.now() - started;
+
+    // Let the first wave settle (stats flush about once a second), then measure one full resync.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const before = await writeCounters(env, redis);
+    const reconcilesBefore = await metric(port, "konstruct_operator_reconciles_total");
+    while ((await metric(port, "konstruct_operator_reconciles_total")) - reconcilesBefore < n)
+      await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const after = await writeCounters(env, redis);
+    const redisWrites = [...after.redis]
+      .filter(([cmd]) => REDIS_WRITES.test(cmd))
+      .reduce((sum, [cmd, calls]) => sum + calls - (before.redis.get(cmd) ?? 0), 0);
+    return {
+      tenants: n,
+      "apply (s)": +((applied - started) / 1000).toFixed(1),
+      "apply→all Ready (s)": +(readyMs / 1000).toFixed(1),
+      "resync reconciles": (await metric(port, "konstruct_operator_reconciles_total")) - reconcilesBefore,
+      "resync PG tuple writes": after.pgTuples - before.pgTuples,
+      "resync PG role changes": after.roles === before.roles ? 0 : "changed",
+      "resync Redis writes": redisWrites,
+      "resync K8s writes": after.kube - before.kube,
+      "RSS (MB)": rssMb(operator.child.pid as number),
+      "heap used (MB)": Math.round((await metric(port, "konstruct_operator_nodejs_heap_size_used_bytes")) / 2 ** 20),
+      "external (MB)": Math.round((await metric(port, "konstruct_operator_nodejs_external_memory_bytes")) / 2 ** 20),
+    };
+  } finally {
+    operator.child.kill("SIGTERM");
+    await new Promise((r) => operator.child.once("exit", r));
+    redis.disconnect();
+    privateRedis.stop();
+    await env.stop();
+  }
+}
+
+const results = [];
+for (const n of sizes.length > 0 ? sizes : [100, 500]) {
+  process.stderr.write(`bench: ${n} tenants…\n`);
+  results.push(await run(n));
+}
+console.table(results);
+console.log(JSON.stringify(results));
+process.exit(0);
