@@ -1,0 +1,121 @@
+import { createLogger, decryptSecret, parseSecretKey } from "@konstruct/core";
+import { describe, expect, it } from "vitest";
+import type { Tenant } from "../api/tenant.ts";
+import { MemoryKubernetes, type StoredObject } from "../local/memory-kubernetes.ts";
+import type { RoleState } from "../ports.ts";
+import { memoryStores } from "../testing/fakes.ts";
+import { verifierMatches } from "./passwords.ts";
+import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER, type TenantDeps } from "./tenant-context.ts";
+import { reconcileTenant } from "./tenant-controller.ts";
+
+const TENANT_ID = "7d1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e4f";
+const key = parseSecretKey(Buffer.alloc(32, 1).toString("base64"));
+
+function setup(spec: Partial<Tenant["spec"]> = {}) {
+  const kube = new MemoryKubernetes();
+  const stores = memoryStores();
+  const tenant: Tenant = {
+    apiVersion: "konstruct.io/v1alpha1",
+    kind: "Tenant",
+    metadata: { name: "acme", uid: TENANT_ID, generation: 1 },
+    spec: { displayName: "Acme", reclaimPolicy: "Delete", ...spec },
+  };
+  kube.put("Tenant", tenant as unknown as StoredObject);
+  const deps: TenantDeps = {
+    kube,
+    roles: stores.rolesPort,
+    rows: stores.rowsPort,
+    acl: stores.aclPort,
+    channels: stores.channelsPort,
+    secretKey: key,
+    endpoints: { postgresHost: "db", postgresPort: 5432, postgresDatabase: "konstruct", redisHost: "redis", redisPort: 6379 },
+    log: createLogger({ name: "test", level: "silent" }),
+  };
+  const current = () => kube.get({ kind: "Tenant", name: "acme" }) as unknown as Tenant;
+  return { kube, stores, deps, current };
+}
+
+describe("reconcileTenant", () => {
+  it("provisions everything, then a second reconcile writes nothing anywhere", async () => {
+    const { kube, stores, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    const status = current().status;
+    expect(status?.conditions?.every((c) => c.status === "True")).toBe(true);
+    expect(current().metadata.finalizers).toEqual([TENANT_FINALIZER]);
+    const secret = await kube.getSecret("konstruct-acme", DATABASE_SECRET);
+    expect(
+      verifierMatches(
+        stores.roles.get(`konstruct_t_${TENANT_ID.replaceAll("-", "")}`)?.verifier as string,
+        secret?.password as string,
+      ),
+    ).toBe(true);
+    expect(await kube.getSecret("konstruct-acme", REDIS_SECRET)).toMatchObject({ keyPrefix: `${TENANT_ID}:` });
+
+    stores.writes.length = 0;
+    kube.writes.clear();
+    await reconcileTenant(structuredClone(current()), deps);
+    expect(stores.writes).toEqual([]);
+    expect([...kube.writes]).toEqual([]);
+  });
+
+  it("repairs a role whose password was changed by hand, keeping the Secret's password", async () => {
+    const { kube, stores, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    const role = `konstruct_t_${TENANT_ID.replaceAll("-", "")}`;
+    stores.roles.set(role, { ...(stores.roles.get(role) as RoleState), verifier: "SCRAM-SHA-256$4096:c2FsdA==$AAAA:BBBB" });
+    await reconcileTenant(structuredClone(current()), deps);
+    const password = (await kube.getSecret("konstruct-acme", DATABASE_SECRET))?.password as string;
+    expect(verifierMatches(stores.roles.get(role)?.verifier as string, password)).toBe(true);
+  });
+
+  it("stores channel credentials encrypted for the tenant and reports a Secret that lacks a key", async () => {
+    const { kube, stores, deps, current } = setup({
+      channels: [
+        { name: "slack", type: "slack", externalId: "T1", credentialsSecretRef: { name: "slack" } },
+        { name: "other", type: "slack", externalId: "T2", credentialsSecretRef: { name: "partial" } },
+      ],
+    });
+    await kube.applySecret("konstruct-acme", "slack", { botToken: "xoxb-1", signingSecret: "s" });
+    await kube.applySecret("konstruct-acme", "partial", { botToken: "xoxb-2" });
+    await reconcileTenant(current(), deps);
+    const [row] = [...stores.channels.values()];
+    expect(JSON.parse(decryptSecret(key, TENANT_ID, row?.credentials as string))).toEqual({
+      botToken: "xoxb-1",
+      signingSecret: "s",
+    });
+    const channels = current().status?.channels ?? [];
+    expect(channels.find((c) => c.name === "slack")).toMatchObject({
+      ready: true,
+      webhookPath: `/webhooks/slack/${row?.id}/events`,
+    });
+    expect(channels.find((c) => c.name === "other")?.message).toMatch(/lacks signingSecret/);
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "False",
+      reason: "ChannelFailed",
+    });
+  });
+
+  it("on deletion with Delete drops role, ACL user, rows and namespace, then releases the finalizer", async () => {
+    const { kube, stores, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    await reconcileTenant(
+      { ...structuredClone(current()), metadata: { ...current().metadata, deletionTimestamp: new Date().toISOString() } },
+      deps,
+    );
+    expect(stores.roles.size).toBe(0);
+    expect(stores.acl.size).toBe(0);
+    expect(stores.tenants.size).toBe(0);
+    expect(kube.deletedNamespaces.has("konstruct-acme")).toBe(true);
+    expect(current().metadata.finalizers).toEqual([]);
+  });
+
+  it("refuses a namespace that belongs to another Tenant", async () => {
+    const { kube, deps, current } = setup();
+    await kube.applyNamespace("konstruct-acme", { "konstruct.io/tenant": "someone-else" });
+    await reconcileTenant(current(), deps);
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "False",
+      reason: "NamespaceTaken",
+    });
+  });
+});

@@ -1,0 +1,103 @@
+import type {
+  AclUserSpec,
+  ChannelRow,
+  ChannelStore,
+  PostgresRoles,
+  RedisAcl,
+  RoleState,
+  TenantRow,
+  TenantRows,
+} from "../ports.ts";
+
+/** In-memory PostgreSQL and Redis ports for unit tests; each counts its writes. */
+export function memoryStores() {
+  const writes: string[] = [];
+  const roles = new Map<string, RoleState>();
+  const tenants = new Map<string, TenantRow>();
+  const acl = new Map<string, AclUserSpec>();
+  const channels = new Map<string, ChannelRow & { tenantId: string }>();
+  let nextId = 1;
+  const rolesPort: PostgresRoles = {
+    async get(role) {
+      return roles.get(role) ?? null;
+    },
+    async create(role, verifier, tenantId) {
+      writes.push(`create role ${role}`);
+      roles.set(role, { canLogin: true, inTenantGroup: true, mappedTenantId: tenantId, verifier });
+    },
+    async update(role, tenantId, verifier) {
+      writes.push(`update role ${role}`);
+      const before = roles.get(role);
+      roles.set(role, {
+        canLogin: true,
+        inTenantGroup: true,
+        mappedTenantId: tenantId,
+        verifier: verifier ?? before?.verifier ?? null,
+      });
+    },
+    async drop(role) {
+      writes.push(`drop role ${role}`);
+      roles.delete(role);
+    },
+  };
+  const rowsPort: TenantRows = {
+    async get(id) {
+      return tenants.get(id) ?? null;
+    },
+    async idByName(name) {
+      return [...tenants.values()].find((t) => t.name === name)?.id ?? null;
+    },
+    async insert(row) {
+      writes.push(`insert tenant ${row.name}`);
+      tenants.set(row.id, { ...row });
+    },
+    async update(row) {
+      writes.push(`update tenant ${row.name}`);
+      tenants.set(row.id, { ...row });
+    },
+    async delete(id) {
+      writes.push(`delete tenant ${id}`);
+      tenants.delete(id);
+      for (const [k, c] of channels) if (c.tenantId === id) channels.delete(k);
+    },
+  };
+  const aclPort: RedisAcl = {
+    async get(user) {
+      return acl.get(user) ?? null;
+    },
+    async normalizeCommands(rules) {
+      return rules;
+    },
+    async set(user, spec) {
+      writes.push(`acl setuser ${user}`);
+      acl.set(user, structuredClone(spec));
+    },
+    async delete(user) {
+      writes.push(`acl deluser ${user}`);
+      acl.delete(user);
+    },
+    async deleteKeys() {
+      return 0;
+    },
+  };
+  const channelsPort: ChannelStore = {
+    async list(tenantId) {
+      return [...channels.values()].filter((c) => c.tenantId === tenantId).map(({ tenantId: _, ...c }) => structuredClone(c));
+    },
+    async insert(tenantId, row) {
+      writes.push(`insert channel ${row.name}`);
+      const id = `00000000-0000-4000-8000-${String(nextId++).padStart(12, "0")}`;
+      channels.set(id, { ...structuredClone(row), id, tenantId });
+      return id;
+    },
+    async update(tenantId, row) {
+      writes.push(`update channel ${row.name}`);
+      channels.set(row.id, { ...structuredClone(row), tenantId });
+    },
+    async delete(_tenantId, id) {
+      writes.push(`delete channel ${id}`);
+      channels.delete(id);
+    },
+  };
+  return { writes, roles, tenants, acl, channels, rolesPort, rowsPort, aclPort, channelsPort };
+}
