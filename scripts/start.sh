@@ -23,15 +23,20 @@ bash scripts/servers.sh start >/dev/null
 eval "$(bash scripts/servers.sh env)"
 export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
 
+step "test control plane (kube-apiserver, etcd)"
+# The operator runs against a real kube-apiserver when one can be built here (Go is needed);
+# the first build takes several minutes and prints its progress, later starts reuse it.
+if command -v go >/dev/null 2>&1; then
+  bash scripts/build-control-plane.sh || echo "could not build the control plane; the operator's reconcile functions will read examples/ directly" >&2
+else
+  echo "Go is not installed: the operator's reconcile functions will read examples/ directly" >&2
+fi
+
 step "migrations"
+# The same default password as the tests' (test/src/database.ts): konstruct_app is one role for
+# the whole local server, so both must set it alike.
 app_url="$(node -e 'const u = new URL(process.argv[1]); u.username = "konstruct_app"; u.password = process.env.KONSTRUCT_APP_PASSWORD || "konstruct-app-dev"; console.log(u.toString())' "$DATABASE_ADMIN_URL")"
 DATABASE_URL="$app_url" node migrations/src/main.ts
 
-step "running"
-cat <<MSG
-PostgreSQL, Redis and NATS JetStream are running on loopback with Konstruct's schema applied:
-  DATABASE_ADMIN_URL=$DATABASE_ADMIN_URL
-  REDIS_ADMIN_URL=$REDIS_ADMIN_URL
-  NATS_URL=$NATS_URL
-Stop the servers with: npm run servers -- stop
-MSG
+export DATABASE_URL="$app_url"
+exec node scripts/local/start.ts "$@"

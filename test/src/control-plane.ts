@@ -50,6 +50,8 @@ export interface ControlPlaneOptions {
   readonly apiServerArgs?: readonly string[];
   /** Leave the directory (logs, certificates, etcd data) behind on stop(), for debugging. */
   readonly keepDir?: boolean;
+  /** Keep etcd's data here instead of in the temporary directory, so objects outlive stop() (npm start). */
+  readonly etcdDataDir?: string;
 }
 
 /** A PEM client certificate and its private key. */
@@ -173,7 +175,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const peer = `http://127.0.0.1:${etcdPeerPort}`;
     const etcd = launch("etcd", [
       "--name=default",
-      `--data-dir=${join(dir, "etcd")}`,
+      `--data-dir=${options.etcdDataDir ?? join(dir, "etcd")}`,
       `--listen-client-urls=${etcdEndpoint}`,
       `--advertise-client-urls=${etcdEndpoint}`,
       `--listen-peer-urls=${peer}`,

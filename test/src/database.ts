@@ -5,8 +5,12 @@ import type { Kysely } from "kysely";
 import pg from "pg";
 import { serverUrl } from "./env.ts";
 
-/** The app role's password in tests; the role is server-wide, so every test database shares it. */
-export const TEST_APP_PASSWORD = "konstruct-app-test";
+/**
+ * The app role's password on the local servers. The role is server-wide, so every test
+ * database and `npm start` (scripts/start.sh uses the same default) must agree on it, or each
+ * would lock the other out.
+ */
+export const TEST_APP_PASSWORD = process.env.KONSTRUCT_APP_PASSWORD || "konstruct-app-dev";
 
 /** A freshly created and migrated database, private to one test file. */
 export interface TestDatabase {

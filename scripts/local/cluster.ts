@@ -1,0 +1,95 @@
+import { join } from "node:path";
+import { crds } from "@konstruct/operator";
+import {
+  applyObjects,
+  type ControlPlane,
+  controlPlaneBinariesBuilt,
+  type Manifest,
+  objectClient,
+  startControlPlane,
+  waitForEstablished,
+} from "@konstruct/testkit";
+import type { KubernetesObjectApi } from "@kubernetes/client-node";
+
+const FIELD_MANAGER = "konstruct-local";
+
+/** The local control plane: a real kube-apiserver whose etcd data lives in `.data/local/etcd`. */
+export interface LocalCluster {
+  plane: ControlPlane;
+  client: KubernetesObjectApi;
+  stop(): Promise<void>;
+}
+
+/** True when scripts/build-control-plane.sh has built kube-apiserver and etcd. */
+export function clusterAvailable(): boolean {
+  return controlPlaneBinariesBuilt();
+}
+
+/** Starts kube-apiserver over persistent etcd data and installs the CRDs. */
+export async function startLocalCluster(dataDir: string): Promise<LocalCluster> {
+  const plane = await startControlPlane({ etcdDataDir: join(dataDir, "etcd") });
+  const client = objectClient(plane.adminKubeconfigPath);
+  try {
+    await applyObjects(client, crds() as Manifest[], FIELD_MANAGER);
+    for (const crd of crds()) await waitForEstablished(client, crd.metadata.name);
+  } catch (error) {
+    await plane.stop();
+    throw error;
+  }
+  return { plane, client, stop: () => plane.stop() };
+}
+
+/** Applies manifests (the `examples/` folder) to the local cluster. */
+export async function applyManifests(cluster: LocalCluster, objects: Manifest[]): Promise<void> {
+  await applyObjects(cluster.client, objects, FIELD_MANAGER);
+}
+
+/** A tenant's state as the operator reported it. */
+export interface TenantReport {
+  name: string;
+  ready: boolean;
+  reason: string;
+  tenantId: string | null;
+  channels: { name: string; type: string; connectionId?: string; webhookPath?: string; ready: boolean; message?: string }[];
+}
+
+/** Reads each named Tenant's status. */
+export async function readTenants(cluster: LocalCluster, names: readonly string[]): Promise<TenantReport[]> {
+  return Promise.all(
+    names.map(async (name) => {
+      const tenant = await cluster.client.read<Manifest>({
+        apiVersion: "konstruct.io/v1alpha1",
+        kind: "Tenant",
+        metadata: { name },
+      });
+      const ready = (tenant.status?.conditions ?? []).find((c: Manifest) => c.type === "Ready");
+      return {
+        name,
+        ready: ready?.status === "True" && tenant.status?.observedGeneration === tenant.metadata?.generation,
+        reason: ready ? `${ready.reason}: ${ready.message ?? ""}` : "not reconciled yet",
+        tenantId: tenant.status?.tenantId ?? null,
+        channels: tenant.status?.channels ?? [],
+      };
+    }),
+  );
+}
+
+/** Waits until every named Tenant is Ready, or throws with each one's last reason. */
+export async function waitForTenantsReady(
+  cluster: LocalCluster,
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<TenantReport[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reports = await readTenants(cluster, names).catch(() => null);
+    if (reports?.every((r) => r.ready)) return reports;
+    if (Date.now() > deadline) {
+      const detail = (reports ?? []).map((r) => `${r.name}: ${r.ready ? "Ready" : r.reason}`).join("; ");
+      throw new Error(
+        `Tenants not Ready after ${timeoutMs / 1000} s (${detail || "no status"}); see the operator's output above`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}

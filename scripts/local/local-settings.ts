@@ -1,0 +1,61 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * The secrets a local install needs, generated on the first start and kept in
+ * `.data/local/secrets.json` (git-ignored, mode 0600), so a second start reuses the data they
+ * protect: channel credentials encrypted under KONSTRUCT_SECRET_KEY stay readable.
+ */
+export interface LocalSecrets {
+  KONSTRUCT_SECRET_KEY: string;
+  SLACK_SIGNING_SECRET: string;
+  WEBCHAT_SESSION_SECRET: string;
+}
+
+/** Reads the local secrets, creating any that are missing. Environment variables win. */
+export function loadLocalSecrets(dataDir: string, env: NodeJS.ProcessEnv): LocalSecrets {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, "secrets.json");
+  const stored: Partial<LocalSecrets> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const secrets: LocalSecrets = {
+    KONSTRUCT_SECRET_KEY: stored.KONSTRUCT_SECRET_KEY ?? randomBytes(32).toString("base64"),
+    SLACK_SIGNING_SECRET: stored.SLACK_SIGNING_SECRET ?? randomBytes(16).toString("hex"),
+    WEBCHAT_SESSION_SECRET: stored.WEBCHAT_SESSION_SECRET ?? randomBytes(32).toString("hex"),
+  };
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  return {
+    ...secrets,
+    KONSTRUCT_SECRET_KEY: env.KONSTRUCT_SECRET_KEY || secrets.KONSTRUCT_SECRET_KEY,
+    SLACK_SIGNING_SECRET: env.SLACK_SIGNING_SECRET || secrets.SLACK_SIGNING_SECRET,
+    WEBCHAT_SESSION_SECRET: env.WEBCHAT_SESSION_SECRET || secrets.WEBCHAT_SESSION_SECRET,
+  };
+}
+
+/** A port the platform listens on, and the variable that moves it. */
+export interface PortSetting {
+  variable: string;
+  port: number;
+  what: string;
+}
+
+/** The local ports, each overridable by its variable. */
+export function localPorts(
+  env: NodeJS.ProcessEnv,
+): Record<"gateway" | "router" | "orchestrator" | "operator" | "slack", PortSetting> {
+  const port = (variable: string, fallback: number, what: string): PortSetting => {
+    const raw = env[variable];
+    const value = raw ? Number(raw) : fallback;
+    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+      throw new Error(`${variable}=${raw} is not a port number (1-65535)`);
+    }
+    return { variable, port: value, what };
+  };
+  return {
+    gateway: port("KONSTRUCT_GATEWAY_PORT", 8080, "the gateway (webhooks and web chat)"),
+    router: port("KONSTRUCT_ROUTER_PORT", 8081, "the router's health and metrics"),
+    orchestrator: port("KONSTRUCT_ORCHESTRATOR_PORT", 8082, "the orchestrator's health and metrics"),
+    operator: port("KONSTRUCT_OPERATOR_PORT", 8083, "the operator's health and metrics"),
+    slack: port("KONSTRUCT_SLACK_SANDBOX_PORT", 8090, "the local Slack sandbox"),
+  };
+}
