@@ -16,6 +16,7 @@ let dir: string;
 beforeAll(async () => {
   database = await createTestDatabase("klocal");
   redis = new Redis(serverUrl("REDIS_ADMIN_URL"));
+  redis.on("error", () => {}); // another test file may be restarting Redis
   dir = await mkdtemp(join(tmpdir(), "konstruct-local-"));
 });
 

@@ -100,6 +100,10 @@ describe("Tenant reconcile", () => {
     await expect(env.admin.request("POST", TENANTS, { body: noSecret })).rejects.toThrow(
       /spec\.channels\[0\]\.credentialsSecretRef/,
     );
+    await expect(env.admin.request("POST", TENANTS, { body: tenantManifest("dotted.name") })).rejects.toThrow(/metadata\.name/);
+    await expect(env.admin.request("POST", TENANTS, { body: tenantManifest("x".repeat(60)) })).rejects.toThrow(
+      /at most 53 characters/,
+    );
     await env.admin.request("POST", TENANTS, { body: tenantManifest("fixed", { namespace: "fixed-ns" }) });
     await expect(
       env.admin.request("PATCH", `${TENANTS}/fixed`, { patch: "merge", body: { spec: { namespace: "other-ns" } } }),

@@ -1,5 +1,6 @@
 import type { TSchema } from "@sinclair/typebox";
 import { Agent } from "./agent.ts";
+import { DNS_LABEL } from "./schema-helpers.ts";
 import { GROUP, Tenant, VERSION } from "./tenant.ts";
 
 /** A CustomResourceDefinition as plain JSON (apiextensions.k8s.io/v1). */
@@ -77,8 +78,11 @@ export function toStructural(schema: TSchema): Record<string, unknown> {
   return out;
 }
 
-/** Metadata is validated by the API server itself; the CRD only names what CEL rules read. */
-function withOpaqueMetadata(schema: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Metadata is validated by the API server itself; a CRD may only narrow `metadata.name`, which
+ * Tenants do (it becomes the database row's name and part of the namespace name).
+ */
+function withMetadata(schema: Record<string, unknown>, name: Record<string, unknown> | undefined): Record<string, unknown> {
   const properties = schema.properties as Record<string, unknown>;
   return {
     ...schema,
@@ -87,7 +91,7 @@ function withOpaqueMetadata(schema: Record<string, unknown>): Record<string, unk
       ...properties,
       apiVersion: { type: "string", description: "APIVersion defines the versioned schema of this representation of an object." },
       kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
-      metadata: { type: "object" },
+      metadata: name ? { type: "object", properties: { name } } : { type: "object" },
     },
   };
 }
@@ -107,6 +111,7 @@ function crd(options: {
   schema: TSchema;
   shortNames: string[];
   columns: Record<string, unknown>[];
+  name?: Record<string, unknown>;
 }): CustomResourceDefinition {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
@@ -130,7 +135,7 @@ function crd(options: {
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: options.columns,
-          schema: { openAPIV3Schema: withOpaqueMetadata(toStructural(options.schema)) },
+          schema: { openAPIV3Schema: withMetadata(toStructural(options.schema), options.name) },
         },
       ],
     },
@@ -144,6 +149,7 @@ export const tenantCrd: CustomResourceDefinition = crd({
   scope: "Cluster",
   schema: Tenant,
   shortNames: ["tn"],
+  name: { type: "string", pattern: DNS_LABEL, maxLength: 63 },
   columns: [
     readyColumn,
     { name: "Tenant-ID", type: "string", jsonPath: ".status.tenantId", description: "The tenant id (UUID)." },

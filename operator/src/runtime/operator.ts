@@ -175,15 +175,23 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   }, 1000);
   depth.unref();
 
+  // Leadership changes are serialized: a new term starts only after the last one's
+  // reconciles have finished, so one process never runs two sets of controllers.
+  let transition: Promise<void> = Promise.resolve();
   const lead = () => {
-    metrics.leader.set(1);
-    controllers = new Controllers(o, metrics);
+    transition = transition.then(() => {
+      metrics.leader.set(1);
+      controllers = new Controllers(o, metrics);
+    });
   };
-  const follow = async () => {
-    metrics.leader.set(0);
-    const c = controllers;
-    controllers = null;
-    await c?.stop();
+  const follow = (): Promise<void> => {
+    transition = transition.then(async () => {
+      metrics.leader.set(0);
+      const c = controllers;
+      controllers = null;
+      await c?.stop();
+    });
+    return transition;
   };
 
   const elector = o.leaderElection
