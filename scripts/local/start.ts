@@ -12,7 +12,7 @@ import {
   waitForTenantsReady,
 } from "./cluster.ts";
 import { type LocalSecrets, loadLocalSecrets, localPorts, type PortSetting } from "./local-settings.ts";
-import { type ComponentSpec, type Supervisor, startSupervisor } from "./supervisor.ts";
+import { type ComponentSpec, color, type Supervisor, startSupervisor } from "./supervisor.ts";
 
 /**
  * `npm start` after scripts/start.sh has installed packages, started PostgreSQL, Redis and NATS
@@ -23,10 +23,11 @@ import { type ComponentSpec, type Supervisor, startSupervisor } from "./supervis
  */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const dataDir = join(root, ".data", "local");
+// Tests point this elsewhere so they never touch a developer's local install.
+const dataDir = process.env.KONSTRUCT_LOCAL_DATA_DIR || join(root, ".data", "local");
 const check = process.argv.includes("--check");
 const print = (line: string) => process.stdout.write(`${line}\n`);
-const step = (text: string) => print(`\n\u001b[1m==> ${text}\u001b[0m`);
+const step = (text: string) => print(`\n${color(1, `==> ${text}`)}`);
 
 class StartError extends Error {
   override name = "StartError";
@@ -212,7 +213,7 @@ async function main(): Promise<number> {
           if (shown.has(post.ts)) continue;
           shown.add(post.ts);
           print(
-            `\u001b[34mslack sandbox\u001b[0m | chat.postMessage ${post.team}/${post.channel} thread ${post.thread_ts}: ${post.text}`,
+            `${color(34, "slack sandbox")} | chat.postMessage ${post.team}/${post.channel} thread ${post.thread_ts}: ${post.text}`,
           );
         }
       }, 250);
@@ -303,7 +304,7 @@ async function main(): Promise<number> {
           ? await checkWebchat(page, 60_000)
           : { name: "webchat", ok: false, detail: "no ready web chat channel in examples/" },
       );
-      for (const r of results) print(`${r.ok ? "\u001b[32mPASS\u001b[0m" : "\u001b[31mFAIL\u001b[0m"} ${r.name}: ${r.detail}`);
+      for (const r of results) print(`${r.ok ? color(32, "PASS") : color(31, "FAIL")} ${r.name}: ${r.detail}`);
       const ok = results.every((r) => r.ok);
       print(ok ? "\nThe check passed: Konstruct answered on Slack and on the web chat." : "\nThe check failed; see above.");
       await stopAll();
@@ -321,7 +322,7 @@ async function main(): Promise<number> {
     print("Stopped. Data stays in .data/; the next npm start reuses it. Stop the servers with `npm run servers -- stop`.");
     return 0;
   } catch (error) {
-    print(`\n\u001b[31mnpm start failed:\u001b[0m ${error instanceof Error ? error.message : String(error)}`);
+    print(`\n${color(31, "npm start failed:")} ${error instanceof Error ? error.message : String(error)}`);
     await stopAll();
     return 1;
   }

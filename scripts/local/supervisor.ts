@@ -44,6 +44,11 @@ export interface Supervisor {
 
 const COLORS = [36, 35, 33, 32, 34, 31];
 
+/** ANSI colour for terminals; plain text when piped or when NO_COLOR is set (no-color.org). */
+export function color(code: number, text: string): string {
+  return process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[${code}m${text}\u001b[0m` : text;
+}
+
 /** Starts every component and supervises it. */
 export function startSupervisor(specs: readonly ComponentSpec[], options: SupervisorOptions): Supervisor {
   const maxRestarts = options.maxRestarts ?? 3;
@@ -55,8 +60,7 @@ export function startSupervisor(specs: readonly ComponentSpec[], options: Superv
   let stopping = false;
 
   const launch = (spec: ComponentSpec, index: number): void => {
-    const color = COLORS[index % COLORS.length];
-    const prefix = `\u001b[${color}m${spec.name.padEnd(width)}\u001b[0m |`;
+    const prefix = `${color(COLORS[index % COLORS.length] as number, spec.name.padEnd(width))} |`;
     const child = spawn(process.execPath, spec.args, {
       env: { ...process.env, ...spec.env },
       stdio: ["ignore", "pipe", "pipe"],
