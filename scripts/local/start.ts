@@ -1,6 +1,7 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { localTenantId } from "@konstruct/operator/local";
 import { loadManifests, type Manifest, type SlackApiDouble, startSlackApi } from "@konstruct/testkit";
 import { type CheckResult, checkSlack, checkWebchat, type SlackTarget } from "./checks.ts";
 import {
@@ -11,6 +12,7 @@ import {
   type TenantReport,
   waitForTenantsReady,
 } from "./cluster.ts";
+import { reconcileFromFiles } from "./from-files.ts";
 import { type LocalSecrets, loadLocalSecrets, localPorts, type PortSetting } from "./local-settings.ts";
 import { type ComponentSpec, color, type Supervisor, startSupervisor } from "./supervisor.ts";
 
@@ -172,7 +174,13 @@ function printEndpoints(reports: TenantReport[], gatewayPort: number): { slack: 
 async function main(): Promise<number> {
   const ports = localPorts(process.env);
   const secrets = loadLocalSecrets(dataDir, process.env);
-  const manifests = loadManifests(join(root, "examples"));
+  // A local install names its tenants' ids after the Tenants (as the file driver does), so both
+  // ways of running reach the same rows and a wiped etcd does not orphan the data.
+  const manifests = loadManifests(join(root, "examples")).map((m) =>
+    m.kind === "Tenant" && !m.spec?.tenantId
+      ? { ...m, spec: { ...m.spec, tenantId: localTenantId(m.metadata?.name as string) } }
+      : m,
+  );
   const tenantNames = manifests.filter((m) => m.kind === "Tenant").map((m) => m.metadata?.name as string);
 
   step("ports");
@@ -196,6 +204,14 @@ async function main(): Promise<number> {
   process.once("SIGTERM", () => resolveStop("SIGTERM"));
 
   try {
+    const supervision = {
+      print,
+      onFatal: (reason: string) => {
+        fatal = reason;
+        resolveStop(reason);
+      },
+    };
+
     step("Slack");
     let sandbox: SlackApiDouble | null = null;
     let slackApiUrl = process.env.SLACK_API_URL;
@@ -242,29 +258,41 @@ async function main(): Promise<number> {
     };
 
     step("tenants and agents (examples/)");
-    if (!clusterAvailable()) {
-      throw new StartError(
-        "the test control plane is not built, so there is no kube-apiserver to run the operator against.\n" +
-          "Build it once with `bash scripts/build-control-plane.sh` (several minutes; needs Go), then run npm start again.",
+    const mode = process.env.KONSTRUCT_LOCAL_OPERATOR ?? (clusterAvailable() ? "cluster" : "files");
+    let reports: TenantReport[];
+    const specs = components(secrets, ports, env);
+    if (mode === "cluster") {
+      if (!clusterAvailable())
+        throw new StartError(
+          "KONSTRUCT_LOCAL_OPERATOR=cluster, but the control plane is not built: run scripts/build-control-plane.sh",
+        );
+      print("Through the operator against a real kube-apiserver (built from Go modules into test/control-plane/bin).");
+      print("Starting kube-apiserver and etcd (data in .data/local/etcd)…");
+      const cluster: LocalCluster = await startLocalCluster(dataDir);
+      cleanups.push(() => cluster.stop());
+      print(`kube-apiserver at ${cluster.plane.server}; kubeconfig: ${cluster.plane.adminKubeconfigPath}`);
+      specs.unshift(operatorSpec(secrets, ports.operator, cluster.plane.adminKubeconfigPath));
+      supervisor = startSupervisor(specs, supervision);
+      await applyManifests(cluster, manifests);
+      print(`Applied ${manifests.length} objects; waiting for the operator to make ${tenantNames.join(", ")} Ready…`);
+      reports = await waitForTenantsReady(cluster, tenantNames, 90_000);
+    } else {
+      print(
+        "No kube-apiserver here (build one with scripts/build-control-plane.sh; it needs Go):\n" +
+          "the operator's reconcile functions read examples/ directly, with the same code paths for PostgreSQL, Redis and credentials.",
       );
+      reports = await reconcileFromFiles({
+        manifestsDir: join(root, "examples"),
+        dataDir,
+        databaseAdminUrl: required("DATABASE_ADMIN_URL"),
+        redisAdminUrl: required("REDIS_ADMIN_URL"),
+        secretKey: secrets.KONSTRUCT_SECRET_KEY,
+      });
+      const notReady = reports.filter((r) => !r.ready);
+      if (notReady.length > 0) throw new StartError(`not Ready: ${notReady.map((r) => `${r.name} (${r.reason})`).join("; ")}`);
+      print(`Reconciled ${reports.map((r) => r.name).join(", ")}: Ready.`);
+      supervisor = startSupervisor(specs, supervision);
     }
-    print("Through the operator against a real kube-apiserver (built from Go modules into test/control-plane/bin).");
-    print("Starting kube-apiserver and etcd (data in .data/local/etcd)…");
-    const cluster: LocalCluster = await startLocalCluster(dataDir);
-    cleanups.push(() => cluster.stop());
-    print(`kube-apiserver at ${cluster.plane.server}; kubeconfig: ${cluster.plane.adminKubeconfigPath}`);
-
-    const specs = [operatorSpec(secrets, ports.operator, cluster.plane.adminKubeconfigPath), ...components(secrets, ports, env)];
-    supervisor = startSupervisor(specs, {
-      print,
-      onFatal: (reason) => {
-        fatal = reason;
-        resolveStop(reason);
-      },
-    });
-    await applyManifests(cluster, manifests);
-    print(`Applied ${manifests.length} objects; waiting for the operator to make ${tenantNames.join(", ")} Ready…`);
-    const reports = await waitForTenantsReady(cluster, tenantNames, 90_000);
 
     step("services");
     await supervisor.waitReady(90_000);

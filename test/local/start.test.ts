@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,7 +42,7 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-async function runStart(args: string[]): Promise<Run> {
+async function runStart(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
   const ports = {
     KONSTRUCT_GATEWAY_PORT: await freePort(),
     KONSTRUCT_ROUTER_PORT: await freePort(),
@@ -62,6 +63,7 @@ async function runStart(args: string[]): Promise<Run> {
       OLLAMA_URL: `http://127.0.0.1:${await freePort()}`,
       SLACK_API_URL: "",
       NO_COLOR: "1",
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -98,6 +100,34 @@ async function runStart(args: string[]): Promise<Run> {
     },
   };
 }
+
+describe("npm start without a kube-apiserver", () => {
+  it("--check passes with the operator's reconcile functions reading examples/ directly", async () => {
+    const run = await runStart(["--check"], { KONSTRUCT_LOCAL_OPERATOR: "files" });
+    const code = await run.exit;
+    const out = run.output();
+    expect(code, out.slice(-4_000)).toBe(0);
+    expect(out).toMatch(/the operator's reconcile functions read examples\/ directly/);
+    expect(out).toMatch(/Reconciled acme, globex: Ready/);
+    expect(out).toMatch(/PASS slack/);
+    expect(out).toMatch(/PASS webchat/);
+  }, 240_000);
+
+  it("refuses a taken port, naming it and the variable that moves it", async () => {
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
+    try {
+      const run = await runStart(["--check"], { KONSTRUCT_LOCAL_OPERATOR: "files", KONSTRUCT_GATEWAY_PORT: String(port) });
+      expect(await run.exit).toBe(1);
+      expect(run.output()).toContain(
+        `port ${port} (the gateway (webhooks and web chat)) is already in use; stop what uses it or choose another port with KONSTRUCT_GATEWAY_PORT=<port>`,
+      );
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+});
 
 describe.skipIf(!controlPlaneBinariesBuilt())("npm start", () => {
   it("--check answers a signed Slack event and a web chat message, honestly without a model, and exits 0", async () => {
