@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark, each printing its figures. Not tests: nothing here fails on
+# a slow machine. Run on a quiet machine; the scripts print CPU count and load beside figures.
+#
+#   npm run bench                  # all
+#   npm run bench -- operator      # one of: operator, gateway, pipeline
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/node-env.sh
+source scripts/node-env.sh
+[ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund
+bash scripts/servers.sh start >/dev/null
+eval "$(bash scripts/servers.sh env)"
+export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
+
+which="${1:-all}"
+run() { printf '\n\033[1m==> %s\033[0m\n' "$1"; shift; "$@"; }
+case "$which" in
+  all | operator)
+    bash scripts/build-control-plane.sh
+    run "operator: apply → Ready for 100 and 500 Tenants, no-op resync writes, RSS" node operator/bench/tenants.ts 100 500
+    ;;&
+  all | gateway)
+    run "gateway: Slack webhook ack throughput and latency vs bare fastify and Bolt" node services/gateway/bench/webhook-ack.ts
+    ;;&
+  all | pipeline)
+    run "pipeline: inbound publish → outbound reply overhead at 200 msg/s (model time excluded)" node test/pipeline/pipeline-bench.ts 200 10
+    ;;
+  operator | gateway) ;;
+  *) echo "usage: npm run bench [-- operator|gateway|pipeline]" >&2; exit 2 ;;
+esac
