@@ -130,6 +130,7 @@ async function allReady(env: OperatorEnvironment, prefix: string, n: number): Pr
 
 interface WriteCounters {
   pgTuples: number;
+  pgTables: Map<string, number>;
   roles: string;
   redis: Map<string, number>;
   kube: number;
@@ -139,17 +140,18 @@ const REDIS_WRITES =
   /^(acl\|setuser|acl\|deluser|set|setex|del|unlink|expire|pexpire|hset|hdel|incr|incrby|lpush|rpush|zadd|sadd|publish|flushall|flushdb)$/;
 
 async function writeCounters(env: OperatorEnvironment, redis: Redis): Promise<WriteCounters> {
-  const { rows } = await sql<{ n: string }>`
-    select (tup_inserted + tup_updated + tup_deleted)::text as n from pg_stat_database where datname = current_database()`.execute(
+  // Our tables only: pg_stat_database would also count catalog writes (autovacuum's pg_statistic).
+  const { rows } = await sql<{ relname: string; n: string }>`
+    select relname, (n_tup_ins + n_tup_upd + n_tup_del)::text as n from pg_stat_all_tables where schemaname = 'public'`.execute(
     env.db,
   );
   const roles = await sql<{ h: string }>`
     select md5(coalesce(string_agg(rolname || ':' || coalesce(rolpassword, '') || rolcanlogin::text, ',' order by rolname), '')) as h
-    from pg_authid where rolname like 'konstruct_t_%'`.execute(env.db);
+    from pg_authid where rolname in (select role_name from tenant_roles)`.execute(env.db);
   const info = (await redis.info("commandstats")) as string;
   const redisCounts = new Map<string, number>();
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) redisCounts.set(m[1] as string, Number(m[2]));
-  const metrics = await env.admin.request<string>("GET", "/metrics").catch(() => "");
+  const metrics = await env.admin.request<string>("GET", "/metrics", { text: true });
   let kube = 0;
   for (const line of String(metrics).split("\n")) {
     if (!line.startsWith("apiserver_request_total{")) continue;
@@ -160,7 +162,14 @@ async function writeCounters(env: OperatorEnvironment, redis: Redis): Promise<Wr
       continue;
     kube += Number(line.split(" ").pop());
   }
-  return { pgTuples: Number(rows[0]?.n ?? 0), roles: roles.rows[0]?.h ?? "", redis: redisCounts, kube };
+  const pgTables = new Map(rows.map((r) => [r.relname, Number(r.n)]));
+  return {
+    pgTuples: [...pgTables.values()].reduce((a, b) => a + b, 0),
+    pgTables,
+    roles: roles.rows[0]?.h ?? "",
+    redis: redisCounts,
+    kube,
+  };
 }
 
 async function run(n: number): Promise<Record<string, number | string>> {
@@ -171,6 +180,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
   const port = await operator.port;
   try {
     const prefix = `bench-${n}-`;
+    const initial = await writeCounters(env, redis);
     const started = performance.now();
     const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
     for (let i = 0; i < names.length; i += 25) {
@@ -184,9 +194,22 @@ async function run(n: number): Promise<Record<string, number | string>> {
     while (!(await allReady(env, prefix, n))) await new Promise((r) => setTimeout(r, 250));
     const readyMs = performance.now() - started;
 
-    // Let the first wave settle (stats flush about once a second), then measure one full resync.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // PostgreSQL flushes an idle backend's table statistics only every 10 s: wait that out on
+    // both sides of the measured resync, so no write can fall outside the window unseen.
+    const STATS_FLUSH_MS = 11_000;
+    await new Promise((r) => setTimeout(r, STATS_FLUSH_MS));
     const before = await writeCounters(env, redis);
+    const perTable = [...before.pgTables]
+      .map(([t, v]) => `${t}=${v - (initial.pgTables.get(t) ?? 0)}`)
+      .filter((x) => !x.endsWith("=0"));
+    process.stderr.write(`bench: first-wave PostgreSQL tuple writes by table: ${perTable.join(", ")}\n`);
+    const firstWave = {
+      pg: before.pgTuples - initial.pgTuples,
+      redis: [...before.redis]
+        .filter(([cmd]) => REDIS_WRITES.test(cmd))
+        .reduce((sum, [cmd, calls]) => sum + calls - (initial.redis.get(cmd) ?? 0), 0),
+      kube: before.kube - initial.kube,
+    };
     const reconcilesBefore = await metric(port, "konstruct_operator_reconciles_total");
     while ((await metric(port, "konstruct_operator_reconciles_total")) - reconcilesBefore < n)
       await new Promise((r) => setTimeout(r, 500));
@@ -199,6 +222,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
       tenants: n,
       "apply (s)": +((applied - started) / 1000).toFixed(1),
       "apply→all Ready (s)": +(readyMs / 1000).toFixed(1),
+      "first-wave writes PG/Redis/K8s": `${firstWave.pg}/${firstWave.redis}/${firstWave.kube}`,
       "resync reconciles": (await metric(port, "konstruct_operator_reconciles_total")) - reconcilesBefore,
       "resync PG tuple writes": after.pgTuples - before.pgTuples,
       "resync PG role changes": after.roles === before.roles ? 0 : "changed",

@@ -62,11 +62,11 @@ export class KubeClient {
     return { url: url.toString(), headers: this.#auth.headers, dispatcher: this.#auth.dispatcher };
   }
 
-  /** Sends one request and returns the parsed JSON body; non-2xx answers throw KubeApiError. */
+  /** Sends one request and returns the parsed JSON body (or the text, with `text`); non-2xx answers throw KubeApiError. */
   async request<T = Record<string, unknown>>(
     method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
     path: string,
-    options: { body?: unknown; patch?: PatchType; query?: Record<string, string> } = {},
+    options: { body?: unknown; patch?: PatchType; query?: Record<string, string>; text?: boolean } = {},
   ): Promise<T> {
     const ctx = await this.#context(method, path, options.query);
     const headers: Record<string, string> = { ...ctx.headers, accept: "application/json" };
@@ -96,6 +96,7 @@ export class KubeClient {
       }
       throw new KubeApiError(response.status, reason, `${method} ${path}: ${response.status} ${message}`);
     }
+    if (options.text) return text as T;
     return (text === "" ? {} : JSON.parse(text)) as T;
   }
 
