@@ -123,6 +123,7 @@ export async function startWebchatGateway(options: {
   const app = await buildApp({ channels, metrics, readiness: [], log });
   const workers = await startOutboundWorkers({ js, channels, concurrency: 4, log });
   const url = await app.listen({ port: 0, host: "127.0.0.1" });
+
   return {
     url,
     redis,

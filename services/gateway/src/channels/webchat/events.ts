@@ -81,6 +81,9 @@ export async function streamConversation(
     "cache-control": "no-store",
     // nginx (the usual Ingress) would otherwise buffer the stream.
     "x-accel-buffering": "no",
+    // A stream's connection is not reused: when the stream ends (shutdown, lifetime) the socket
+    // goes too, so a closing server does not wait out keep-alive on it.
+    connection: "close",
   });
   res.write("retry: 2000\n\n");
 
@@ -101,6 +104,10 @@ export async function streamConversation(
     clearInterval(heartbeat);
     clearTimeout(lifetime);
     if (!res.writableEnded) res.end();
+    // A client that stopped reading (a paused or half-dead socket) would hold the server's
+    // shutdown open; the stream's socket is never reused, so it goes after a grace second.
+    const socket = res.socket;
+    if (socket && !socket.destroyed) setTimeout(() => socket.destroy(), 1_000).unref();
   };
 
   const subscription = hub.subscribe(
@@ -127,6 +134,8 @@ export async function streamConversation(
     sendTyping();
   }, settings.heartbeatMs);
   const lifetime = setTimeout(close, Math.max(1_000, Math.min(settings.maxStreamMs, options.sessionExpiresAt - Date.now())));
-  request.raw.on("close", close);
+  // The response's close is the one that fires when the client goes away mid-stream.
+  res.on("close", close);
   res.on("error", close);
+  request.raw.socket?.on("close", close);
 }
