@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { createSessionSigner, sessionKey } from "./session.ts";
+
+const CONNECTION = "6f1c2b1e-0d55-4a43-9a55-3c1f6f0f9a01";
+const OTHER = "7a2d3c2f-1e66-4b54-8b66-4d2a7a1a0b12";
+const signer = createSessionSigner(Buffer.from("a web chat session key of enough length"));
+
+describe("web chat sessions", () => {
+  it("verifies its own token for the same connection", () => {
+    const { token, session } = signer.issue(CONNECTION);
+    expect(signer.verify(token, CONNECTION)).toEqual({ ok: true, session });
+  });
+
+  it("refuses a token for another connection, another key, a changed payload, an expired one", () => {
+    const { token } = signer.issue(CONNECTION, 1_000_000);
+    expect(signer.verify(token, OTHER, 1_000_001)).toEqual({ ok: false, reason: "wrong_connection" });
+    const other = createSessionSigner(Buffer.from("another web chat key, also long enough"));
+    expect(other.verify(token, CONNECTION, 1_000_001)).toEqual({ ok: false, reason: "invalid" });
+    const [v, payload, mac] = token.split(".");
+    const claims = JSON.parse(Buffer.from(payload as string, "base64url").toString());
+    const changed = Buffer.from(JSON.stringify({ ...claims, v: "00000000-0000-4000-8000-000000000000" })).toString("base64url");
+    expect(signer.verify(`${v}.${changed}.${mac}`, CONNECTION, 1_000_001)).toEqual({ ok: false, reason: "invalid" });
+    expect(signer.verify(token, CONNECTION, 1_000_000 + 25 * 3_600_000)).toEqual({ ok: false, reason: "expired" });
+    expect(signer.verify(undefined, CONNECTION)).toEqual({ ok: false, reason: "missing" });
+    expect(signer.verify("garbage", CONNECTION)).toEqual({ ok: false, reason: "invalid" });
+  });
+
+  it("renews a session for the same visitor", () => {
+    const first = signer.issue(CONNECTION, 0);
+    const renewed = signer.renew(first.session, 3_600_000);
+    expect(renewed.session.visitorId).toBe(first.session.visitorId);
+    expect(renewed.session.expiresAt).toBeGreaterThan(first.session.expiresAt);
+  });
+
+  it("derives a distinct key from the encryption key when no session secret is set", () => {
+    const bytes = Buffer.alloc(32, 9);
+    const derived = sessionKey({ secretKey: { bytes } });
+    expect(derived).toHaveLength(32);
+    expect(derived.equals(bytes)).toBe(false);
+    expect(sessionKey({ secret: "explicit secret value here", secretKey: { bytes } }).toString()).toBe(
+      "explicit secret value here",
+    );
+  });
+});
