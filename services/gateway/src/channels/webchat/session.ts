@@ -26,6 +26,8 @@ export interface SessionSigner {
 }
 
 const VERSION = "wc1";
+// The token carries whole seconds; the session says what the token says.
+const toSecond = (ms: number) => Math.floor(ms / 1000) * 1000;
 const VISITOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -60,11 +62,11 @@ export function createSessionSigner(key: Buffer, options: { ttlMs?: number } = {
 
   return {
     issue(connectionId, now = Date.now()) {
-      const session = { connectionId, visitorId: randomUUID(), expiresAt: now + ttlMs };
+      const session = { connectionId, visitorId: randomUUID(), expiresAt: toSecond(now + ttlMs) };
       return { session, token: sign(session) };
     },
     renew(session, now = Date.now()) {
-      const renewed = { ...session, expiresAt: now + ttlMs };
+      const renewed = { ...session, expiresAt: toSecond(now + ttlMs) };
       return { session: renewed, token: sign(renewed) };
     },
     verify(token, connectionId, now = Date.now()) {
