@@ -21,6 +21,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Behind the Ingress, so the client address is the forwarded one.
     trustProxy: true,
+    // Web chat event streams are long-lived: on shutdown, close idle and streaming sockets
+    // instead of waiting for every browser to hang up (clients reconnect with Last-Event-ID).
+    forceCloseConnections: true,
     // Slack gives up after 3 s; a request that has not arrived in 10 s is not Slack's.
     requestTimeout: 10_000,
   });

@@ -1,4 +1,12 @@
-import { connectNats, createDatabase, createLogger, ensureJetStream, outboundConsumer, parseSecretKey } from "@konstruct/core";
+import {
+  connectNats,
+  createDatabase,
+  createLogger,
+  ensureJetStream,
+  onShutdown,
+  outboundConsumer,
+  parseSecretKey,
+} from "@konstruct/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { buildApp } from "./app.ts";
@@ -44,26 +52,10 @@ const app = await buildApp({ channels, metrics, readiness: [natsReadiness(nc), d
 const workers = await startOutboundWorkers({ js, channels, concurrency: config.OUTBOUND_CONCURRENCY, log });
 await app.listen({ port: config.PORT, host: config.HOST });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "shutting down");
-  const force = setTimeout(() => {
-    log.error("shutdown took too long; exiting");
-    process.exit(1);
-  }, 25_000);
-  force.unref();
-  try {
-    await app.close();
-    await workers.stop();
-    await nc.drain();
-    await Promise.allSettled([db.destroy(), redis.quit()]);
-    log.info("stopped");
-  } catch (error) {
-    log.error({ err: error }, "error during shutdown");
-    process.exitCode = 1;
-  }
-}
-process.once("SIGTERM", () => void shutdown("SIGTERM"));
-process.once("SIGINT", () => void shutdown("SIGINT"));
+onShutdown(log, 25_000, [
+  ["http", () => app.close()],
+  ["outbound workers", () => workers.stop()],
+  ["nats", () => nc.drain()],
+  ["redis", () => redis.quit()],
+  ["database", () => db.destroy()],
+]);
