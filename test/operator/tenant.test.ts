@@ -9,6 +9,7 @@ import {
   createSecret,
   eventually,
   getTenant,
+  kubeClient,
   type OperatorEnvironment,
   readSecret,
   runOperator,
@@ -91,6 +92,13 @@ describe("Tenant reconcile", () => {
     } finally {
       tenantRedis.disconnect();
     }
+  });
+
+  it("runs as a user that holds only OPERATOR_RBAC_RULES (so every test here proves that RBAC is enough)", async () => {
+    const asOperator = kubeClient(env.operatorKubeconfig);
+    await expect(asOperator.request("GET", "/api/v1/secrets")).rejects.toThrow(/403/);
+    await expect(asOperator.request("GET", "/api/v1/namespaces/default/pods")).rejects.toThrow(/403/);
+    await expect(asOperator.request("GET", TENANTS)).resolves.toBeTruthy();
   });
 
   it("rejects an invalid Tenant in the API server, naming the field", async () => {
