@@ -20,6 +20,7 @@ describe("Dockerfile", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const base = args("ARG", instructions).find((a) => a.startsWith("NODE_IMAGE="));
     expect(base).toMatch(/^NODE_IMAGE=node:\d+\.\d+\.\d+-[a-z]+-slim$/);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's literal ARG reference
     for (const from of stages) expect(from.getImageName()).toBe("${NODE_IMAGE}");
     expect(args("RUN")).toEqual([]);
     const fromDeps = finalStage.filter(

@@ -18,6 +18,8 @@ export type { Publish, RunDeps, WorkDelivery } from "./run-agent.ts";
 export { createRunHandler } from "./run-agent.ts";
 export type { RunContext } from "./run-context.ts";
 export { loadRunContext, recordTokenUsage, usageDay } from "./run-context.ts";
+export type { RunContexts, RunContextsOptions } from "./run-context-cache.ts";
+export { createRunContexts } from "./run-context-cache.ts";
 export type { RunProgress, RunState, SettledReply } from "./run-state.ts";
 export { createRunState } from "./run-state.ts";
 export type { SessionMemory } from "./session-memory.ts";

@@ -1,3 +1,5 @@
+// Moved to core (the orchestrator listens too); re-exported so the router's surface is unchanged.
+export { CONFIG_EVENTS_SUBJECT, subscribeConfigEvents } from "@konstruct/core";
 export type { AgentChoice } from "./agent-selection.ts";
 export { selectAgent } from "./agent-selection.ts";
 export { isOwnMessage } from "./bot-filter.ts";
@@ -5,7 +7,6 @@ export type { BotLoopGuard } from "./bot-loop.ts";
 export { createBotLoopGuard } from "./bot-loop.ts";
 export type { RouterConfig } from "./config.ts";
 export { loadConfig } from "./config.ts";
-export { CONFIG_EVENTS_SUBJECT, subscribeConfigEvents } from "./config-events.ts";
 export type { EngagedThreads, Engagement } from "./engagement.ts";
 export { createEngagedThreads, directEngagement, engagementOf } from "./engagement.ts";
 export type { Claim, Idempotency, RouteDecision } from "./idempotency.ts";
