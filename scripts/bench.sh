@@ -7,12 +7,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-# shellcheck source=scripts/node-env.sh
-source scripts/node-env.sh
-[ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund
-bash scripts/servers.sh start >/dev/null
-eval "$(bash scripts/servers.sh env)"
-export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
+# shellcheck source=scripts/lib/setup.sh
+source scripts/lib/setup.sh
 
 which="${1:-all}"
 run() { printf '\n\033[1m==> %s\033[0m\n' "$1"; shift; "$@"; }

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2317 # `return` works when sourced; `exit` covers being run directly
 # Source this file: it puts a Node.js >= 22 first on PATH.
 #
 # The build machines ship Node 20, which is past end of life and cannot load undici 8

@@ -4,24 +4,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
-
-step "Node.js"
-# shellcheck source=scripts/node-env.sh
-source scripts/node-env.sh
-echo "node $(node --version)" >&2
-
-step "npm packages"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-else
-  echo "node_modules is up to date" >&2
-fi
-
-step "local servers (PostgreSQL, Redis, NATS)"
-bash scripts/servers.sh start >/dev/null
-eval "$(bash scripts/servers.sh env)"
-export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
+# shellcheck source=scripts/lib/setup.sh
+source scripts/lib/setup.sh
 
 step "test control plane (kube-apiserver, etcd)"
 # The operator runs against a real kube-apiserver when one can be built here (Go is needed);

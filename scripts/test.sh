@@ -13,25 +13,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
-
-step "Node.js"
-# shellcheck source=scripts/node-env.sh
-source scripts/node-env.sh
-echo "node $(node --version), npm $(npm --version)" >&2
-
-step "npm packages"
-# The marker npm writes after an install tells whether node_modules matches the lock file.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-else
-  echo "node_modules is up to date" >&2
-fi
-
-step "local servers (PostgreSQL, Redis, NATS)"
-bash scripts/servers.sh start >/dev/null
-eval "$(bash scripts/servers.sh env)"
-export DATABASE_ADMIN_URL REDIS_ADMIN_URL NATS_URL
+# shellcheck source=scripts/lib/setup.sh
+source scripts/lib/setup.sh
 
 step "test control plane (kube-apiserver, etcd)"
 bash scripts/build-control-plane.sh
@@ -52,6 +35,7 @@ npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$
 
 # A closing line any CI can read, whatever the runner prints above it.
 if [ -f "$report" ]; then
+  # shellcheck disable=SC2016 # JavaScript, not shell, inside the quotes
   node -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
     const skipped = r.numPendingTests + r.numTodoTests;
