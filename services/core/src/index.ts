@@ -38,6 +38,7 @@ export { assertTenantId, isUuid, newId } from "./ids.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
 export { Attachment, CHANNEL_TYPES, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
+export { CONFIG_EVENTS_SUBJECT, subscribeConfigEvents } from "./nats/config-events.ts";
 export { connectNats } from "./nats/connect.ts";
 export type { Handler, Outcome, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";

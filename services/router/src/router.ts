@@ -1,10 +1,17 @@
-import { CONSUMERS, type ConsumerSpec, type Database, type Logger, publishJson, runConsumer } from "@konstruct/core";
+import {
+  CONSUMERS,
+  type ConsumerSpec,
+  type Database,
+  type Logger,
+  publishJson,
+  runConsumer,
+  subscribeConfigEvents,
+} from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import { createBotLoopGuard } from "./bot-loop.ts";
-import { subscribeConfigEvents } from "./config-events.ts";
 import { createEngagedThreads } from "./engagement.ts";
 import { createIdempotency } from "./idempotency.ts";
 import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
