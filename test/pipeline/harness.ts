@@ -111,7 +111,7 @@ export async function startPipeline(options: {
     createRouter({ db, redis, nc, js, log, settings: routerSettings }),
   );
   const orchestrators = Array.from({ length: options.orchestrators ?? 1 }, () =>
-    createOrchestrator({ db, redis, js, pool, log, settings: orchestratorSettings }),
+    createOrchestrator({ db, redis, js, nc, pool, log, settings: orchestratorSettings }),
   );
   for (const r of routers) await r.start();
   for (const o of orchestrators) await o.start();

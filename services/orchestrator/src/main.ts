@@ -28,6 +28,7 @@ const orchestrator = createOrchestrator({
   db,
   redis,
   js: jetstream(nc),
+  nc,
   pool,
   log,
   metrics,

@@ -1,10 +1,20 @@
-import { CONSUMERS, type ConsumerSpec, type Database, type Logger, publishJson, runConsumer } from "@konstruct/core";
+import {
+  CONSUMERS,
+  type ConsumerSpec,
+  type Database,
+  type Logger,
+  publishJson,
+  runConsumer,
+  subscribeConfigEvents,
+} from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import type { LlmPool } from "./llm-pool.ts";
 import { createOrchestratorMetrics, type OrchestratorMetrics } from "./metrics.ts";
 import { createRunHandler } from "./run-agent.ts";
+import { createRunContexts } from "./run-context-cache.ts";
 import { createRunState } from "./run-state.ts";
 import { createSessionMemory } from "./session-memory.ts";
 import { createTenantSlots } from "./tenant-slots.ts";
@@ -19,6 +29,8 @@ export interface OrchestratorSettings {
   /** Lease of a tenant slot; a live run renews it, a crashed one frees it after this long. */
   slotLeaseMs: number;
   ackWaitMs: number;
+  /** How long a tenant's limits, agents and token spend are read from cache (run-context-cache.ts). */
+  contextTtlMs: number;
 }
 
 /** What an orchestrator runs on. */
@@ -26,6 +38,8 @@ export interface OrchestratorDeps {
   db: Kysely<Database>;
   redis: Redis;
   js: JetStreamClient;
+  /** When given, configuration events (`konstruct.events.>`) drop cached tenant contexts at once. */
+  nc?: NatsConnection;
   pool: LlmPool;
   log: Logger;
   settings?: Partial<OrchestratorSettings>;
@@ -49,6 +63,7 @@ export const DEFAULT_ORCHESTRATOR_SETTINGS: OrchestratorSettings = {
   slotWaitMs: 10_000,
   slotLeaseMs: 30_000,
   ackWaitMs: CONSUMERS.orchestrator.ackWaitMs,
+  contextTtlMs: 1_000,
 };
 
 /** The consumer spec with this deployment's ack wait. */
@@ -61,8 +76,10 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const settings = { ...DEFAULT_ORCHESTRATOR_SETTINGS, ...deps.settings };
   const metrics = deps.metrics ?? createOrchestratorMetrics();
   const consumer = orchestratorConsumer(settings.ackWaitMs);
+  const contexts = createRunContexts({ db: deps.db, ttlMs: settings.contextTtlMs });
   const handle = createRunHandler({
     db: deps.db,
+    contexts,
     pool: deps.pool,
     memory: createSessionMemory(deps.redis, settings.sessionTtlSeconds),
     slots: createTenantSlots(deps.redis, { leaseMs: settings.slotLeaseMs }),
@@ -74,6 +91,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     maxDeliver: consumer.maxDeliver,
   });
   let running: Awaited<ReturnType<typeof runConsumer>> | null = null;
+  let events: Subscription | null = null;
   return {
     consumer,
     metrics,
@@ -82,6 +100,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     },
     async start() {
       if (running) return;
+      if (deps.nc) events = subscribeConfigEvents(deps.nc, (tenantId) => contexts.invalidate(tenantId), deps.log);
       running = await runConsumer({
         js: deps.js,
         consumer,
@@ -93,6 +112,8 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       deps.log.info({ consumer: consumer.durable, concurrency: settings.concurrency }, "orchestrator consuming");
     },
     async stop() {
+      events?.unsubscribe();
+      events = null;
       const current = running;
       running = null;
       await current?.stop();
