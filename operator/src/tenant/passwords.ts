@@ -1,4 +1,7 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
+import { promisify } from "node:util";
+
+const pbkdf2Async = promisify(pbkdf2);
 
 /** A new random password: 32 bytes, base64url (no quoting issues in URLs or SQL). */
 export function generatePassword(): string {
@@ -12,8 +15,9 @@ const ITERATIONS = 4096;
  * verifier instead of the password keeps the plain password out of server logs and
  * pg_stat_statements, and lets a resync check a role's password by reading it back.
  */
-export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = ITERATIONS): string {
-  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+export async function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = ITERATIONS): Promise<string> {
+  // PBKDF2 runs on libuv's thread pool: a resync of hundreds of tenants must not block the event loop.
+  const salted = await pbkdf2Async(password.normalize("NFKC"), salt, iterations, 32, "sha256");
   const clientKey = createHmac("sha256", salted).update("Client Key").digest();
   const storedKey = createHash("sha256").update(clientKey).digest();
   const serverKey = createHmac("sha256", salted).update("Server Key").digest();
@@ -21,11 +25,11 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
 }
 
 /** True when `verifier` (as read from pg_authid) was made from `password`. */
-export function verifierMatches(verifier: string, password: string): boolean {
+export async function verifierMatches(verifier: string, password: string): Promise<boolean> {
   const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
   if (!match) return false;
   const [, iterations, salt, storedKey, serverKey] = match as unknown as [string, string, string, string, string];
-  const expected = scramVerifier(password, Buffer.from(salt, "base64"), Number(iterations));
+  const expected = await scramVerifier(password, Buffer.from(salt, "base64"), Number(iterations));
   const actual = `SCRAM-SHA-256$${iterations}:${salt}$${storedKey}:${serverKey}`;
   return expected.length === actual.length && timingSafeEqual(Buffer.from(expected), Buffer.from(actual));
 }

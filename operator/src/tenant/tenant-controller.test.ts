@@ -44,7 +44,7 @@ describe("reconcileTenant", () => {
     expect(current().metadata.finalizers).toEqual([TENANT_FINALIZER]);
     const secret = await kube.getSecret("konstruct-acme", DATABASE_SECRET);
     expect(
-      verifierMatches(
+      await verifierMatches(
         stores.roles.get(`konstruct_t_${TENANT_ID.replaceAll("-", "")}`)?.verifier as string,
         secret?.password as string,
       ),
@@ -65,7 +65,7 @@ describe("reconcileTenant", () => {
     stores.roles.set(role, { ...(stores.roles.get(role) as RoleState), verifier: "SCRAM-SHA-256$4096:c2FsdA==$AAAA:BBBB" });
     await reconcileTenant(structuredClone(current()), deps);
     const password = (await kube.getSecret("konstruct-acme", DATABASE_SECRET))?.password as string;
-    expect(verifierMatches(stores.roles.get(role)?.verifier as string, password)).toBe(true);
+    expect(await verifierMatches(stores.roles.get(role)?.verifier as string, password)).toBe(true);
   });
 
   it("stores channel credentials encrypted for the tenant and reports a Secret that lacks a key", async () => {

@@ -53,13 +53,13 @@ export async function ensureTenantDatabase(tenant: Tenant, names: TenantNames, d
   const role = await deps.roles.get(names.role);
   try {
     if (role === null) {
-      await deps.roles.create(names.role, scramVerifier(password), names.tenantId);
+      await deps.roles.create(names.role, await scramVerifier(password), names.tenantId);
       deps.log.info({ tenantId: names.tenantId, role: names.role }, "created tenant database role");
     } else {
       // A password we did not know (Secret lost) or a verifier that no longer matches (changed by hand) is reset.
-      const stale = password !== known || (role.verifier !== null && !verifierMatches(role.verifier, password));
+      const stale = password !== known || (role.verifier !== null && !(await verifierMatches(role.verifier, password)));
       if (stale || !role.canLogin || !role.inTenantGroup || role.mappedTenantId !== names.tenantId) {
-        await deps.roles.update(names.role, names.tenantId, stale ? scramVerifier(password) : null);
+        await deps.roles.update(names.role, names.tenantId, stale ? await scramVerifier(password) : null);
         deps.log.info({ tenantId: names.tenantId, role: names.role }, "repaired tenant database role");
       }
     }
