@@ -1,8 +1,17 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { synthesize } from "@konstruct/charts";
-import { type ControlPlane, startControlPlane } from "@konstruct/testkit";
-import { KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import {
+  applyObject,
+  type ControlPlane,
+  loadManifests,
+  objectClient,
+  retryingTooManyRequests,
+  serverMessage,
+  startControlPlane,
+  waitForEstablished,
+} from "@konstruct/testkit";
+import { type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseValues } from "../../charts/lib/values.ts";
@@ -19,53 +28,13 @@ let admin: KubernetesObjectApi;
 
 beforeAll(async () => {
   plane = await startControlPlane();
-  admin = clientFor(plane.adminKubeconfigPath);
+  admin = objectClient(plane.adminKubeconfigPath);
 });
 afterAll(async () => {
   await plane?.stop();
 });
 
-function clientFor(kubeconfigPath: string): KubernetesObjectApi {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  return KubernetesObjectApi.makeApiClient(kc);
-}
-
-/** The API server's message for a failed request (client-node puts the Status in `body`). */
-function serverMessage(error: unknown): string {
-  const body = (error as { body?: unknown }).body;
-  try {
-    return (typeof body === "string" ? JSON.parse(body) : (body as { message?: string })).message ?? String(error);
-  } catch {
-    return String(body ?? error);
-  }
-}
-
-/**
- * Retries what the server answers with 429: right after a CRD is established its storage may
- * still be initializing ("storage is (re)initializing", Retry-After 1 s), as a client would.
- */
-async function retrying<T>(call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if ((error as { code?: number }).code !== 429 || attempt >= 20) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
-async function apply(client: KubernetesObjectApi, object: Obj, dryRun: boolean): Promise<Obj> {
-  try {
-    return await retrying(() =>
-      client.patch(object, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
-    );
-  } catch (error) {
-    const what = `${object.kind} ${object.metadata?.namespace ?? ""}/${object.metadata?.name}`;
-    throw new Error(`${dryRun ? "dry run of " : ""}${what} was refused: ${serverMessage(error)}`, { cause: error });
-  }
-}
+const apply = (client: KubernetesObjectApi, object: Obj, dryRun: boolean) => applyObject(client, object, FIELD_MANAGER, dryRun);
 
 /** Server-side dry run of every object, then the real apply; namespaces first, as kubectl would need. */
 async function dryRunThenApply(objects: Obj[]): Promise<void> {
@@ -75,30 +44,11 @@ async function dryRunThenApply(objects: Obj[]): Promise<void> {
   }
 }
 
-async function waitForEstablished(name: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const crd = await admin.read<Obj>({
-      apiVersion: "apiextensions.k8s.io/v1",
-      kind: "CustomResourceDefinition",
-      metadata: { name },
-    });
-    if (crd.status?.conditions?.some((c: Obj) => c.type === "Established" && c.status === "True")) return;
-    if (Date.now() > deadline) throw new Error(`CRD ${name} was not Established after 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function examples(): Obj[] {
-  return readdirSync(examplesDir)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(`${examplesDir}${f}`, "utf8")).map((d) => d.toJS() as Obj));
-}
-
 async function rejection(object: Obj): Promise<string> {
   try {
-    await retrying(() => admin.patch(object, undefined, "All", FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    await retryingTooManyRequests(() =>
+      admin.patch(object, undefined, "All", FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+    );
   } catch (error) {
     return serverMessage(error);
   }
@@ -113,7 +63,7 @@ describe("the synthesized install on a real kube-apiserver", () => {
   it("applies the CRDs first, and they become Established", async () => {
     expect(crds.map((c) => c.metadata!.name)).toEqual(["tenants.konstruct.io", "agents.konstruct.io"]);
     await dryRunThenApply(crds);
-    for (const crd of crds) await waitForEstablished(crd.metadata!.name!);
+    for (const crd of crds) await waitForEstablished(admin, crd.metadata!.name!);
   });
 
   it("passes server-side dry run for every other object, then applies for real", async () => {
@@ -149,7 +99,7 @@ describe("the synthesized install on a real kube-apiserver", () => {
           ],
         },
       };
-      await apply(admin, pod, true);
+      await applyObject(admin, pod, FIELD_MANAGER, true);
     }
     // The check can fail: a pod that drops the hardening is refused in the same namespace.
     const [first] = templates;
@@ -159,7 +109,7 @@ describe("the synthesized install on a real kube-apiserver", () => {
       metadata: { name: "loose", namespace: "konstruct" },
       spec: { containers: [{ name: "c", image: first!.spec.template.spec.containers[0].image }] },
     };
-    await expect(apply(admin, loose, true)).rejects.toThrow(/violates PodSecurity "restricted/);
+    await expect(applyObject(admin, loose, FIELD_MANAGER, true)).rejects.toThrow(/violates PodSecurity "restricted/);
   });
 
   it("gives the operator's ServiceAccount what the operator does, and not more", async () => {
@@ -169,9 +119,9 @@ describe("the synthesized install on a real kube-apiserver", () => {
       "system:serviceaccounts",
       "system:serviceaccounts:konstruct",
     ]);
-    const operator = clientFor(kubeconfig);
+    const operator = objectClient(kubeconfig);
     const tenantNs = "konstruct-rbac-check";
-    await apply(operator, { apiVersion: "v1", kind: "Namespace", metadata: { name: tenantNs } }, false);
+    await applyObject(operator, { apiVersion: "v1", kind: "Namespace", metadata: { name: tenantNs } }, FIELD_MANAGER, false);
     await apply(
       operator,
       { apiVersion: "v1", kind: "Secret", metadata: { name: "postgres", namespace: tenantNs }, stringData: { password: "x" } },
@@ -198,10 +148,10 @@ describe("the synthesized install on a real kube-apiserver", () => {
     const created = await operator.create<Obj>({ ...lease, spec: { holderIdentity: "konstruct-operator-0" } });
     await operator.replace({ ...created, spec: { ...created.spec, holderIdentity: "konstruct-operator-1" } });
     await operator.read(lease);
-    const tenant = examples().find((o) => o.kind === "Tenant" && o.metadata!.name === "globex")!;
-    await apply(admin, tenant, false);
-    await retrying(() => operator.list("konstruct.io/v1alpha1", "Tenant"));
-    await retrying(() => operator.list("konstruct.io/v1alpha1", "Agent"));
+    const tenant = loadManifests(examplesDir).find((o) => o.kind === "Tenant" && o.metadata!.name === "globex")!;
+    await applyObject(admin, tenant, FIELD_MANAGER, false);
+    await retryingTooManyRequests(() => operator.list("konstruct.io/v1alpha1", "Tenant"));
+    await retryingTooManyRequests(() => operator.list("konstruct.io/v1alpha1", "Agent"));
 
     // Not more: no Secret listing, no Lease elsewhere, no binding to a ClusterRole it does not hold.
     await expect(operator.list("v1", "Secret", tenantNs)).rejects.toMatchObject({ code: 403 });
@@ -249,7 +199,7 @@ describe("the synthesized install on a real kube-apiserver", () => {
 
 describe("examples/ on a real kube-apiserver", () => {
   it("are accepted: two tenants with agents, Slack and web chat channels, credential Secrets", async () => {
-    const objects = examples();
+    const objects = loadManifests(examplesDir);
     expect(objects.filter((o) => o.kind === "Tenant").map((o) => o.metadata!.name)).toEqual(["acme", "globex"]);
     expect(new Set(objects.filter((o) => o.kind === "Tenant").flatMap((t) => t.spec.channels.map((c: Obj) => c.type)))).toEqual(
       new Set(["slack", "webchat"]),

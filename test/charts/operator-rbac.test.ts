@@ -3,8 +3,16 @@ import { fileURLToPath } from "node:url";
 import { synthesize } from "@konstruct/charts";
 import { createDatabase, createLogger } from "@konstruct/core";
 import { KubeClient, type RunningOperator, startOperator } from "@konstruct/operator/runtime";
-import { type ControlPlane, createTestDatabase, serverUrl, startControlPlane, type TestDatabase } from "@konstruct/testkit";
-import { KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import {
+  applyObject,
+  type ControlPlane,
+  createTestDatabase,
+  objectClient,
+  serverUrl,
+  startControlPlane,
+  type TestDatabase,
+} from "@konstruct/testkit";
+import { KubeConfig, type KubernetesObject, type KubernetesObjectApi } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
@@ -25,25 +33,7 @@ let admin: KubernetesObjectApi;
 let operator: RunningOperator | undefined;
 let closeClients: (() => Promise<void>) | undefined;
 
-function clientFor(path: string): KubernetesObjectApi {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return KubernetesObjectApi.makeApiClient(kc);
-}
-
-async function retrying<T>(call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if ((error as { code?: number }).code !== 429 || attempt >= 20) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
-const apply = (o: Obj) =>
-  retrying(() => admin.patch(o, undefined, undefined, "konstruct-install-test", true, PatchStrategy.ServerSideApply));
+const apply = (o: Obj) => applyObject(admin, o, "konstruct-install-test");
 
 async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -62,7 +52,7 @@ async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: num
 
 beforeAll(async () => {
   [plane, database] = await Promise.all([startControlPlane(), createTestDatabase("kch")]);
-  admin = clientFor(plane.adminKubeconfigPath);
+  admin = objectClient(plane.adminKubeconfigPath);
   const install = synthesize(values) as Obj[];
   for (const crd of install.filter((o) => o.kind === "CustomResourceDefinition")) await apply(crd);
   await eventually(
