@@ -1,5 +1,6 @@
 import { CredentialsError, type Database, decryptSecret, routeByConnectionId, type SecretKey, withTenant } from "@konstruct/core";
 import type { Kysely } from "kysely";
+import { type ConnectionCacheOptions, createConnectionCache } from "../connection-cache.ts";
 
 /** One Slack connection with its decrypted credentials. Never logged. */
 export interface SlackConnection {
@@ -18,17 +19,10 @@ export interface SlackConnectionStore {
 }
 
 /** Options for {@link createSlackConnectionStore}. */
-export interface SlackConnectionStoreOptions {
+export interface SlackConnectionStoreOptions extends ConnectionCacheOptions {
   /** The app-role database: routing through the security-definer lookup, credentials through RLS. */
   db: Kysely<Database>;
   secretKey: SecretKey;
-  /** How long a found connection is reused; a rotated token is picked up after this. */
-  ttlMs?: number;
-  /** How long an unknown id is remembered, so forged requests to random ids do not each hit the database. */
-  negativeTtlMs?: number;
-  /** Cached entries at most; the oldest go first. */
-  maxEntries?: number;
-  now?: () => number;
 }
 
 /**
@@ -38,12 +32,6 @@ export interface SlackConnectionStoreOptions {
  */
 export function createSlackConnectionStore(options: SlackConnectionStoreOptions): SlackConnectionStore {
   const { db, secretKey } = options;
-  const ttlMs = options.ttlMs ?? 30_000;
-  const negativeTtlMs = options.negativeTtlMs ?? 5_000;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const now = options.now ?? Date.now;
-  const cache = new Map<string, { value: SlackConnection | null; expires: number }>();
-  const loading = new Map<string, Promise<SlackConnection | null>>();
 
   async function load(connectionId: string): Promise<SlackConnection | null> {
     const route = await routeByConnectionId(db, connectionId);
@@ -63,22 +51,7 @@ export function createSlackConnectionStore(options: SlackConnectionStoreOptions)
     return { connectionId, tenantId: route.tenantId, teamId: row.external_id, ...credentials };
   }
 
-  return {
-    async get(connectionId) {
-      const hit = cache.get(connectionId);
-      if (hit && hit.expires > now()) return hit.value;
-      let pending = loading.get(connectionId);
-      if (!pending) {
-        pending = load(connectionId).finally(() => loading.delete(connectionId));
-        loading.set(connectionId, pending);
-      }
-      const value = await pending;
-      cache.delete(connectionId);
-      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-      cache.set(connectionId, { value, expires: now() + (value ? ttlMs : negativeTtlMs) });
-      return value;
-    },
-  };
+  return { get: createConnectionCache(load, options) };
 }
 
 function parseCredentials(json: string, connectionId: string): { botToken: string; signingSecret: string } {

@@ -1,5 +1,6 @@
 import { type Database, routeByConnectionId, withTenant } from "@konstruct/core";
 import type { Kysely } from "kysely";
+import { type ConnectionCacheOptions, createConnectionCache } from "../connection-cache.ts";
 
 /** The agent a web chat page introduces: display name and job title. */
 export interface WebchatAgent {
@@ -28,14 +29,8 @@ export interface WebchatConnectionStore {
 }
 
 /** Options for {@link createWebchatConnectionStore}. */
-export interface WebchatConnectionStoreOptions {
+export interface WebchatConnectionStoreOptions extends ConnectionCacheOptions {
   db: Kysely<Database>;
-  /** How long a found connection is reused; a changed agent or origin list shows after this. */
-  ttlMs?: number;
-  /** How long an unknown id is remembered, so requests to random ids do not each hit the database. */
-  negativeTtlMs?: number;
-  maxEntries?: number;
-  now?: () => number;
 }
 
 /** Normalizes an origin for comparison (`https://Example.com:443` → `https://example.com`); null when it is not one. */
@@ -57,12 +52,6 @@ export function normalizeOrigin(value: string): string | null {
  */
 export function createWebchatConnectionStore(options: WebchatConnectionStoreOptions): WebchatConnectionStore {
   const { db } = options;
-  const ttlMs = options.ttlMs ?? 30_000;
-  const negativeTtlMs = options.negativeTtlMs ?? 5_000;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const now = options.now ?? Date.now;
-  const cache = new Map<string, { value: WebchatConnection | null; expires: number }>();
-  const loading = new Map<string, Promise<WebchatConnection | null>>();
 
   async function load(connectionId: string): Promise<WebchatConnection | null> {
     const route = await routeByConnectionId(db, connectionId);
@@ -93,20 +82,5 @@ export function createWebchatConnectionStore(options: WebchatConnectionStoreOpti
     });
   }
 
-  return {
-    async get(connectionId) {
-      const hit = cache.get(connectionId);
-      if (hit && hit.expires > now()) return hit.value;
-      let pending = loading.get(connectionId);
-      if (!pending) {
-        pending = load(connectionId).finally(() => loading.delete(connectionId));
-        loading.set(connectionId, pending);
-      }
-      const value = await pending;
-      cache.delete(connectionId);
-      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-      cache.set(connectionId, { value, expires: now() + (value ? ttlMs : negativeTtlMs) });
-      return value;
-    },
-  };
+  return { get: createConnectionCache(load, options) };
 }
