@@ -9,8 +9,8 @@ export interface InformerOptions {
   /** Abort and relist a watch that delivers nothing (not even a bookmark) for this long. */
   watchdogMs: number;
   log: Logger;
-  /** Called with each object key whose object was added, changed or deleted. */
-  onChange(key: string, object: KubeObject | null): void;
+  /** Called with each object key whose object was added, changed or deleted, with the version it replaced. */
+  onChange(key: string, object: KubeObject | null, previous: KubeObject | undefined): void;
   onRestart?(reason: string): void;
 }
 
@@ -77,12 +77,13 @@ export class Informer {
       seen.add(key);
       const before = this.#cache.get(key);
       this.#cache.set(key, item);
-      if (before?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#options.onChange(key, item);
+      if (before?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#options.onChange(key, item, before);
     }
     for (const key of [...this.#cache.keys()]) {
       if (!seen.has(key)) {
+        const before = this.#cache.get(key);
         this.#cache.delete(key);
-        this.#options.onChange(key, null);
+        this.#options.onChange(key, null, before);
       }
     }
     this.#synced = true;
@@ -113,9 +114,10 @@ export class Informer {
             resourceVersion = object.metadata.resourceVersion ?? resourceVersion;
             if (event.type === "BOOKMARK") return;
             const key = keyOf(object);
+            const before = this.#cache.get(key);
             if (event.type === "DELETED") this.#cache.delete(key);
             else this.#cache.set(key, object);
-            this.#options.onChange(key, event.type === "DELETED" ? null : object);
+            this.#options.onChange(key, event.type === "DELETED" ? null : object, before);
           },
           signal,
           this.#options.watchdogMs,

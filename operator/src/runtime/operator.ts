@@ -15,7 +15,7 @@ import type { TenantDirectory } from "../ports.ts";
 import { type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
 import { reconcileTenant } from "../tenant/tenant-controller.ts";
 import { type HealthServer, startHealthServer } from "./health-server.ts";
-import { Informer } from "./informer.ts";
+import { Informer, type KubeObject } from "./informer.ts";
 import { LeaderElector } from "./leader-election.ts";
 import { createMetrics, type OperatorMetrics } from "./metrics.ts";
 import { WorkQueue } from "./work-queue.ts";
@@ -108,8 +108,8 @@ class Controllers {
       watchdogMs: o.watchdogMs,
       log: o.log,
       onRestart: restarts("tenants"),
-      onChange: (key, object) => {
-        this.tenantQueue.add(key);
+      onChange: (key, object, previous) => {
+        if (specChanged(object, previous)) this.tenantQueue.add(key);
         // Agents wait for their Tenant: wake those in its namespace when it changes.
         const namespace = object ? safeNamespace(object as unknown as Tenant) : null;
         if (namespace)
@@ -123,8 +123,8 @@ class Controllers {
       watchdogMs: o.watchdogMs,
       log: o.log,
       onRestart: restarts("agents"),
-      onChange: (key, object) => {
-        this.agentQueue.add(key);
+      onChange: (key, object, previous) => {
+        if (specChanged(object, previous)) this.agentQueue.add(key);
         // A deleted agent may have been the default another agent is waiting for.
         if (object === null) {
           const namespace = key.split("/")[0];
@@ -153,6 +153,18 @@ class Controllers {
     await Promise.all([this.tenants.stop(), this.agents.stop()]);
     await Promise.all([this.tenantQueue.shutdown(), this.agentQueue.shutdown()]);
   }
+}
+
+/**
+ * Whether a watch event asks for a reconcile. Status-only updates (our own writes) do not:
+ * they would double the API calls of every first reconcile for nothing, and the periodic
+ * resync re-checks everything anyway (controller-runtime's GenerationChangedPredicate).
+ */
+function specChanged(object: KubeObject | null, previous: KubeObject | undefined): boolean {
+  if (object === null || previous === undefined) return true;
+  const now = object.metadata as { generation?: number; deletionTimestamp?: string };
+  const before = previous.metadata as { generation?: number; deletionTimestamp?: string };
+  return now.generation !== before.generation || now.deletionTimestamp !== before.deletionTimestamp;
 }
 
 function safeNamespace(tenant: Tenant): string | null {
