@@ -77,10 +77,21 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     if (decision.kind === "work") {
       const item: WorkItem = { message: routed, tenantId: profile.tenantId, agentId: decision.agentId, deliveryKey: key };
       await publish(workSubject(profile.tenantId), item, `work:${key}`);
-      await threads.markEngaged(profile.tenantId, message);
     } else if (decision.kind === "notice") {
       await publish(outboundSubject(message.channelType), noticeReply(routed, profile, key), `reply:${key}`);
     }
+  };
+
+  /**
+   * After the publish: the thread becomes engaged, then the delivery is done. Both commands go
+   * out together on the one Redis connection, which runs them in the order sent, so "done" is
+   * never stored without the SET before it having run; it costs one round trip, not two.
+   */
+  const finish = async (message: KonstructMessage, tenantId: string, key: string, decision: RouteDecision) => {
+    await Promise.all([
+      decision.kind === "work" ? threads.markEngaged(tenantId, message) : undefined,
+      idempotency.done(tenantId, key),
+    ]);
   };
 
   const route = async (delivery: InboundDelivery, count: (result: string) => void): Promise<Outcome> => {
@@ -128,7 +139,7 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     const decision =
       claim.kind === "decided" ? claim.decision : await idempotency.decide(profile.tenantId, key, await decide(message, profile));
     await execute(message, profile, key, decision);
-    await idempotency.done(profile.tenantId, key);
+    await finish(message, profile.tenantId, key, decision);
     log.info({ engagement, decision, redelivered: claim.kind === "decided" }, "message routed");
     count(decision.kind === "work" ? "routed" : decision.kind);
     return ack;
