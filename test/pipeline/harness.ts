@@ -100,7 +100,7 @@ export async function startPipeline(options: {
     orchestratorConsumer(orchestratorSettings.ackWaitMs),
   ]);
   const db = createDatabase(options.databaseUrl, { max: 8 });
-  const redis = new Redis(options.redisUrl);
+  const redis = new Redis(options.redisUrl, { enableAutoPipelining: true });
   const pool = createLlmPool({
     ollama: createOllamaProvider(options.ollamaUrl),
     timeoutMs: options.llm?.timeoutMs ?? 5_000,

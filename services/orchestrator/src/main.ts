@@ -12,7 +12,8 @@ import { createOrchestrator, orchestratorConsumer } from "./orchestrator.ts";
 const config = loadConfig(process.env);
 const log = createLogger({ name: "orchestrator", level: config.LOG_LEVEL });
 const db = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: "konstruct-orchestrator" });
-const redis = new Redis(config.REDIS_URL);
+// Auto-pipelining: commands issued in the same tick (runs issue several at once) share one write.
+const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
 redis.on("error", (err) => log.warn({ err }, "redis connection error"));
 const nc = await connectNats(config.NATS_URL, "konstruct-orchestrator");
 await ensureJetStream(await jetstreamManager(nc), [orchestratorConsumer(config.NATS_ACK_WAIT_MS)]);

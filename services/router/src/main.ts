@@ -9,7 +9,8 @@ import { createRouter, routerConsumer } from "./router.ts";
 const config = loadConfig(process.env);
 const log = createLogger({ name: "router", level: config.LOG_LEVEL });
 const db = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: "konstruct-router" });
-const redis = new Redis(config.REDIS_URL, { lazyConnect: false });
+// Auto-pipelining: commands issued in the same tick by concurrent handlers share one write.
+const redis = new Redis(config.REDIS_URL, { lazyConnect: false, enableAutoPipelining: true });
 redis.on("error", (err) => log.warn({ err }, "redis connection error"));
 const nc = await connectNats(config.NATS_URL, "konstruct-router");
 await ensureJetStream(await jetstreamManager(nc), [routerConsumer(config.NATS_ACK_WAIT_MS)]);
