@@ -22,7 +22,10 @@ export interface SlackTarget {
   botUserId: string;
 }
 
-/** Sends a signed `app_mention` and waits for the threaded reply in the Slack sandbox. */
+/**
+ * Sends a signed `app_mention` — then the same event again as Slack's three retries would — and
+ * waits for exactly one threaded reply in the Slack sandbox.
+ */
 export async function checkSlack(target: SlackTarget, sandbox: SlackApiDouble, timeoutMs: number): Promise<CheckResult> {
   const name = "slack";
   const ts = `${Math.floor(Date.now() / 1000)}.${String(Date.now() % 1_000_000).padStart(6, "0")}`;
@@ -45,20 +48,27 @@ export async function checkSlack(target: SlackTarget, sandbox: SlackApiDouble, t
       team: target.teamId,
     },
   });
-  const response = await fetch(target.webhookUrl, {
-    method: "POST",
-    headers: signSlackRequest(target.signingSecret, body),
-    body,
-  });
-  if (response.status !== 200) {
-    return { name, ok: false, detail: `the webhook answered ${response.status}: ${await response.text()}` };
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const headers = {
+      ...signSlackRequest(target.signingSecret, body),
+      ...(attempt > 0 ? { "x-slack-retry-num": String(attempt), "x-slack-retry-reason": "http_timeout" } : {}),
+    };
+    const response = await fetch(target.webhookUrl, { method: "POST", headers, body });
+    if (response.status !== 200) {
+      return { name, ok: false, detail: `delivery ${attempt + 1} of the event got ${response.status}: ${await response.text()}` };
+    }
   }
+  let post: { text: string } | undefined;
   try {
-    const [post] = await sandbox.waitForPosts(1, { channel, thread_ts: ts }, timeoutMs);
-    return { name, ok: true, detail: `replied in the thread: ${JSON.stringify(post?.text)}` };
+    [post] = await sandbox.waitForPosts(1, { channel, thread_ts: ts }, timeoutMs);
   } catch {
     return { name, ok: false, detail: `no reply was posted to Slack within ${timeoutMs / 1000} s` };
   }
+  // A second reply to the retries would come right behind the first; give it the time to.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const posts = sandbox.posts({ channel, thread_ts: ts }).length;
+  if (posts !== 1) return { name, ok: false, detail: `the event, delivered 4 times, got ${posts} replies instead of 1` };
+  return { name, ok: true, detail: `one reply in the thread to 4 deliveries of the event: ${JSON.stringify(post?.text)}` };
 }
 
 /** Opens a web chat session, sends a message and reads the reply from the event stream. */

@@ -135,7 +135,7 @@ describe.skipIf(!controlPlaneBinariesBuilt())("npm start", () => {
     const code = await run.exit;
     const out = run.output();
     expect(code, out.slice(-4_000)).toBe(0);
-    expect(out).toMatch(/PASS.* slack: replied in the thread/);
+    expect(out).toMatch(/PASS.* slack: one reply in the thread to 4 deliveries of the event/);
     expect(out).toMatch(/PASS.* webchat: the agent answered/);
     expect(out).toMatch(/No model is reachable/);
     expect(out).toMatch(/no language model is reachable/);
