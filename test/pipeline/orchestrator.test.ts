@@ -4,6 +4,7 @@ import {
   createLlmPool,
   createOllamaProvider,
   createOrchestratorMetrics,
+  createRunContexts,
   createRunHandler,
   createRunState,
   createSessionMemory,
@@ -155,6 +156,23 @@ describe("orchestrator runs", () => {
       expect(published[0]).toMatchObject({ kind: "notice", text: REPLY_TEXTS.busy });
     } finally {
       await release?.();
+    }
+  });
+
+  it("reads a tenant's context once per TTL, re-reads it on a configuration event, and counts its own tokens at once", async () => {
+    const contexts = createRunContexts({ db, ttlMs: 60_000 });
+    const agentId = tenant.agents.ada!;
+    const first = await contexts.load(tenant.tenantId, agentId);
+    expect(first?.maxConcurrentRuns).toBe(1);
+    await testDb.admin.updateTable("tenants").set({ max_concurrent_runs: 3 }).where("id", "=", tenant.tenantId).execute();
+    try {
+      expect((await contexts.load(tenant.tenantId, agentId))?.maxConcurrentRuns).toBe(1);
+      contexts.recorded(tenant.tenantId, 250);
+      expect((await contexts.load(tenant.tenantId, agentId))?.tokensUsedToday).toBe((first?.tokensUsedToday ?? 0) + 250);
+      contexts.invalidate(tenant.tenantId);
+      expect((await contexts.load(tenant.tenantId, agentId))?.maxConcurrentRuns).toBe(3);
+    } finally {
+      await testDb.admin.updateTable("tenants").set({ max_concurrent_runs: 1 }).where("id", "=", tenant.tenantId).execute();
     }
   });
 });
