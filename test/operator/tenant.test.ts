@@ -101,6 +101,33 @@ describe("Tenant reconcile", () => {
     await expect(asOperator.request("GET", TENANTS)).resolves.toBeTruthy();
   });
 
+  it("labels the tenant namespace and binds spec.admins to the tenant-admin ClusterRole there", async () => {
+    await env.admin.request("POST", TENANTS, {
+      body: tenantManifest("admins", {
+        admins: [
+          { kind: "User", name: "alice@acme.example" },
+          { kind: "Group", name: "acme-ops" },
+        ],
+      }),
+    });
+    const t = await waitReady(env.admin, "admins");
+    const ns = await env.admin.request<{ metadata: { labels: Record<string, string> } }>(
+      "GET",
+      "/api/v1/namespaces/konstruct-admins",
+    );
+    expect(ns.metadata.labels).toMatchObject({ "konstruct.io/tenant": "admins", "konstruct.io/tenant-id": t.status?.tenantId });
+    const rb = await env.admin.request<{ roleRef: { name: string }; subjects: { kind: string; name: string }[] }>(
+      "GET",
+      "/apis/rbac.authorization.k8s.io/v1/namespaces/konstruct-admins/rolebindings/konstruct-tenant-admins",
+    );
+    expect(rb.roleRef.name).toBe("konstruct-tenant-admin");
+    expect(rb.subjects.map((s) => `${s.kind}:${s.name}`)).toEqual(["User:alice@acme.example", "Group:acme-ops"]);
+    // alice may now manage Agents in her tenant's namespace, and nowhere else.
+    const alice = kubeClient(await env.plane.writeKubeconfigFor("alice@acme.example"));
+    await expect(alice.request("GET", "/apis/konstruct.io/v1alpha1/namespaces/konstruct-admins/agents")).resolves.toBeTruthy();
+    await expect(alice.request("GET", "/apis/konstruct.io/v1alpha1/namespaces/konstruct-acme/agents")).rejects.toThrow(/403/);
+  });
+
   it("rejects an invalid Tenant in the API server, naming the field", async () => {
     const bad = tenantManifest("bad", { channels: [{ name: "c", type: "telegram", externalId: "x" }] });
     await expect(env.admin.request("POST", TENANTS, { body: bad })).rejects.toThrow(/spec\.channels\[0\]\.type/);
