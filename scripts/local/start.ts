@@ -206,6 +206,7 @@ async function main(): Promise<number> {
   try {
     const supervision = {
       print,
+      pidsFile: join(dataDir, "pids"),
       onFatal: (reason: string) => {
         fatal = reason;
         resolveStop(reason);

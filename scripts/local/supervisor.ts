@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { startReaper } from "@konstruct/testkit";
 
 /**
  * Runs Konstruct's components as child processes, the way a cluster would run them as pods:
@@ -28,6 +30,8 @@ export interface SupervisorOptions {
   restartWindowMs?: number;
   /** Called once when the supervisor gives up; the platform should shut down. */
   onFatal: (reason: string) => void;
+  /** Where to keep the running pids, so they are stopped even if this process is killed with SIGKILL. */
+  pidsFile: string;
 }
 
 /** A supervised set of processes. */
@@ -58,6 +62,8 @@ export function startSupervisor(specs: readonly ComponentSpec[], options: Superv
   const restartTimes = new Map<string, number[]>();
   const tails = new Map<string, string[]>();
   let stopping = false;
+  const reaper = startReaper(options.pidsFile, { signal: "TERM" });
+  const recordPids = () => writeFileSync(options.pidsFile, [...running.values()].map((c) => c.pid).join(" "));
 
   const launch = (spec: ComponentSpec, index: number): void => {
     const prefix = `${color(COLORS[index % COLORS.length] as number, spec.name.padEnd(width))} |`;
@@ -66,6 +72,7 @@ export function startSupervisor(specs: readonly ComponentSpec[], options: Superv
       stdio: ["ignore", "pipe", "pipe"],
     });
     running.set(spec.name, child);
+    recordPids();
     const tail = tails.get(spec.name) ?? [];
     tails.set(spec.name, tail);
     for (const stream of [child.stdout, child.stderr]) {
@@ -77,6 +84,7 @@ export function startSupervisor(specs: readonly ComponentSpec[], options: Superv
     }
     child.on("exit", (code, signal) => {
       if (running.get(spec.name) === child) running.delete(spec.name);
+      recordPids();
       if (stopping) return;
       const now = Date.now();
       const recent = (restartTimes.get(spec.name) ?? []).filter((t) => now - t < windowMs);
@@ -137,6 +145,7 @@ export function startSupervisor(specs: readonly ComponentSpec[], options: Superv
           }),
       );
       await Promise.all(exits);
+      reaper.kill("SIGKILL");
     },
   };
 }

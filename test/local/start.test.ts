@@ -113,6 +113,26 @@ describe("npm start without a kube-apiserver", () => {
     expect(out).toMatch(/PASS webchat/);
   }, 240_000);
 
+  it("stops its services even when it is killed with SIGKILL", async () => {
+    const run = await runStart([], { KONSTRUCT_LOCAL_OPERATOR: "files" });
+    await run.waitFor(/Press Ctrl-C to stop/, 120_000);
+    const pids = [...run.output().matchAll(/(?:gateway|router|orchestrator) is ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(3);
+    run.child.kill("SIGKILL");
+    await run.exit;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 30_000;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(pids.filter(alive)).toEqual([]);
+  }, 180_000);
+
   it("refuses a taken port, naming it and the variable that moves it", async () => {
     const blocker = createServer();
     const port = await freePort();
@@ -159,7 +179,7 @@ describe.skipIf(!controlPlaneBinariesBuilt())("npm start", () => {
         expect(run.output()).toMatch(new RegExp(`${name}\\s*\\|\\s*.*(stopped|shutting down)`));
       }
     } finally {
-      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+      if (run.child.exitCode === null) run.child.kill("SIGINT");
     }
   }, 300_000);
 });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { startReaper } from "./reaper.ts";
 
 /**
  * A real kube-apiserver over a real etcd for integration tests, started as child processes —
@@ -125,7 +126,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // the directory is already gone: stop() ran
     }
   };
-  const reaper = startReaper(pidsFile, dir, options.keepDir === true);
+  const reaper = startReaper(pidsFile, options.keepDir === true ? {} : { removeDir: dir });
   const killNow = (): void => {
     for (const p of processes.values()) p.child.kill("SIGKILL");
     reaper.kill("SIGKILL");
@@ -350,25 +351,6 @@ function ensureExitHook(): void {
   process.once("exit", () => {
     for (const kill of liveControlPlanes) kill();
   });
-}
-
-/**
- * A shell in its own process group that blocks reading a pipe from this process. The pipe
- * closes however this process dies, and the reaper then kills the pids listed in `pidsFile`
- * and removes the directory.
- */
-function startReaper(pidsFile: string, dir: string, keepDir: boolean): ChildProcess {
-  const script =
-    'while read -r _; do :; done; for pid in $(cat "$1" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done; ' +
-    (keepDir ? "" : 'rm -rf "$2"');
-  const reaper = spawn("/bin/sh", ["-c", script, "reaper", pidsFile, dir], {
-    stdio: ["pipe", "ignore", "ignore"],
-    detached: true,
-  });
-  reaper.on("error", () => {}); // best effort: the exit hook still runs on a normal exit
-  reaper.unref();
-  (reaper.stdin as Socket | null)?.unref();
-  return reaper;
 }
 
 // --- network -------------------------------------------------------------------------------

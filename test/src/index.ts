@@ -37,3 +37,4 @@ export {
 } from "./kube.ts";
 export type { SeedAgent, SeededTenant, ServiceProcess, TestNats } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
+export { startReaper } from "./reaper.ts";
