@@ -108,10 +108,10 @@ export async function startPipeline(options: {
     retryBaseMs: options.llm?.retryBaseMs ?? 20,
   });
   const routers = Array.from({ length: options.routers ?? 1 }, () =>
-    createRouter({ db, redis, nc, js, log, settings: routerSettings }),
+    createRouter({ db, redis, js, databaseUrl: options.databaseUrl, log, settings: routerSettings }),
   );
   const orchestrators = Array.from({ length: options.orchestrators ?? 1 }, () =>
-    createOrchestrator({ db, redis, js, nc, pool, log, settings: orchestratorSettings }),
+    createOrchestrator({ db, redis, js, databaseUrl: options.databaseUrl, pool, log, settings: orchestratorSettings }),
   );
   for (const r of routers) await r.start();
   for (const o of orchestrators) await o.start();

@@ -1,6 +1,7 @@
 import type { Migration } from "kysely/migration";
 import * as roles from "./0001-roles.ts";
 import * as tenancy from "./0002-tenancy.ts";
+import * as configNotify from "./0003-config-notify.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -9,4 +10,5 @@ import * as tenancy from "./0002-tenancy.ts";
 export const migrations: Record<string, Migration> = {
   "0001-roles": roles,
   "0002-tenancy": tenancy,
+  "0003-config-notify": configNotify,
 };

@@ -1,6 +1,8 @@
 export { fields, intField, LogLevel, parseConfig, portField, urlField } from "./config.ts";
 export type { SecretKey } from "./crypto.ts";
 export { decryptSecret, encryptSecret, parseSecretKey } from "./crypto.ts";
+export type { ConfigChangeWatch } from "./db/config-changes.ts";
+export { CONFIG_CHANNEL, watchConfigChanges } from "./db/config-changes.ts";
 export type { DatabaseOptions } from "./db/connect.ts";
 export { createDatabase } from "./db/connect.ts";
 export type {
@@ -38,7 +40,6 @@ export { assertTenantId, isUuid, newId } from "./ids.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
 export { Attachment, CHANNEL_TYPES, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
-export { CONFIG_EVENTS_SUBJECT, subscribeConfigEvents } from "./nats/config-events.ts";
 export { connectNats } from "./nats/connect.ts";
 export type { Handler, Outcome, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";

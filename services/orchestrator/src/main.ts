@@ -29,7 +29,7 @@ const orchestrator = createOrchestrator({
   db,
   redis,
   js: jetstream(nc),
-  nc,
+  databaseUrl: config.DATABASE_URL,
   pool,
   log,
   metrics,

@@ -1,14 +1,14 @@
 import {
   CONSUMERS,
+  type ConfigChangeWatch,
   type ConsumerSpec,
   type Database,
   type Logger,
   publishJson,
   runConsumer,
-  subscribeConfigEvents,
+  watchConfigChanges,
 } from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import type { LlmPool } from "./llm-pool.ts";
@@ -38,8 +38,8 @@ export interface OrchestratorDeps {
   db: Kysely<Database>;
   redis: Redis;
   js: JetStreamClient;
-  /** When given, configuration events (`konstruct.events.>`) drop cached tenant contexts at once. */
-  nc?: NatsConnection;
+  /** The app role's URL: when given, configuration changes (PostgreSQL NOTIFY) drop cached tenant contexts at once. */
+  databaseUrl?: string;
   pool: LlmPool;
   log: Logger;
   settings?: Partial<OrchestratorSettings>;
@@ -91,7 +91,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     maxDeliver: consumer.maxDeliver,
   });
   let running: Awaited<ReturnType<typeof runConsumer>> | null = null;
-  let events: Subscription | null = null;
+  let changes: ConfigChangeWatch | null = null;
   return {
     consumer,
     metrics,
@@ -100,7 +100,9 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     },
     async start() {
       if (running) return;
-      if (deps.nc) events = subscribeConfigEvents(deps.nc, (tenantId) => contexts.invalidate(tenantId), deps.log);
+      if (deps.databaseUrl) {
+        changes = watchConfigChanges(deps.databaseUrl, (tenantId) => contexts.invalidate(tenantId), deps.log);
+      }
       running = await runConsumer({
         js: deps.js,
         consumer,
@@ -112,8 +114,8 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       deps.log.info({ consumer: consumer.durable, concurrency: settings.concurrency }, "orchestrator consuming");
     },
     async stop() {
-      events?.unsubscribe();
-      events = null;
+      await changes?.close();
+      changes = null;
       const current = running;
       running = null;
       await current?.stop();

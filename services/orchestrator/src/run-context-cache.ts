@@ -19,7 +19,7 @@ export interface RunContexts {
   load(tenantId: string, agentId: string): Promise<RunContext | null>;
   /** Adds tokens this process just recorded to the cached spend, so the budget check sees them at once. */
   recorded(tenantId: string, tokens: number): void;
-  /** Forgets one tenant (or every tenant), e.g. on a `konstruct.events.*` configuration event. */
+  /** Forgets one tenant (or every tenant), e.g. when PostgreSQL announces a configuration change (core `watchConfigChanges`). */
   invalidate(tenantId?: string): void;
 }
 

@@ -1,5 +1,4 @@
 // Moved to core (the orchestrator listens too); re-exported so the router's surface is unchanged.
-export { CONFIG_EVENTS_SUBJECT, subscribeConfigEvents } from "@konstruct/core";
 export type { AgentChoice } from "./agent-selection.ts";
 export { selectAgent } from "./agent-selection.ts";
 export { isOwnMessage } from "./bot-filter.ts";

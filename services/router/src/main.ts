@@ -18,7 +18,7 @@ const metrics = createRouterMetrics({ defaults: true });
 const router = createRouter({
   db,
   redis,
-  nc,
+  databaseUrl: config.DATABASE_URL,
   js: jetstream(nc),
   log,
   metrics,

@@ -1,14 +1,14 @@
 import {
   CONSUMERS,
+  type ConfigChangeWatch,
   type ConsumerSpec,
   type Database,
   type Logger,
   publishJson,
   runConsumer,
-  subscribeConfigEvents,
+  watchConfigChanges,
 } from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import { createBotLoopGuard } from "./bot-loop.ts";
@@ -35,8 +35,9 @@ export interface RouterSettings {
 export interface RouterDeps {
   db: Kysely<Database>;
   redis: Redis;
-  nc: NatsConnection;
   js: JetStreamClient;
+  /** The app role's URL: when given, the router LISTENs for configuration changes and drops cached tenants at once. */
+  databaseUrl?: string;
   log: Logger;
   settings?: Partial<RouterSettings>;
   metrics?: RouterMetrics;
@@ -86,7 +87,7 @@ export function createRouter(deps: RouterDeps): Router {
     log,
   });
   let running: Awaited<ReturnType<typeof runConsumer>> | null = null;
-  let events: Subscription | null = null;
+  let changes: ConfigChangeWatch | null = null;
 
   return {
     consumer,
@@ -97,7 +98,7 @@ export function createRouter(deps: RouterDeps): Router {
     },
     async start() {
       if (running) return;
-      events = subscribeConfigEvents(deps.nc, (tenantId) => directory.invalidate(tenantId), log);
+      if (deps.databaseUrl) changes = watchConfigChanges(deps.databaseUrl, (tenantId) => directory.invalidate(tenantId), log);
       running = await runConsumer({
         js: deps.js,
         consumer,
@@ -109,8 +110,8 @@ export function createRouter(deps: RouterDeps): Router {
       log.info({ consumer: consumer.durable, concurrency: settings.concurrency }, "router consuming");
     },
     async stop() {
-      events?.unsubscribe();
-      events = null;
+      await changes?.close();
+      changes = null;
       const current = running;
       running = null;
       await current?.stop();

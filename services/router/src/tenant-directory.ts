@@ -52,7 +52,7 @@ interface Entry {
  * The tenant directory. Entries are keyed by connection id or by `<channel>:<workspace>` and
  * hold the lookup's promise, so a burst of messages from one workspace costs one query. A
  * failed lookup is not cached. Changes reach it through {@link TenantDirectory.invalidate}
- * (driven by `konstruct.events.>`, see core's config-events.ts) and, as a backstop, through the TTL.
+ * (driven by PostgreSQL's NOTIFY on every configuration write, see core's db/config-changes.ts) and, as a backstop, through the TTL.
  */
 export function createTenantDirectory(options: TenantDirectoryOptions): TenantDirectory {
   const { db, ttlMs } = options;
