@@ -51,6 +51,8 @@ export type { RedisKeyType } from "./redis-keys.ts";
 export { keyPart, REDIS_KEY_TYPES, redisChannel, redisKey, tenantKeyPattern } from "./redis-keys.ts";
 export type { Validator } from "./schema.ts";
 export { compile } from "./schema.ts";
+export type { ConsumerService, ServeConsumerOptions } from "./service/consumer-service.ts";
+export { serveConsumer } from "./service/consumer-service.ts";
 export type { ReadinessCheck } from "./service/health-server.ts";
 export { createHealthServer } from "./service/health-server.ts";
 export type { ShutdownStep } from "./service/shutdown.ts";

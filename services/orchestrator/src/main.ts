@@ -1,4 +1,4 @@
-import { connectNats, createDatabase, createHealthServer, createLogger, ensureJetStream, onShutdown } from "@konstruct/core";
+import { connectNats, createDatabase, createLogger, ensureJetStream, serveConsumer } from "@konstruct/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { loadConfig } from "./config.ts";
@@ -42,23 +42,17 @@ const orchestrator = createOrchestrator({
     ackWaitMs: config.NATS_ACK_WAIT_MS,
   },
 });
-const http = createHealthServer({
+await serveConsumer({
+  name: "orchestrator",
+  service: orchestrator,
+  log,
   registry: metrics.registry,
-  checks: {
-    nats: () => (nc.isClosed() ? "closed" : null),
-    redis: () => (redis.status === "ready" ? null : redis.status),
-    consumer: () => (orchestrator.running ? null : "stopped"),
-  },
+  nc,
+  redis,
+  db,
+  port: config.HTTP_PORT,
+  host: config.HTTP_HOST,
+  // Runs can take as long as a model call; Kubernetes' grace period must be longer than this.
+  shutdownTimeoutMs: config.LLM_TIMEOUT_MS + 10_000,
+  readyFields: { ollama: config.OLLAMA_URL, openai: Boolean(config.OPENAI_BASE_URL) },
 });
-await orchestrator.start();
-await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
-log.info({ port: config.HTTP_PORT, ollama: config.OLLAMA_URL, openai: Boolean(config.OPENAI_BASE_URL) }, "orchestrator ready");
-
-// Runs can take as long as a model call; Kubernetes' grace period must be longer than this.
-onShutdown(log, config.LLM_TIMEOUT_MS + 10_000, [
-  ["orchestrator", () => orchestrator.stop()],
-  ["http", () => http.close()],
-  ["nats", () => nc.drain()],
-  ["redis", () => redis.quit()],
-  ["database", () => db.destroy()],
-]);

@@ -1,4 +1,4 @@
-import { connectNats, createDatabase, createHealthServer, createLogger, ensureJetStream, onShutdown } from "@konstruct/core";
+import { connectNats, createDatabase, createLogger, ensureJetStream, serveConsumer } from "@konstruct/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { loadConfig } from "./config.ts";
@@ -32,22 +32,15 @@ const router = createRouter({
     ackWaitMs: config.NATS_ACK_WAIT_MS,
   },
 });
-const http = createHealthServer({
+await serveConsumer({
+  name: "router",
+  service: router,
+  log,
   registry: metrics.registry,
-  checks: {
-    nats: () => (nc.isClosed() ? "closed" : null),
-    redis: () => (redis.status === "ready" ? null : redis.status),
-    consumer: () => (router.running ? null : "stopped"),
-  },
+  nc,
+  redis,
+  db,
+  port: config.HTTP_PORT,
+  host: config.HTTP_HOST,
+  shutdownTimeoutMs: 25_000,
 });
-await router.start();
-await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
-log.info({ port: config.HTTP_PORT }, "router ready");
-
-onShutdown(log, 25_000, [
-  ["router", () => router.stop()],
-  ["http", () => http.close()],
-  ["nats", () => nc.drain()],
-  ["redis", () => redis.quit()],
-  ["database", () => db.destroy()],
-]);
