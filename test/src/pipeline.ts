@@ -86,9 +86,9 @@ export async function startTestNats(): Promise<TestNats> {
   };
 }
 
-/** A router or orchestrator running as `node services/<kind>/src/main.ts`. */
+/** A service running as `node services/<kind>/src/main.ts`. */
 export interface ServiceProcess {
-  readonly kind: "router" | "orchestrator";
+  readonly kind: "gateway" | "router" | "orchestrator";
   readonly port: number;
   readonly pid: number;
   /** Everything it logged (stdout and stderr), for assertions and failure messages. */
@@ -99,14 +99,20 @@ export interface ServiceProcess {
 
 /** Spawns a service and waits until its `/readyz` answers 200. */
 export async function startServiceProcess(
-  kind: "router" | "orchestrator",
+  kind: "gateway" | "router" | "orchestrator",
   env: Record<string, string>,
   readyTimeoutMs = 30_000,
 ): Promise<ServiceProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, "services", kind, "src", "main.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env, HTTP_PORT: String(port), HTTP_HOST: "127.0.0.1" },
+    // The gateway serves /readyz on its public port (PORT, HOST); the others on HTTP_PORT.
+    env: {
+      PATH: process.env.PATH ?? "",
+      LOG_LEVEL: "info",
+      ...env,
+      ...(kind === "gateway" ? { PORT: String(port), HOST: "127.0.0.1" } : { HTTP_PORT: String(port), HTTP_HOST: "127.0.0.1" }),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

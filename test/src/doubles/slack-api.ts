@@ -58,6 +58,8 @@ export interface SlackApiOptions {
   /** Known bot tokens; any other token gets `invalid_auth`. */
   tokens?: Record<string, SlackTokenInfo>;
   port?: number;
+  /** Called as each `chat.postMessage` is stored, before it is answered (benchmarks time replies with it). */
+  onPost?: (message: SlackApiMessage) => void;
 }
 
 /** A running Slack Web API double. */
@@ -129,6 +131,7 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
           ...(isMetadata(args.metadata) ? { metadata: args.metadata } : {}),
         };
         messages.push({ ...message, token });
+        options.onPost?.(message);
         const { channel: _c, ...shown } = message;
         return { ok: true, channel, ts: message.ts, message: withoutMetadata(shown) };
       },

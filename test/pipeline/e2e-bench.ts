@@ -1,0 +1,231 @@
+// Pipeline overhead benchmark, end to end: a signed Slack `app_mention` webhook → the reply
+// posted to the Slack Web API, with the Ollama double at zero latency, at a fixed offered rate.
+// Prints figures; not a test.
+//
+//   bash scripts/servers.sh start && eval "$(bash scripts/servers.sh env)"
+//   node test/pipeline/e2e-bench.ts [rate=200] [seconds=10]
+//
+// Deployed shape: gateway, router and orchestrator each run as their own process
+// (`node services/<x>/src/main.ts`, default settings, LOG_LEVEL=info), over a private
+// nats-server, a fresh database with four seeded tenants (each with a Slack connection whose
+// credentials are sealed as the operator seals them), and the local Redis. This process sends the
+// webhooks (open loop: one every 1/rate s, whatever the answers) to each connection's own route,
+// and hosts the Slack Web API and Ollama doubles. Latency of one message is from just before its
+// HTTP request is written to the double storing the `chat.postMessage` in that channel and
+// thread; the gateway's ack latency is from the same start to the HTTP response.
+import { randomBytes } from "node:crypto";
+import { Agent, request } from "node:http";
+import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { encryptSecret, parseSecretKey } from "@konstruct/core";
+import {
+  createTestDatabase,
+  type SeededTenant,
+  seedTenant,
+  serverUrl,
+  signSlackRequest,
+  startOllamaDouble,
+  startServiceProcess,
+  startSlackApi,
+  startTestNats,
+} from "@konstruct/testkit";
+
+const rate = Number(process.argv[2] ?? 200);
+const seconds = Number(process.argv[3] ?? 10);
+const total = Math.round(rate * seconds);
+const TENANTS = 4;
+const CHANNELS = 50;
+// Answers still missing this long after the last send count as lost.
+const DRAIN_MS = 30_000;
+
+interface Sender extends SeededTenant {
+  botToken: string;
+  signingSecret: string;
+}
+
+const loadBefore = loadavg();
+const secretKeyText = randomBytes(32).toString("base64");
+const secretKey = parseSecretKey(secretKeyText);
+
+const sentAt = new Map<string, number>();
+const replyLatencies: number[] = [];
+const ackLatencies: number[] = [];
+let acked = 0;
+let failedAcks = 0;
+let phase: "warm-up" | "measure" = "warm-up";
+let warmReplies = 0;
+let done!: () => void;
+const finished = new Promise<void>((resolve) => {
+  done = resolve;
+});
+
+const [testDb, nats, ollama, slack] = await Promise.all([
+  createTestDatabase("e2e-bench"),
+  startTestNats(),
+  startOllamaDouble({ latencyMs: 0 }),
+  startSlackApi({
+    onPost(message) {
+      const started = sentAt.get(`${message.channel}/${message.thread_ts}`);
+      if (started === undefined) return;
+      if (phase === "warm-up") {
+        warmReplies++;
+        return;
+      }
+      replyLatencies.push(performance.now() - started);
+      if (replyLatencies.length === total) done();
+    },
+  }),
+]);
+
+const senders: Sender[] = [];
+for (let i = 0; i < TENANTS; i++) {
+  const seeded = await seedTenant(testDb.admin, {
+    messagesPerMinute: 1_000_000,
+    maxConcurrentRuns: 256,
+    agents: [{ name: `agent${i}`, displayName: `Agent ${i}`, isDefault: true, maxHistoryMessages: 10 }],
+  });
+  const sender: Sender = {
+    ...seeded,
+    botToken: `xoxb-${randomBytes(12).toString("hex")}`,
+    signingSecret: randomBytes(16).toString("hex"),
+  };
+  // Sealed with the tenant bound in, as the operator writes a connection's Secret.
+  await testDb.admin
+    .updateTable("channel_connections")
+    .set({
+      credentials: encryptSecret(
+        secretKey,
+        sender.tenantId,
+        JSON.stringify({ botToken: sender.botToken, signingSecret: sender.signingSecret }),
+      ),
+    })
+    .where("id", "=", sender.connectionId)
+    .execute();
+  slack.addToken(sender.botToken, { teamId: sender.teamId, botUserId: sender.botUserId });
+  senders.push(sender);
+}
+
+const common = {
+  DATABASE_URL: testDb.appUrl,
+  REDIS_URL: serverUrl("REDIS_ADMIN_URL"),
+  NATS_URL: nats.url,
+};
+// The gateway declares the streams; the router and orchestrator their consumers, on start.
+const gateway = await startServiceProcess("gateway", {
+  ...common,
+  SLACK_API_URL: slack.url,
+  SLACK_SIGNING_SECRET: randomBytes(16).toString("hex"),
+  KONSTRUCT_SECRET_KEY: secretKeyText,
+});
+const [router, orchestrator] = await Promise.all([
+  startServiceProcess("router", common),
+  startServiceProcess("orchestrator", { ...common, OLLAMA_URL: ollama.url }),
+]);
+const services = [gateway, router, orchestrator];
+
+// Keep-alive sockets, as Slack's senders reuse connections; enough that a slow ack never queues a send.
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+let tsCounter = 0;
+
+/** Sends one signed app_mention in its own new thread; resolves when the gateway has answered. */
+function send(sender: Sender, channel: string): void {
+  const ts = `${Math.floor(Date.now() / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
+  const body = JSON.stringify({
+    token: "legacy-verification-token",
+    team_id: sender.teamId,
+    api_app_id: "A0KONSTRUCT",
+    type: "event_callback",
+    event_id: `Ev${randomBytes(6).toString("hex").toUpperCase()}`,
+    event_time: Math.floor(Date.now() / 1000),
+    authorizations: [{ enterprise_id: null, team_id: sender.teamId, user_id: sender.botUserId, is_bot: true }],
+    event: {
+      type: "app_mention",
+      user: "U0HUMAN",
+      text: `<@${sender.botUserId}> what is our refund policy? (${tsCounter})`,
+      ts,
+      channel,
+      event_ts: ts,
+      team: sender.teamId,
+    },
+  });
+  const headers = { ...signSlackRequest(sender.signingSecret, body), "content-length": String(Buffer.byteLength(body)) };
+  const measuring = phase === "measure";
+  const started = performance.now();
+  sentAt.set(`${channel}/${ts}`, started);
+  const req = request(
+    {
+      agent,
+      host: "127.0.0.1",
+      port: gateway.port,
+      method: "POST",
+      path: `/webhooks/slack/${sender.connectionId}/events`,
+      headers,
+    },
+    (res) => {
+      res.resume();
+      res.once("end", () => {
+        if (!measuring) return;
+        if (res.statusCode === 200) {
+          acked++;
+          ackLatencies.push(performance.now() - started);
+        } else failedAcks++;
+      });
+    },
+  );
+  req.once("error", () => {
+    if (measuring) failedAcks++;
+  });
+  req.end(body);
+}
+
+// Warm-up: connection and credential caches, pools, JIT, in every process.
+const WARM = 40;
+for (let i = 0; i < WARM; i++) {
+  send(senders[i % TENANTS]!, `CWARM${i}`);
+  await new Promise((r) => setTimeout(r, 20));
+}
+const warmDeadline = Date.now() + 15_000;
+while (warmReplies < WARM && Date.now() < warmDeadline) await new Promise((r) => setTimeout(r, 50));
+await new Promise((r) => setTimeout(r, 1_000));
+
+phase = "measure";
+const interval = 1_000 / rate;
+const start = performance.now();
+for (let i = 0; i < total; i++) {
+  const due = start + i * interval;
+  const wait = due - performance.now();
+  if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  send(senders[i % TENANTS]!, `CBENCH${i % CHANNELS}`);
+}
+const sendSeconds = (performance.now() - start) / 1_000;
+await Promise.race([finished, new Promise((r) => setTimeout(r, DRAIN_MS))]);
+const loadAfter = loadavg();
+
+const pct = (values: number[], p: number) => {
+  const sorted = values.toSorted((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+};
+const line = (values: number[]) =>
+  ["p50", "p90", "p99"].map((p) => `${p} ${pct(values, Number(p.slice(1))).toFixed(1)} ms`).join("   ") +
+  `   max ${Math.max(...values).toFixed(1)} ms`;
+console.log("pipeline overhead, signed Slack webhook → reply posted to the Slack Web API (Ollama double at 0 ms latency)");
+console.log(
+  `  machine      ${availableParallelism()} CPUs, load ${loadBefore.map((l) => l.toFixed(2)).join(" ")} before, ${loadAfter.map((l) => l.toFixed(2)).join(" ")} after`,
+);
+console.log("  processes    gateway, router, orchestrator (one each, default settings), nats-server; sender and doubles here");
+console.log(
+  `  offered      ${rate} msg/s for ${seconds} s (${total} messages, ${TENANTS} tenants), sent in ${sendSeconds.toFixed(2)} s`,
+);
+console.log(`  answered     ${replyLatencies.length}/${total} (${ollama.requests.length} model calls in all, warm-up included)`);
+console.log(`  reply        ${line(replyLatencies)}`);
+console.log(`  ack          ${line(ackLatencies)}   (${acked} × 200, ${failedAcks} failed)`);
+const goal = pct(replyLatencies, 99);
+console.log(
+  `\ngoal: pipeline overhead p99 at ${rate}/s = ${goal.toFixed(1)} ms (goal < 50 ms: ${goal < 50 && replyLatencies.length === total ? "met" : "MISSED"})`,
+);
+
+agent.destroy();
+for (const s of services.toReversed()) await s.kill("SIGTERM");
+await Promise.all([ollama.close(), slack.close(), nats.stop()]);
+await testDb.drop();
+process.exit(replyLatencies.length === total ? 0 : 1);
