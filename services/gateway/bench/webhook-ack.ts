@@ -6,12 +6,14 @@
 //
 // Each server runs in its own child process (this file with `--serve <target>`), so the load
 // generator (autocannon, in this process) never shares an event loop with the server it
-// measures. Per target: a throughput phase (closed loop, 50 connections) and a latency phase
-// (open loop at 1,000 requests/s, coordinated omission corrected). Bounded by time:
+// measures. Per target: a throughput phase (autocannon, closed loop, 50 connections) and a
+// latency phase (open loop at 1,000 requests/s, paced here; see `paced`). Bounded by time:
 // BENCH_SECONDS per phase (default 8), so the whole run takes about 6 × that.
 import { type ChildProcess, fork } from "node:child_process";
 import { createHmac } from "node:crypto";
+import { Agent, request } from "node:http";
 import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
 const SECRET = "bench-signing-secret";
@@ -125,8 +127,63 @@ interface Figures {
   throughput: number;
   p50: number;
   p99: number;
+  max: number;
   rate: number;
   errors: number;
+}
+
+/**
+ * Open loop at `rate` requests/s for `seconds`: request i is due at start + i/rate and sent then
+ * (several per timer tick when the timer is late), whatever the answers, over keep-alive
+ * sockets. Latency runs from the due time, not the send time, so a late sender cannot hide a
+ * slow server (coordinated omission). autocannon's `overallRate` is not used because it sends
+ * each connection's share of a second back to back at the start of the second: a burst of
+ * 50 concurrent requests each second, not a rate.
+ */
+async function paced(
+  target: { port: number; path: string; headers: Record<string, string>; body: string },
+  rate: number,
+  seconds: number,
+): Promise<{ p50: number; p99: number; max: number; rate: number; errors: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const headers = { ...target.headers, "content-length": String(Buffer.byteLength(target.body)) };
+  const total = rate * seconds;
+  const latencies: number[] = [];
+  let errors = 0;
+  let answered = 0;
+  const all = new Promise<void>((resolve) => {
+    const settle = (due: number, ok: boolean) => {
+      if (ok) latencies.push(performance.now() - due);
+      else errors++;
+      if (++answered === total) resolve();
+    };
+    const start = performance.now();
+    let sent = 0;
+    const tick = () => {
+      const now = performance.now();
+      for (; sent < total && start + (sent * 1_000) / rate <= now; sent++) {
+        const due = start + (sent * 1_000) / rate;
+        const req = request(
+          { agent, host: "127.0.0.1", port: target.port, method: "POST", path: target.path, headers },
+          (res) => {
+            res.resume();
+            res.once("end", () => settle(due, res.statusCode === 200));
+          },
+        );
+        req.once("error", () => settle(due, false));
+        req.end(target.body);
+      }
+      if (sent < total) setTimeout(tick, Math.max(0, start + (sent * 1_000) / rate - performance.now()));
+    };
+    tick();
+  });
+  const started = performance.now();
+  await all;
+  const elapsed = (performance.now() - started) / 1_000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+  return { p50: pct(0.5), p99: pct(0.99), max: latencies.at(-1) ?? Number.NaN, rate: total / elapsed, errors };
 }
 
 async function measure(target: Target, seconds: number): Promise<Figures> {
@@ -144,16 +201,9 @@ async function measure(target: Target, seconds: number): Promise<Figures> {
     // Warm-up: JIT, connection pools, the first JetStream publish.
     await autocannon({ ...base, connections: 10, amount: 2_000 });
     const closed = await autocannon({ ...base, connections: 50, duration: seconds });
-    const open = await autocannon({ ...base, connections: 50, overallRate: 1_000, duration: seconds });
-    const errors = closed.errors + closed.timeouts + closed.non2xx + open.errors + open.timeouts + open.non2xx;
-    return {
-      target,
-      throughput: closed.requests.average,
-      p50: open.latency.p50,
-      p99: open.latency.p99,
-      rate: open.requests.average,
-      errors,
-    };
+    const open = await paced({ port, path: PATHS[target], headers, body: BODY }, 1_000, seconds);
+    const errors = closed.errors + closed.timeouts + closed.non2xx + open.errors;
+    return { target, throughput: closed.requests.average, ...open, errors };
   } finally {
     child.kill("SIGTERM");
   }
@@ -176,11 +226,11 @@ async function main(): Promise<void> {
     `machine: ${availableParallelism()} CPUs, 1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`,
   );
   console.log(
-    `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}`,
+    `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("max ms", 9)}${pad("errors", 8)}`,
   );
   for (const r of results) {
     console.log(
-      `${r.target.padEnd(20)}${pad(r.throughput.toFixed(0), 18)}${pad(r.rate.toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.errors, 8)}`,
+      `${r.target.padEnd(20)}${pad(r.throughput.toFixed(0), 18)}${pad(r.rate.toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.max.toFixed(2), 9)}${pad(r.errors, 8)}`,
     );
   }
   const gateway = results.find((r) => r.target === "gateway");
