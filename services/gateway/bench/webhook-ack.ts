@@ -125,6 +125,8 @@ async function startChild(target: Target): Promise<{ child: ChildProcess; port: 
 interface Figures {
   target: Target;
   throughput: number;
+  /** Server CPU time (all its threads) per request in the throughput phase, µs: steadier than req/s on a shared machine. */
+  cpuPerRequest: number;
   p50: number;
   p99: number;
   max: number;
@@ -186,6 +188,14 @@ async function paced(
   return { p50: pct(0.5), p99: pct(0.99), max: latencies.at(-1) ?? Number.NaN, rate: total / elapsed, errors };
 }
 
+/** The child's `process.cpuUsage()`, asked over IPC. */
+function cpuOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
+  return new Promise((resolve) => {
+    child.once("message", (m) => resolve(m as NodeJS.CpuUsage));
+    child.send("cpu");
+  });
+}
+
 async function measure(target: Target, seconds: number): Promise<Figures> {
   const { default: autocannon } = await import("autocannon");
   const { child, port } = await startChild(target);
@@ -200,10 +210,13 @@ async function measure(target: Target, seconds: number): Promise<Figures> {
     const base = { url, method: "POST" as const, headers, body: BODY };
     // Warm-up: JIT, connection pools, the first JetStream publish.
     await autocannon({ ...base, connections: 10, amount: 2_000 });
+    const cpuBefore = await cpuOf(child);
     const closed = await autocannon({ ...base, connections: 50, duration: seconds });
+    const cpu = await cpuOf(child);
+    const cpuPerRequest = (cpu.user + cpu.system - cpuBefore.user - cpuBefore.system) / closed.requests.total;
     const open = await paced({ port, path: PATHS[target], headers, body: BODY }, 1_000, seconds);
     const errors = closed.errors + closed.timeouts + closed.non2xx + open.errors;
-    return { target, throughput: closed.requests.average, ...open, errors };
+    return { target, throughput: closed.requests.average, cpuPerRequest, ...open, errors };
   } finally {
     child.kill("SIGTERM");
   }
@@ -226,11 +239,11 @@ async function main(): Promise<void> {
     `machine: ${availableParallelism()} CPUs, 1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`,
   );
   console.log(
-    `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("max ms", 9)}${pad("errors", 8)}`,
+    `${"target".padEnd(20)}${pad("throughput req/s", 18)}${pad("µs CPU/req", 12)}${pad("rate req/s", 12)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("max ms", 9)}${pad("errors", 8)}`,
   );
   for (const r of results) {
     console.log(
-      `${r.target.padEnd(20)}${pad(r.throughput.toFixed(0), 18)}${pad(r.rate.toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.max.toFixed(2), 9)}${pad(r.errors, 8)}`,
+      `${r.target.padEnd(20)}${pad(r.throughput.toFixed(0), 18)}${pad(r.cpuPerRequest.toFixed(0), 12)}${pad(r.rate.toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.max.toFixed(2), 9)}${pad(r.errors, 8)}`,
     );
   }
   const gateway = results.find((r) => r.target === "gateway");
@@ -249,6 +262,7 @@ if (serveIndex >= 0) {
   const target = process.argv[serveIndex + 1] as Target;
   const port = await serve(target);
   process.send?.({ port });
+  process.on("message", () => process.send?.(process.cpuUsage()));
   process.on("SIGTERM", () => process.exit(0));
 } else {
   await main();
