@@ -14,6 +14,7 @@
 // HTTP request is written to the double storing the `chat.postMessage` in that channel and
 // thread; the gateway's ack latency is from the same start to the HTTP response.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -105,10 +106,13 @@ for (let i = 0; i < TENANTS; i++) {
   senders.push(sender);
 }
 
+// BENCH_CPU_PROF=<dir>: each service writes a V8 CPU profile there when it exits.
+const profileDir = process.env.BENCH_CPU_PROF;
 const common = {
   DATABASE_URL: testDb.appUrl,
   REDIS_URL: serverUrl("REDIS_ADMIN_URL"),
   NATS_URL: nats.url,
+  ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
 };
 // The gateway declares the streams; the router and orchestrator their consumers, on start.
 const gateway = await startServiceProcess("gateway", {
@@ -126,6 +130,23 @@ const services = [gateway, router, orchestrator];
 // Keep-alive sockets, as Slack's senders reuse connections; enough that a slow ack never queues a send.
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 let tsCounter = 0;
+
+/** CPU seconds used so far by each service and this process, from /proc (Linux); null elsewhere. */
+function cpuSeconds(): Record<string, number> | null {
+  try {
+    const figures: Record<string, number> = {};
+    for (const s of services) {
+      // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
+      const fields = readFileSync(`/proc/${s.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      figures[s.kind] = (Number(fields[11]) + Number(fields[12])) / 100;
+    }
+    const own = process.cpuUsage();
+    figures["sender+doubles"] = (own.user + own.system) / 1e6;
+    return figures;
+  } catch {
+    return null;
+  }
+}
 
 /** Sends one signed app_mention in its own new thread; resolves when the gateway has answered. */
 function send(sender: Sender, channel: string): void {
@@ -189,6 +210,7 @@ while (warmReplies < WARM && Date.now() < warmDeadline) await new Promise((r) =>
 await new Promise((r) => setTimeout(r, 1_000));
 
 phase = "measure";
+const cpuBefore = cpuSeconds();
 const interval = 1_000 / rate;
 const start = performance.now();
 for (let i = 0; i < total; i++) {
@@ -200,6 +222,7 @@ for (let i = 0; i < total; i++) {
 const sendSeconds = (performance.now() - start) / 1_000;
 await Promise.race([finished, new Promise((r) => setTimeout(r, DRAIN_MS))]);
 const loadAfter = loadavg();
+const cpuAfter = cpuSeconds();
 
 const pct = (values: number[], p: number) => {
   const sorted = values.toSorted((a, b) => a - b);
@@ -219,6 +242,12 @@ console.log(
 console.log(`  answered     ${replyLatencies.length}/${total} (${ollama.requests.length} model calls in all, warm-up included)`);
 console.log(`  reply        ${line(replyLatencies)}`);
 console.log(`  ack          ${line(ackLatencies)}   (${acked} × 200, ${failedAcks} failed)`);
+if (cpuBefore && cpuAfter) {
+  const perMessage = Object.keys(cpuAfter)
+    .map((name) => `${name} ${(((cpuAfter[name]! - cpuBefore[name]!) / total) * 1e6).toFixed(0)}`)
+    .join(", ");
+  console.log(`  CPU/message  ${perMessage} µs (all threads; nats-server, PostgreSQL and Redis not counted)`);
+}
 const goal = pct(replyLatencies, 99);
 console.log(
   `\ngoal: pipeline overhead p99 at ${rate}/s = ${goal.toFixed(1)} ms (goal < 50 ms: ${goal < 50 && replyLatencies.length === total ? "met" : "MISSED"})`,
