@@ -378,6 +378,29 @@ describe("web chat in a browser (Debian chromium)", () => {
     }
   });
 
+  it("keeps what a visitor types while the chat connects, and sends it once connected", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // A slow session start: the visitor types and presses Enter before the chat is ready.
+    await page.route("**/session", async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await route.continue();
+    });
+    try {
+      await page.goto(`${gateway.url}/webchat/${acme.connectionId}/`);
+      await page.keyboard.type("Hi Ada, can you reset my password?");
+      await page.keyboard.press("Enter");
+      const mine = page.locator(".msg-visitor .bubble");
+      await mine.waitFor({ timeout: 15_000 });
+      expect(await mine.textContent()).toBe("Hi Ada, can you reset my password?");
+      await page.locator(".msg-agent .bubble").waitFor({ timeout: 20_000 });
+      expect(await page.locator(".msg-agent .bubble").textContent()).toContain("you said: Hi Ada, can you reset my password?");
+      expect(await page.locator(".msg-visitor").count()).toBe(1);
+    } finally {
+      await context.close();
+    }
+  });
+
   it("embeds on an allowed site as a launcher and an iframe that chats without cookies", async () => {
     setHtml(
       allowedSite,

@@ -305,8 +305,17 @@ function updateCounter() {
   els.input.style.height = `${Math.min(els.input.scrollHeight + 2, window.innerHeight * 0.4)}px`;
 }
 
+// The text box works from the first moment, so nothing typed while the session starts is lost;
+// a message sent before then goes out as soon as the session is ready.
+let ready = false;
+let submitWhenReady = false;
+
 els.form.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (!ready) {
+    submitWhenReady = true;
+    return;
+  }
   const text = els.input.value.trim();
   if (!text) {
     showError("Write a message before sending.");
@@ -363,10 +372,12 @@ async function start() {
       await sleep(delay);
     }
   }
-  els.input.disabled = false;
+  ready = true;
   els.send.disabled = false;
   if (!embedded) els.input.focus();
   void runEvents();
+  if (submitWhenReady) els.form.requestSubmit();
 }
 
+if (!embedded) els.input.focus();
 void start();
