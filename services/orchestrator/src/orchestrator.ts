@@ -1,13 +1,4 @@
-import {
-  CONSUMERS,
-  type ConfigChangeWatch,
-  type ConsumerSpec,
-  type Database,
-  type Logger,
-  publishJson,
-  runConsumer,
-  watchConfigChanges,
-} from "@konstruct/core";
+import { CONSUMERS, type ConsumerSpec, createConsumerLoop, type Database, type Logger, publishJson } from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -90,35 +81,24 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     slotWaitMs: settings.slotWaitMs,
     maxDeliver: consumer.maxDeliver,
   });
-  let running: Awaited<ReturnType<typeof runConsumer>> | null = null;
-  let changes: ConfigChangeWatch | null = null;
+  const loop = createConsumerLoop({
+    name: "orchestrator",
+    js: deps.js,
+    consumer,
+    concurrency: settings.concurrency,
+    log: deps.log,
+    handler: (msg) => handle({ data: msg.data, deliveryCount: msg.info.deliveryCount }),
+    onOutcome: (outcome) => metrics.outcomes.inc({ outcome: outcome.kind }),
+    ...(deps.databaseUrl ? { databaseUrl: deps.databaseUrl } : {}),
+    invalidate: (tenantId) => contexts.invalidate(tenantId),
+  });
   return {
     consumer,
     metrics,
     get running() {
-      return running !== null;
+      return loop.running;
     },
-    async start() {
-      if (running) return;
-      if (deps.databaseUrl) {
-        changes = watchConfigChanges(deps.databaseUrl, (tenantId) => contexts.invalidate(tenantId), deps.log);
-      }
-      running = await runConsumer({
-        js: deps.js,
-        consumer,
-        concurrency: settings.concurrency,
-        log: deps.log,
-        handler: (msg) => handle({ data: msg.data, deliveryCount: msg.info.deliveryCount }),
-        onOutcome: (outcome) => metrics.outcomes.inc({ outcome: outcome.kind }),
-      });
-      deps.log.info({ consumer: consumer.durable, concurrency: settings.concurrency }, "orchestrator consuming");
-    },
-    async stop() {
-      await changes?.close();
-      changes = null;
-      const current = running;
-      running = null;
-      await current?.stop();
-    },
+    start: () => loop.start(),
+    stop: () => loop.stop(),
   };
 }
