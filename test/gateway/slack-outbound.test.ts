@@ -192,6 +192,26 @@ describe("Slack outbound worker", () => {
     expect(records.map((x) => x.replyId)).toContain(r.replyId);
   });
 
+  it("dead-letters an undecodable reply and a web chat reply on the Slack subject, posting nothing", async () => {
+    const before = (await jsm.streams.info(STREAMS.deadLetter)).state.last_seq;
+    const postsBefore = slack.posts().length;
+    const webchat = reply({ channelType: "webchat" });
+    await js.publish(outboundSubject("slack"), "{not json", { msgID: `garbage-${randomBytes(4).toString("hex")}` });
+    await publish(webchat, webchat.replyId);
+    await settled();
+    expect(slack.posts()).toHaveLength(postsBefore);
+    const info = await jsm.streams.info(STREAMS.deadLetter);
+    const reasons: string[] = [];
+    for (let seq = before + 1; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(STREAMS.deadLetter, { seq }).catch(() => null);
+      if (m?.header?.get("Konstruct-Consumer") === spec.durable) reasons.push(m.header.get("Konstruct-Reason"));
+    }
+    expect(reasons).toEqual([
+      expect.stringMatching(/^invalid outbound reply/),
+      "reply for channel webchat on the slack outbound consumer",
+    ]);
+  });
+
   it("retries a network failure before the post and then posts once", async () => {
     const r = reply();
     slack.failNext(1, { status: 503 }, "chat.postMessage");

@@ -49,7 +49,13 @@ await ensureJetStream(
   channels.map((channel) => outboundConsumer(channel.type)),
 );
 const app = await buildApp({ channels, metrics, readiness: [natsReadiness(nc), databaseReadiness(db)], log });
-const workers = await startOutboundWorkers({ js, channels, concurrency: config.OUTBOUND_CONCURRENCY, log });
+const workers = await startOutboundWorkers({
+  js,
+  channels,
+  concurrency: config.OUTBOUND_CONCURRENCY,
+  log,
+  onPoison: (channel) => metrics.posts.inc({ channel, result: "poison" }),
+});
 await app.listen({ port: config.PORT, host: config.HOST });
 
 onShutdown(log, 25_000, [

@@ -1,4 +1,4 @@
-import type { ChannelType, Database, Handler, SecretKey } from "@konstruct/core";
+import type { ChannelType, Database, OutboundReply, Outcome, SecretKey } from "@konstruct/core";
 import type { FastifyPluginAsync } from "fastify";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -12,9 +12,12 @@ export interface Channel {
   type: ChannelType;
   /** Its routes, registered as an encapsulated fastify plugin with its own body parser. */
   plugin: FastifyPluginAsync;
-  /** Handles one reply from `konstruct.outbound.<type>`. */
-  outbound: Handler;
+  /** Handles one reply from `konstruct.outbound.<type>`, already decoded and checked to be for this channel. */
+  outbound: OutboundHandler;
 }
+
+/** Delivers one reply; `deliveryCount` is JetStream's count for this message (1 on the first try). */
+export type OutboundHandler = (reply: OutboundReply, delivery: { deliveryCount: number }) => Promise<Outcome>;
 
 /** What every channel may use; each takes what it needs. */
 export interface ChannelDeps {

@@ -1,4 +1,13 @@
-import { type ConsumerSpec, outboundConsumer, type RunningConsumer, runConsumer } from "@konstruct/core";
+import {
+  type ConsumerSpec,
+  decodeOutboundReply,
+  type OutboundReply,
+  type Outcome,
+  outboundConsumer,
+  poison,
+  type RunningConsumer,
+  runConsumer,
+} from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { Channel } from "../channels/channel.ts";
@@ -12,6 +21,32 @@ export interface OutboundWorkersOptions {
   log: Logger;
   /** The durable consumer of a channel; the default is core's `outbound-<type>` (tests use their own). */
   consumerFor?: (channelType: string) => ConsumerSpec;
+  /** Counts a reply that cannot be decoded or is on the wrong channel's subject. */
+  onPoison?: (channelType: string) => void;
+}
+
+/**
+ * Decodes a reply once for every channel and refuses one published for another channel type,
+ * before the channel's handler sees it: a reply that fails either can never succeed.
+ */
+async function deliver(
+  channel: Channel,
+  data: Uint8Array,
+  deliveryCount: number,
+  onPoison?: (channelType: string) => void,
+): Promise<Outcome> {
+  let reply: OutboundReply;
+  try {
+    reply = decodeOutboundReply(data);
+  } catch (error) {
+    onPoison?.(channel.type);
+    return poison(`invalid outbound reply: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (reply.channelType !== channel.type) {
+    onPoison?.(channel.type);
+    return poison(`reply for channel ${reply.channelType} on the ${channel.type} outbound consumer`);
+  }
+  return channel.outbound(reply, { deliveryCount });
 }
 
 /** Starts one outbound consumer per channel; `stop()` stops pulling and waits for in-flight posts. */
@@ -23,7 +58,7 @@ export async function startOutboundWorkers(options: OutboundWorkersOptions): Pro
       await runConsumer({
         js: options.js,
         consumer: consumerFor(channel.type),
-        handler: channel.outbound,
+        handler: (msg) => deliver(channel, msg.data, msg.info.deliveryCount, options.onPoison),
         concurrency: options.concurrency,
         log: options.log.child({ channel: channel.type, worker: "outbound" }),
       }),

@@ -1,13 +1,4 @@
-import {
-  ack,
-  decodeOutboundReply,
-  type Handler,
-  type OutboundReply,
-  type Outcome,
-  poison,
-  retry,
-  retryDelay,
-} from "@konstruct/core";
+import { ack, type OutboundReply, type Outcome, poison, retry, retryDelay } from "@konstruct/core";
 import {
   LogLevel,
   WebAPIHTTPError,
@@ -19,6 +10,7 @@ import {
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../../metrics.ts";
 import type { LedgerEntry, ReplyLedger } from "../../outbound/reply-ledger.ts";
+import type { OutboundHandler } from "../channel.ts";
 import type { SlackConnectionStore } from "./connections.ts";
 
 /** The `metadata.event_type` every Konstruct reply carries, so a post can be found again after a crash. */
@@ -88,7 +80,7 @@ export interface SlackOutboundOptions {
  * nak'ed with Slack's `Retry-After`, so one tenant's limited workspace never holds a worker
  * slot that other tenants' replies could use.
  */
-export function createSlackOutboundHandler(options: SlackOutboundOptions): Handler {
+export function createSlackOutboundHandler(options: SlackOutboundOptions): OutboundHandler {
   const { connections, ledger, metrics } = options;
   const staleClaimMs = options.staleClaimMs ?? 30_000;
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -114,16 +106,8 @@ export function createSlackOutboundHandler(options: SlackOutboundOptions): Handl
 
   const count = (result: string) => metrics.posts.inc({ channel: "slack", result });
 
-  return async (msg) => {
-    let reply: OutboundReply;
-    try {
-      reply = decodeOutboundReply(msg.data);
-    } catch (error) {
-      count("poison");
-      return poison(error instanceof Error ? error.message : "undecodable reply");
-    }
-    const log = options.log.child({ tenantId: reply.tenantId, replyId: reply.replyId, delivery: msg.info.deliveryCount });
-    if (reply.channelType !== "slack") return poison(`reply for channel ${reply.channelType} on the Slack consumer`);
+  return async (reply, delivery) => {
+    const log = options.log.child({ tenantId: reply.tenantId, replyId: reply.replyId, delivery: delivery.deliveryCount });
 
     const connection = await connections.get(reply.connectionId);
     if (!connection || connection.tenantId !== reply.tenantId) {
@@ -236,7 +220,7 @@ export function createSlackOutboundHandler(options: SlackOutboundOptions): Handl
                 ? error.message
                 : String(error);
       log.warn({ detail }, `Slack call failed while ${doing}; will retry`);
-      return retry(`Slack: ${detail}`, retryDelay(msg.info.deliveryCount));
+      return retry(`Slack: ${detail}`, retryDelay(delivery.deliveryCount));
     }
   };
 }

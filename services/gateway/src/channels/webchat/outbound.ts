@@ -1,7 +1,8 @@
-import { ack, decodeOutboundReply, type Handler, type OutboundReply, poison, retry, retryDelay } from "@konstruct/core";
+import { ack, poison, retry, retryDelay } from "@konstruct/core";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../../metrics.ts";
+import type { OutboundHandler } from "../channel.ts";
 import type { WebchatConnectionStore } from "./connections.ts";
 import { appendOnce, type ConversationLimits } from "./conversation.ts";
 
@@ -24,20 +25,12 @@ const VISITOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * reply never shows twice. A reply whose connection, tenant and workspace do not agree is
  * poison: it must never land in another tenant's conversation.
  */
-export function createWebchatOutboundHandler(options: WebchatOutboundOptions): Handler {
+export function createWebchatOutboundHandler(options: WebchatOutboundOptions): OutboundHandler {
   const { connections, redis, limits, metrics, log } = options;
   const now = options.now ?? Date.now;
   const count = (result: string) => metrics.posts.inc({ channel: "webchat", result });
 
-  return async (msg) => {
-    let reply: OutboundReply;
-    try {
-      reply = decodeOutboundReply(msg.data);
-    } catch (error) {
-      count("poison");
-      return poison(`invalid outbound reply: ${(error as Error).message}`);
-    }
-    if (reply.channelType !== "webchat") return poison(`reply for channel ${reply.channelType} on the web chat consumer`);
+  return async (reply, delivery) => {
     const visitorId = reply.target.channelId;
     if (!VISITOR.test(visitorId)) {
       count("poison");
@@ -82,7 +75,7 @@ export function createWebchatOutboundHandler(options: WebchatOutboundOptions): H
     } catch (error) {
       count("retry");
       log.warn({ err: error, replyId: reply.replyId }, "could not append a web chat reply; will retry");
-      return retry("Redis unavailable for the web chat reply", retryDelay(msg.info.deliveryCount));
+      return retry("Redis unavailable for the web chat reply", retryDelay(delivery.deliveryCount));
     }
   };
 }
