@@ -35,6 +35,31 @@ describe("Dockerfile", () => {
     expect(install).toContain("--omit=dev");
   });
 
+  it("copies every workspace's package.json before npm ci, so the lock file matches the manifests", () => {
+    // npm ci refuses a lock whose workspaces are missing; the dependency stage sees only what it copies.
+    const { workspaces } = JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { workspaces: string[] };
+    const depsStage = instructions.slice(0, instructions.indexOf(stages[1]!));
+    const copied = args("COPY", depsStage).map((a) => a.split(/\s+/)[0]);
+    const ignore = readFileSync(`${root}.dockerignore`, "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
+    const ignored = (path: string) => {
+      let out = false;
+      for (const rule of ignore) {
+        const negated = rule.startsWith("!");
+        const pattern = negated ? rule.slice(1) : rule;
+        if (path === pattern || path.startsWith(`${pattern}/`)) out = !negated;
+      }
+      return out;
+    };
+    for (const workspace of workspaces) {
+      const manifest = `${workspace}/package.json`;
+      expect(copied, manifest).toContain(manifest);
+      expect(ignored(manifest), `${manifest} is excluded by .dockerignore`).toBe(false);
+    }
+  });
+
   it("runs as a non-root numeric user, with the entrypoint that picks the component", () => {
     expect(args("USER")).toEqual(["1000:1000"]);
     expect(JSON.parse(args("ENTRYPOINT")[0]!)).toEqual(["node", "/app/docker/entrypoint.ts"]);
