@@ -169,6 +169,51 @@ describe("the app role, scoped with withTenant", () => {
   });
 });
 
+describe("konstruct_record_tokens, the orchestrator's one-statement token count", () => {
+  const DAY = "2026-01-02";
+  const record = (db: Kysely<Database>, tenant: string, prompt: number, completion: number) =>
+    sql`select konstruct_record_tokens(${tenant}, ${agentOf[tenant]}, ${DAY}, ${prompt}, ${completion})`.execute(db);
+  const usage = (tenant: string) =>
+    t.admin
+      .selectFrom("token_usage")
+      .select(["prompt_tokens", "completion_tokens", "runs"])
+      .where("tenant_id", "=", tenant)
+      .where("day", "=", DAY as never)
+      .execute();
+
+  it("adds each run to the tenant passed, and to no other tenant's row", async () => {
+    await record(t.app, A, 20, 8);
+    await record(t.app, A, 10, 4);
+    expect(await usage(A)).toEqual([{ prompt_tokens: 30, completion_tokens: 12, runs: 2 }]);
+    expect(await usage(B)).toEqual([]);
+  });
+
+  it("leaves no tenant behind, in a surrounding transaction or on the pooled connection", async () => {
+    const seen = await withTenant(t.app, B, async (trx) => {
+      await record(trx, A, 1, 1);
+      return trx.selectFrom("agents").select("tenant_id").execute();
+    });
+    expect(seen.map((r) => r.tenant_id)).toEqual([B]);
+    expect(await usage(B)).toEqual([]);
+
+    const conn = new pg.Client({ connectionString: t.appUrl });
+    await conn.connect();
+    try {
+      await conn.query("select konstruct_record_tokens($1, $2, $3, $4, $5)", [A, agentOf[A], DAY, 1, 1]);
+      for (const table of TENANT_SCOPED_TABLES) {
+        const { rows } = await conn.query(`select count(*)::int as n from ${table}`);
+        expect(rows[0].n, table).toBe(0);
+      }
+    } finally {
+      await conn.end();
+    }
+  });
+
+  it("only the app role may call it", async () => {
+    await expect(record(tenantRole.db, A, 1, 1)).rejects.toThrow(/permission denied/);
+  });
+});
+
 describe("a per-tenant login role", () => {
   it("reads only its own tenant's rows", async () => {
     for (const table of TENANT_SCOPED_TABLES) {

@@ -2,6 +2,7 @@ import type { Migration } from "kysely/migration";
 import * as roles from "./0001-roles.ts";
 import * as tenancy from "./0002-tenancy.ts";
 import * as configNotify from "./0003-config-notify.ts";
+import * as recordTokens from "./0004-record-tokens.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   "0001-roles": roles,
   "0002-tenancy": tenancy,
   "0003-config-notify": configNotify,
+  "0004-record-tokens": recordTokens,
 };

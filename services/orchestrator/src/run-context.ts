@@ -1,4 +1,4 @@
-import { type Agent, type Database, withTenant } from "@konstruct/core";
+import { type Agent, assertTenantId, type Database, withTenant } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
 
 /** What one run needs from the database: the tenant's limits, the agent, and today's token spend. */
@@ -34,31 +34,19 @@ export async function loadRunContext(db: Kysely<Database>, tenantId: string, age
   });
 }
 
-/** Adds one run's tokens to the agent's daily row (insert or increment). */
+/**
+ * Adds one run's tokens to the agent's daily row (insert or increment) in one statement:
+ * migration 0004's `konstruct_record_tokens` sets the tenant and upserts under the same RLS
+ * policy `withTenant` relies on, in one round trip instead of four.
+ */
 export async function recordTokenUsage(
   db: Kysely<Database>,
   tenantId: string,
   agentId: string,
   tokens: { prompt: number; completion: number },
 ): Promise<void> {
-  await withTenant(db, tenantId, (trx) =>
-    trx
-      .insertInto("token_usage")
-      .values({
-        tenant_id: tenantId,
-        agent_id: agentId,
-        day: usageDay(),
-        prompt_tokens: tokens.prompt,
-        completion_tokens: tokens.completion,
-        runs: 1,
-      })
-      .onConflict((oc) =>
-        oc.columns(["tenant_id", "agent_id", "day"]).doUpdateSet({
-          prompt_tokens: sql`token_usage.prompt_tokens + excluded.prompt_tokens`,
-          completion_tokens: sql`token_usage.completion_tokens + excluded.completion_tokens`,
-          runs: sql`token_usage.runs + 1`,
-        }),
-      )
-      .execute(),
+  assertTenantId(tenantId);
+  await sql`select konstruct_record_tokens(${tenantId}, ${agentId}, ${usageDay()}, ${tokens.prompt}, ${tokens.completion})`.execute(
+    db,
   );
 }
