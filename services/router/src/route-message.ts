@@ -116,10 +116,9 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
       count("unknown-workspace");
       return ack;
     }
-    // Built on first use: a pino child serialises (and redacts) its bindings when created, and
-    // routed work logs nothing at the default level.
-    let child: Logger | undefined;
-    const log = () => (child ??= deps.log.child({ tenantId: profile.tenantId, messageId: message.id, deliveryKey: key }));
+    // The context goes into each line rather than into a child logger: a pino child serialises
+    // (and redacts) its bindings when created, even when routed work then logs nothing.
+    const context = { tenantId: profile.tenantId, messageId: message.id, deliveryKey: key };
     if (isOwnMessage(message, profile.connection.botId)) {
       count("own-message");
       return ack;
@@ -131,7 +130,7 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     }
     const claim = await idempotency.claim(profile.tenantId, message, key);
     if (claim.kind === "done" || claim.kind === "duplicate-post") {
-      log().debug({ claim: claim.kind }, "duplicate delivery dropped");
+      deps.log.debug({ ...context, claim: claim.kind }, "duplicate delivery dropped");
       count("duplicate");
       return ack;
     }
@@ -147,7 +146,7 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     // CPU at 200 msg/s, and the orchestrator's "reply published" records each of those runs.
     // Every other decision (limited, bot loop, no agent) has no later line, so it stays at info.
     const level = decision.kind === "work" ? "debug" : "info";
-    log()[level]({ engagement, decision, redelivered: claim.kind === "decided" }, "message routed");
+    deps.log[level]({ ...context, engagement, decision, redelivered: claim.kind === "decided" }, "message routed");
     count(decision.kind === "work" ? "routed" : decision.kind);
     return ack;
   };
