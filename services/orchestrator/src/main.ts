@@ -1,6 +1,4 @@
-import { connectNats, createDatabase, createLogger, ensureJetStream, serveConsumer } from "@konstruct/core";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Redis } from "ioredis";
+import { connectService, serveConsumer } from "@konstruct/core";
 import { loadConfig } from "./config.ts";
 import { createLlmPool } from "./llm-pool.ts";
 import { createOrchestratorMetrics } from "./metrics.ts";
@@ -10,13 +8,15 @@ import { createOrchestrator, orchestratorConsumer } from "./orchestrator.ts";
 
 // Wiring only: configuration, connections, the LLM pool, the orchestrator, HTTP, shutdown.
 const config = loadConfig(process.env);
-const log = createLogger({ name: "orchestrator", level: config.LOG_LEVEL });
-const db = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: "konstruct-orchestrator" });
-// Auto-pipelining: commands issued in the same tick (runs issue several at once) share one write.
-const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
-redis.on("error", (err) => log.warn({ err }, "redis connection error"));
-const nc = await connectNats(config.NATS_URL, "konstruct-orchestrator");
-await ensureJetStream(await jetstreamManager(nc), [orchestratorConsumer(config.NATS_ACK_WAIT_MS)]);
+const { log, db, redis, nc, js } = await connectService({
+  name: "orchestrator",
+  logLevel: config.LOG_LEVEL,
+  databaseUrl: config.DATABASE_URL,
+  databasePoolMax: config.DATABASE_POOL_MAX,
+  redisUrl: config.REDIS_URL,
+  natsUrl: config.NATS_URL,
+  consumers: [orchestratorConsumer(config.NATS_ACK_WAIT_MS)],
+});
 const pool = createLlmPool({
   ollama: createOllamaProvider(config.OLLAMA_URL),
   ...(config.OPENAI_BASE_URL ? { openai: createOpenAiProvider(config.OPENAI_BASE_URL, config.OPENAI_API_KEY) } : {}),
@@ -28,7 +28,7 @@ const metrics = createOrchestratorMetrics({ defaults: true });
 const orchestrator = createOrchestrator({
   db,
   redis,
-  js: jetstream(nc),
+  js,
   databaseUrl: config.DATABASE_URL,
   pool,
   log,
