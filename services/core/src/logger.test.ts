@@ -1,0 +1,57 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger, redactUrl } from "./logger.ts";
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  return { lines, destination };
+}
+
+describe("createLogger", () => {
+  it("never writes tokens, passwords, signatures, cookies or connection URLs", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: "test", destination });
+    const secrets = {
+      password: "hunter2-password",
+      token: "xoxb-secret-token",
+      credentials: { botToken: "xoxb-nested", signingSecret: "signing-nested" },
+      headers: { authorization: "Bearer session-token", cookie: "konstruct_webchat=abc", "x-slack-signature": "v0=deadbeef" },
+      req: { headers: { authorization: "Bearer req-token", "x-slack-signature": "v0=cafe" } },
+      env: { DATABASE_URL: "postgres://konstruct_app:db-password@db/konstruct", KONSTRUCT_SECRET_KEY: "key-material" },
+      connection: { botToken: "xoxb-child", signingSecret: "child-secret" },
+    };
+    log.info(secrets, "with secrets");
+    log.child({ tenantId: "t" }).warn({ connection: secrets.connection }, "child with secrets");
+    const written = lines.join("");
+    for (const value of [
+      "hunter2-password",
+      "xoxb-secret-token",
+      "xoxb-nested",
+      "signing-nested",
+      "session-token",
+      "konstruct_webchat=abc",
+      "v0=deadbeef",
+      "req-token",
+      "v0=cafe",
+      "db-password",
+      "key-material",
+      "xoxb-child",
+      "child-secret",
+    ]) {
+      expect(written).not.toContain(value);
+    }
+    expect(written).toContain("[redacted]");
+    expect(written).toContain('"msg":"with secrets"');
+  });
+
+  it("redactUrl hides only the password", () => {
+    expect(redactUrl("redis://default:s3cret@127.0.0.1:6379")).toBe("redis://default:***@127.0.0.1:6379");
+    expect(redactUrl("not a url")).toBe("[unparseable url]");
+  });
+});
