@@ -10,6 +10,7 @@ WORKDIR /app
 # Manifests first, so the dependency layer is cached until a package.json or the lock changes.
 COPY package.json package-lock.json ./
 COPY services/core/package.json services/core/
+COPY services/channels/package.json services/channels/
 COPY services/gateway/package.json services/gateway/
 COPY services/router/package.json services/router/
 COPY services/orchestrator/package.json services/orchestrator/
@@ -19,7 +20,7 @@ COPY charts/package.json charts/
 COPY test/package.json test/
 COPY scripts/local/package.json scripts/local/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
-      --workspace=services/core --workspace=services/gateway --workspace=services/router \
+      --workspace=services/core --workspace=services/channels --workspace=services/gateway --workspace=services/router \
       --workspace=services/orchestrator --workspace=operator --workspace=migrations \
     && npm cache clean --force
 
@@ -29,6 +30,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY services/core/ services/core/
+COPY services/channels/ services/channels/
 COPY services/gateway/ services/gateway/
 COPY services/router/ services/router/
 COPY services/orchestrator/ services/orchestrator/

@@ -1,10 +1,9 @@
+import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
 import { type ConsumerSpec, connectNats, type Database, ensureJetStream, type SecretKey } from "@konstruct/core";
 import {
   buildApp,
-  createChannels,
   createJetStreamPublisher,
   createMetrics,
-  createRedisReplyLedger,
   databaseReadiness,
   type GatewayMetrics,
   natsReadiness,
@@ -65,7 +64,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       ...(options.staleClaimMs === undefined ? {} : { staleClaimMs: options.staleClaimMs }),
     },
   };
-  const channels = createChannels(deps);
+  const channels = await createChannels(deps);
   const app = await buildApp({ channels, metrics, readiness: [natsReadiness(nc), databaseReadiness(options.db)], log });
   const spec = options.outboundConsumer;
   const workers = spec

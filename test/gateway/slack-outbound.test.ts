@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { REPLY_METADATA_EVENT_TYPE } from "@konstruct/channels/gateway";
 import { type ConsumerSpec, connectNats, ensureJetStream, type OutboundReply, outboundSubject, STREAMS } from "@konstruct/core";
-import { REPLY_METADATA_EVENT_TYPE } from "@konstruct/gateway";
 import { type SlackApiDouble, startSlackApi } from "@konstruct/testkit";
 import {
   AckPolicy,

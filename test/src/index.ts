@@ -1,4 +1,13 @@
 export type {
+  SlackApiCall,
+  SlackApiDouble,
+  SlackApiFailure,
+  SlackApiMessage,
+  SlackApiOptions,
+  SlackTokenInfo,
+} from "@konstruct/channels/doubles";
+export { signSlackRequest, startSlackApi } from "@konstruct/channels/doubles";
+export type {
   ClientCertificate,
   ControlPlane,
   ControlPlaneComponent,
@@ -15,15 +24,6 @@ export type { TestDatabase } from "./database.ts";
 export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
 export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
 export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
-export type {
-  SlackApiCall,
-  SlackApiDouble,
-  SlackApiFailure,
-  SlackApiMessage,
-  SlackApiOptions,
-  SlackTokenInfo,
-} from "./doubles/slack-api.ts";
-export { signSlackRequest, startSlackApi } from "./doubles/slack-api.ts";
 export { serverUrl } from "./env.ts";
 export type { Manifest } from "./kube.ts";
 export {

@@ -1,14 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { createRedisReplyLedger, createWebchatChannel, type WebchatSettings } from "@konstruct/channels/gateway";
 import { connectNats, type Database, ensureJetStream, outboundConsumer, parseSecretKey } from "@konstruct/core";
-import {
-  buildApp,
-  createJetStreamPublisher,
-  createMetrics,
-  createRedisReplyLedger,
-  createWebchatChannel,
-  startOutboundWorkers,
-  type WebchatSettings,
-} from "@konstruct/gateway";
+import { buildApp, createJetStreamPublisher, createMetrics, startOutboundWorkers } from "@konstruct/gateway";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import type { Kysely } from "kysely";

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createSessionSigner } from "@konstruct/gateway";
+import { createSessionSigner } from "@konstruct/channels/gateway";
 import {
   createTestDatabase,
   type OllamaDouble,

@@ -1,25 +1,68 @@
+import { CHANNEL_TYPES, CHANNELS, type ChannelDefinition } from "@konstruct/channels";
 import { type Static, Type } from "@sinclair/typebox";
-import { Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
+import { type CelRule, Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
 
 /** The API group and version of Konstruct's custom resources. */
 export const GROUP = "konstruct.io";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-/** Channel types a Tenant can connect; the database accepts the same set. */
-export const TENANT_CHANNEL_TYPES = ["slack", "webchat"] as const;
+/** Channel types a Tenant can connect: every module of `@konstruct/channels`. */
+export const TENANT_CHANNEL_TYPES = CHANNEL_TYPES;
 
 const SecretRef = Type.Object(
   {
     name: Type.String({
       description:
-        "Name of a Secret in the tenant namespace. For slack channels it must hold the keys `botToken` " +
-        "(xoxb-…) and `signingSecret`; for webchat channels it is optional and may hold `signingSecret`.",
+        "Name of a Secret in the tenant namespace holding the channel's credentials: " +
+        CHANNELS.map((c) => `for ${c.type} channels ${describeKeys(c)}`).join("; ") +
+        ".",
       pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
       maxLength: 253,
     }),
   },
   { description: "A Secret in the tenant namespace holding the channel's credentials." },
+);
+
+function describeKeys(c: ChannelDefinition): string {
+  const keys = (list: readonly string[]) => list.map((k) => `\`${k}\``).join(" and ");
+  if (c.credentials.required.length > 0) return `it must hold the keys ${keys(c.credentials.required)}`;
+  if (c.credentials.optional.length > 0) return `it is optional and may hold ${keys(c.credentials.optional)}`;
+  return "it is not used";
+}
+
+/** The CEL rules each channel's definition implies: required credentials, its id's shape, its own fields. */
+function channelRules(c: ChannelDefinition): CelRule[] {
+  const rules: CelRule[] = [];
+  if (c.credentials.required.length > 0) {
+    rules.push({
+      rule: `self.type != '${c.type}' || has(self.credentialsSecretRef)`,
+      message: `${c.type} channels need credentialsSecretRef naming a Secret with ${c.credentials.required.join(" and ")}`,
+      fieldPath: ".credentialsSecretRef",
+      reason: "FieldValueRequired",
+    });
+  }
+  if (c.externalId.pattern !== undefined) {
+    rules.push({
+      rule: `self.type != '${c.type}' || self.externalId.matches('${c.externalId.pattern}')`,
+      message: c.externalId.patternMessage ?? `a ${c.type} channel's externalId is ${c.externalId.description}`,
+      fieldPath: ".externalId",
+    });
+  }
+  for (const field of Object.keys(c.specFields)) {
+    rules.push({
+      rule: `self.type == '${c.type}' || !has(self.${field})`,
+      message: `${field} applies only to ${c.type} channels`,
+      fieldPath: `.${field}`,
+      reason: "FieldValueForbidden",
+    });
+  }
+  return rules;
+}
+
+/** Fields only some channel types take, each optional in the schema and forbidden elsewhere by a rule. */
+const channelSpecFields = Object.fromEntries(
+  CHANNELS.flatMap((c) => Object.entries(c.specFields).map(([name, schema]) => [name, Type.Optional(schema)])),
 );
 
 export const TenantChannelSpec = withRules(
@@ -30,48 +73,23 @@ export const TenantChannelSpec = withRules(
         pattern: DNS_LABEL,
         maxLength: 63,
       }),
-      type: StringEnum(TENANT_CHANNEL_TYPES, { description: "Kind of channel: `slack` or `webchat`." }),
+      type: StringEnum(TENANT_CHANNEL_TYPES, {
+        description: `Kind of channel: ${CHANNELS.map((c) => `\`${c.type}\` (${c.summary})`).join(", ")}.`,
+      }),
       externalId: Type.String({
         description:
-          "The channel's own id: Slack's team (workspace) id such as T0123ABCD, or a public id for a web chat. " +
+          `The channel's own id: ${CHANNELS.map((c) => `for ${c.type}, ${c.externalId.description}`).join("; ")}. ` +
           "Unique across the installation per channel type.",
         pattern: "^[A-Za-z0-9._-]+$",
         minLength: 1,
         maxLength: 256,
       }),
       credentialsSecretRef: Type.Optional(SecretRef),
-      allowedOrigins: Type.Optional(
-        Type.Array(
-          Type.String({ description: "An origin such as https://example.com.", pattern: "^https?://[^/\\s]+$", maxLength: 2048 }),
-          {
-            description: "webchat only: origins allowed to embed the chat and call its API.",
-            maxItems: 32,
-            "x-kubernetes-list-type": "set",
-          },
-        ),
-      ),
+      ...channelSpecFields,
     },
     { description: "A channel the tenant's people use to reach its agents." },
   ),
-  [
-    {
-      rule: "self.type != 'slack' || has(self.credentialsSecretRef)",
-      message: "slack channels need credentialsSecretRef naming a Secret with botToken and signingSecret",
-      fieldPath: ".credentialsSecretRef",
-      reason: "FieldValueRequired",
-    },
-    {
-      rule: "self.type != 'slack' || self.externalId.matches('^[TE][A-Z0-9]+$')",
-      message: "a slack channel's externalId is the Slack team id, e.g. T0123ABCD",
-      fieldPath: ".externalId",
-    },
-    {
-      rule: "self.type == 'webchat' || !has(self.allowedOrigins)",
-      message: "allowedOrigins applies only to webchat channels",
-      fieldPath: ".allowedOrigins",
-      reason: "FieldValueForbidden",
-    },
-  ],
+  CHANNELS.flatMap(channelRules),
 );
 
 const Admin = Type.Object(
@@ -185,7 +203,9 @@ const ChannelStatus = Type.Object(
     ready: Type.Boolean({ description: "Whether the connection is stored with its credentials." }),
     message: Type.Optional(Type.String({ description: "Why the channel is not ready." })),
     webhookPath: Type.Optional(
-      Type.String({ description: "Path the gateway serves for this channel: /webhooks/slack/<id>/events or /webchat/<id>/." }),
+      Type.String({
+        description: `Path the gateway serves for this channel: ${CHANNELS.map((c) => c.connectionRoute.replace(":connectionId", "<id>")).join(" or ")}.`,
+      }),
     ),
   },
   { description: "The state of one channel." },

@@ -1,3 +1,4 @@
+import { type ChannelDefinition, channelDefinition, connectionPathOf } from "@konstruct/channels";
 import { decryptSecret, encryptSecret } from "@konstruct/core";
 import type { Tenant, TenantChannelSpec, TenantChannelStatus } from "../api/tenant.ts";
 import { canonical, jsonEqual, notReady, type Outcome, ok } from "../conditions.ts";
@@ -5,12 +6,9 @@ import { messageOf, SpecConflictError } from "../errors.ts";
 import type { ChannelRow } from "../ports.ts";
 import type { TenantDeps, TenantNames } from "./tenant-context.ts";
 
-/** Keys a slack channel's credentials Secret must hold. */
-export const SLACK_SECRET_KEYS = ["botToken", "signingSecret"] as const;
-
-/** The path the gateway serves a connection on. */
+/** The path the gateway serves a connection on, from its channel's route. */
 export function webhookPath(type: string, connectionId: string): string {
-  return type === "slack" ? `/webhooks/slack/${connectionId}/events` : `/webchat/${connectionId}/`;
+  return connectionPathOf(type, connectionId) ?? "";
 }
 
 /** The result of ensuring every channel: a condition and one status entry per channel. */
@@ -25,14 +23,22 @@ async function readCredentials(channel: TenantChannelSpec, names: TenantNames, d
   if (ref === undefined) return null;
   const data = await deps.kube.getSecret(names.namespace, ref.name);
   if (data === null) throw new SpecConflictError("SecretNotFound", `Secret ${names.namespace}/${ref.name} not found; create it`);
-  if (channel.type === "slack") {
-    const missing = SLACK_SECRET_KEYS.filter((k) => !data[k]);
-    if (missing.length > 0) {
-      throw new SpecConflictError("SecretIncomplete", `Secret ${names.namespace}/${ref.name} lacks ${missing.join(" and ")}`);
-    }
-    return { botToken: data.botToken as string, signingSecret: data.signingSecret as string };
+  const { required, optional } = definitionOf(channel).credentials;
+  if (required.length === 0 && optional.length === 0) return data;
+  const missing = required.filter((k) => !data[k]);
+  if (missing.length > 0) {
+    throw new SpecConflictError("SecretIncomplete", `Secret ${names.namespace}/${ref.name} lacks ${missing.join(" and ")}`);
   }
-  return data;
+  // Only the keys the channel declares are stored: a Secret may hold other things.
+  return Object.fromEntries([...required, ...optional].filter((k) => data[k]).map((k) => [k, data[k] as string]));
+}
+
+function definitionOf(channel: TenantChannelSpec): ChannelDefinition {
+  const definition = channelDefinition(channel.type);
+  // The CRD's enum is the channel list, so the API server refuses unknown types first.
+  if (definition === undefined)
+    throw new SpecConflictError("UnknownChannelType", `no channel module handles type ${channel.type}`);
+  return definition;
 }
 
 function storedCredentials(row: ChannelRow, names: TenantNames, deps: TenantDeps): Credentials | undefined {
@@ -57,7 +63,7 @@ export async function ensureTenantChannels(tenant: Tenant, names: TenantNames, d
     const row = rows.find((r) => r.name === channel.name);
     try {
       const credentials = await readCredentials(channel, names, deps);
-      const settings = channel.type === "webchat" ? { allowedOrigins: channel.allowedOrigins ?? [] } : {};
+      const settings = definitionOf(channel).settings(channel);
       const sealed = () =>
         credentials === null ? null : encryptSecret(deps.secretKey, names.tenantId, JSON.stringify(canonical(credentials)));
       let id = row?.id;

@@ -39,7 +39,7 @@ export {
 export { assertTenantId, isUuid, newId } from "./ids.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
-export { Attachment, CHANNEL_TYPES, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
+export { Attachment, CHANNEL_TYPE_PATTERN, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
 export { connectNats } from "./nats/connect.ts";
 export type { Handler, Outcome, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";
@@ -61,8 +61,6 @@ export type { ReadinessCheck } from "./service/health-server.ts";
 export { createHealthServer } from "./service/health-server.ts";
 export type { ShutdownStep } from "./service/shutdown.ts";
 export { onShutdown } from "./service/shutdown.ts";
-export type { NormalizeOptions, SlackIgnoreReason, SlackNormalized } from "./slack/normalize.ts";
-export { normalizeSlackEvent, SlackEventEnvelope, slackTsToIso, stripBotMention } from "./slack/normalize.ts";
 export {
   deadLetterSubject,
   inboundSubject,

@@ -5,9 +5,13 @@ import { compile } from "./schema.ts";
 const Uuid = Type.String({ pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" });
 const Id = Type.String({ minLength: 1, maxLength: 256 });
 
-/** Channel types a connection can have. Adding a channel adds its name here. */
-export const CHANNEL_TYPES = ["slack", "webchat"] as const;
-export const ChannelType = Type.Union(CHANNEL_TYPES.map((t) => Type.Literal(t)));
+/**
+ * The shape of a channel type name. Which names exist is the channel list's business
+ * (`@konstruct/channels`), from which the CRD's enum derives; the message model only insists on
+ * a name that is safe as a subject token and a key part.
+ */
+export const CHANNEL_TYPE_PATTERN = "^[a-z][a-z0-9]{0,31}$";
+export const ChannelType = Type.String({ pattern: CHANNEL_TYPE_PATTERN });
 export type ChannelType = Static<typeof ChannelType>;
 
 export const Attachment = Type.Object({

@@ -58,7 +58,8 @@ async function serve(target: Target): Promise<number> {
     const { ack, connectNats, ensureJetStream } = await import("@konstruct/core");
     const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
     const { pino } = await import("pino");
-    const { buildApp, createJetStreamPublisher, createMetrics, slackIngress } = await import("../src/index.ts");
+    const { buildApp, createJetStreamPublisher, createMetrics } = await import("../src/index.ts");
+    const { slackIngress } = await import("@konstruct/channels/gateway");
     const natsUrl = process.env.NATS_URL;
     if (!natsUrl) throw new Error('NATS_URL is not set: eval "$(bash scripts/servers.sh env)" first');
     const nc = await connectNats(natsUrl, "konstruct-bench");

@@ -1,6 +1,6 @@
+import type { Channel } from "@konstruct/channels/gateway";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
-import type { Channel } from "./channels/channel.ts";
 import { createErrorHandler } from "./errors.ts";
 import { healthRoutes, type ReadinessCheck } from "./health.ts";
 import type { GatewayMetrics } from "./metrics.ts";

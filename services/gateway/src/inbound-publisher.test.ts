@@ -1,6 +1,6 @@
+import { WebhookError } from "@konstruct/channels/gateway";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { WebhookError } from "./errors.ts";
 import { createJetStreamPublisher } from "./inbound-publisher.ts";
 
 /** A JetStream that stores by msgID (duplicates flagged), refuses one poisoned id, and records what reached it. */

@@ -1,16 +1,5 @@
+import { type InboundPublisher, WebhookError } from "@konstruct/channels/gateway";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
-import { WebhookError } from "./errors.ts";
-
-/** Result of one publish: `duplicate` when JetStream already held this message id. */
-export interface PublishResult {
-  duplicate: boolean;
-}
-
-/** Where webhooks hand their normalized messages; the one dependency between ack and durability. */
-export interface InboundPublisher {
-  /** Publishes and waits for the stream's acknowledgement; throws a WebhookError `UNAVAILABLE` otherwise. */
-  publish(subject: string, value: unknown, msgId: string): Promise<PublishResult>;
-}
 
 /**
  * Publishes to JetStream with a message id (server-side de-duplication of Slack's retries) and a

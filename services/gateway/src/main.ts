@@ -1,3 +1,4 @@
+import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
 import {
   connectNats,
   createDatabase,
@@ -10,12 +11,10 @@ import {
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { buildApp } from "./app.ts";
-import { createChannels } from "./channels/registry.ts";
 import { loadConfig } from "./config.ts";
 import { databaseReadiness, natsReadiness } from "./health.ts";
 import { createJetStreamPublisher } from "./inbound-publisher.ts";
 import { createMetrics } from "./metrics.ts";
-import { createRedisReplyLedger } from "./outbound/reply-ledger.ts";
 import { startOutboundWorkers } from "./outbound/worker.ts";
 
 // Wires the gateway, listens, and shuts down in order: stop taking webhooks, finish in-flight
@@ -30,7 +29,7 @@ const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOffli
 redis.on("error", (error) => log.warn({ err: error }, "Redis connection error"));
 const metrics = createMetrics({ defaults: true });
 
-const channels = createChannels({
+const channels = await createChannels({
   db,
   secretKey: parseSecretKey(config.KONSTRUCT_SECRET_KEY),
   publisher: createJetStreamPublisher(js),

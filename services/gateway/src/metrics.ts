@@ -1,16 +1,9 @@
+import type { ChannelMetrics } from "@konstruct/channels/gateway";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 /** The gateway's Prometheus metrics, on a registry of its own (no global state between tests). */
-export interface GatewayMetrics {
+export interface GatewayMetrics extends ChannelMetrics {
   registry: Registry;
-  /** Webhook requests by channel and result (`accepted`, `duplicate`, `ignored`, `unauthorized`, …). */
-  webhooks: Counter<"channel" | "result">;
-  /** Time to get JetStream's acknowledgement for an inbound message. */
-  publishSeconds: Histogram<"channel">;
-  /** Outbound replies by channel and result (`posted`, `already_posted`, `rate_limited`, `retry`, `poison`, …). */
-  posts: Counter<"channel" | "result">;
-  /** Time of one outbound post call. */
-  postSeconds: Histogram<"channel">;
 }
 
 /** Creates the metrics; `defaults` adds the process metrics (off in unit tests). */

@@ -1,3 +1,4 @@
+import { questionText } from "@konstruct/channels";
 import {
   ack,
   type Database,
@@ -8,7 +9,6 @@ import {
   outboundSubject,
   poison,
   retry,
-  stripBotMention,
   type WorkItem,
 } from "@konstruct/core";
 import type { Kysely } from "kysely";
@@ -72,7 +72,8 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
     const agent = context.agent;
     if (!agent) return { ...notice(REPLY_TEXTS.agentMissing), kind: "apology" };
     if (context.tokensUsedToday >= context.tokensPerDay) return notice(REPLY_TEXTS.tokenBudget);
-    const text = stripBotMention(item.message.content.text, item.message.channel.botUserId) || "(empty message)";
+    const text =
+      questionText(item.message.channelType, item.message.content.text, item.message.channel.botUserId) || "(empty message)";
     const messages = buildPrompt(
       { displayName: agent.display_name, role: agent.role, systemPrompt: agent.system_prompt },
       history,
@@ -188,7 +189,7 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
     };
     const appendMemory = async () => {
       if (settled.kind !== "answer" || !agent || progress.memoryAppended) return;
-      const question = stripBotMention(item.message.content.text, item.message.channel.botUserId);
+      const question = questionText(item.message.channelType, item.message.content.text, item.message.channel.botUserId);
       await memory.append(
         tenantId,
         item.message,

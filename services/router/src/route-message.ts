@@ -1,3 +1,4 @@
+import { questionText } from "@konstruct/channels";
 import {
   ack,
   decodeMessage,
@@ -10,7 +11,6 @@ import {
   outboundSubject,
   poison,
   retry,
-  stripBotMention,
   type WorkItem,
   workSubject,
 } from "@konstruct/core";
@@ -63,7 +63,7 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     if (!(await botLoop.allow(profile.tenantId, message))) return { kind: "bot-loop" };
     const rate = await rateLimiter.check(profile.tenantId, profile.messagesPerMinute);
     if (!rate.allowed) return rate.notify ? { kind: "notice" } : { kind: "limited" };
-    const text = stripBotMention(message.content.text, message.channel.botUserId);
+    const text = questionText(message.channelType, message.content.text, message.channel.botUserId);
     const choice = selectAgent(profile.agents, text, profile.connection.name);
     return choice ? { kind: "work", agentId: choice.agent.id } : { kind: "no-agent" };
   };

@@ -1,3 +1,4 @@
+import type { Channel } from "@konstruct/channels/gateway";
 import {
   type ConsumerSpec,
   decodeOutboundReply,
@@ -10,7 +11,6 @@ import {
 } from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import type { Channel } from "../channels/channel.ts";
 
 /** Options for {@link startOutboundWorkers}. */
 export interface OutboundWorkersOptions {

@@ -1,10 +1,10 @@
-import { deliveryKey, inboundSubject, MessageValidationError, normalizeSlackEvent } from "@konstruct/core";
+import { deliveryKey, inboundSubject, MessageValidationError } from "@konstruct/core";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
-import { WebhookError } from "../../errors.ts";
-import type { InboundPublisher } from "../../inbound-publisher.ts";
-import type { GatewayMetrics } from "../../metrics.ts";
+import { WebhookError } from "../errors.ts";
+import type { ChannelMetrics, InboundPublisher } from "../host.ts";
 import type { SlackConnectionStore } from "./connections.ts";
+import { normalizeSlackEvent } from "./normalize.ts";
 import { verifySlackSignature } from "./signature.ts";
 
 /** Slack documents no body limit for events; 1 MB is far above any event and bounds memory per request. */
@@ -16,7 +16,7 @@ export interface SlackIngressOptions {
   connections: SlackConnectionStore;
   /** Signing secret of the platform's shared Slack app (`SLACK_SIGNING_SECRET`). */
   platformSigningSecret: string;
-  metrics: GatewayMetrics;
+  metrics: ChannelMetrics;
   log: Logger;
   now?: () => number;
 }

@@ -1,8 +1,5 @@
+import { type Attachment, compile, type KonstructMessage, MessageValidationError, newId } from "@konstruct/core";
 import { type Static, Type } from "@sinclair/typebox";
-import { MessageValidationError } from "../errors.ts";
-import { newId } from "../ids.ts";
-import type { Attachment, KonstructMessage } from "../message.ts";
-import { compile } from "../schema.ts";
 
 /**
  * Slack Events API → KonstructMessage.

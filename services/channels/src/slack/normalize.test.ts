@@ -1,6 +1,5 @@
+import { MessageValidationError, parseMessage } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
-import { MessageValidationError } from "../errors.ts";
-import { parseMessage } from "../message.ts";
 import { slackFixtures as f } from "./fixtures.ts";
 import { normalizeSlackEvent, slackTsToIso, stripBotMention } from "./normalize.ts";
 

@@ -3,9 +3,8 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
-import type { InboundPublisher } from "../inbound-publisher.ts";
-import type { GatewayMetrics } from "../metrics.ts";
-import type { ReplyLedger } from "../outbound/reply-ledger.ts";
+import type { ChannelMetrics, InboundPublisher } from "./host.ts";
+import type { ReplyLedger } from "./reply-ledger.ts";
 
 /** One channel of the gateway: its webhook routes and its outbound handler. Adding a channel is one folder that builds this. */
 export interface Channel {
@@ -28,7 +27,7 @@ export interface ChannelDeps {
   /** The shared Redis client (web chat: conversations, visitor rate limits; it duplicates it for blocking reads). */
   redis: Redis;
   ledger: ReplyLedger;
-  metrics: GatewayMetrics;
+  metrics: ChannelMetrics;
   log: Logger;
   settings: {
     slackSigningSecret: string;

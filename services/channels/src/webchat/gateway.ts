@@ -1,10 +1,11 @@
-import type { Channel, ChannelDeps } from "../channel.ts";
+import type { Channel, ChannelDeps } from "../gateway-channel.ts";
+import { createReplyDelivery } from "../reply-protocol.ts";
 import { createWebchatConnectionStore, type WebchatConnectionStore } from "./connections.ts";
 import { DEFAULT_CONVERSATION_LIMITS } from "./conversation.ts";
 import { DEFAULT_EVENT_STREAM_SETTINGS } from "./events.ts";
 import { type WebchatSettings, webchatIngress } from "./ingress.ts";
-import { createWebchatOutboundHandler } from "./outbound.ts";
 import { DEFAULT_VISITOR_RATE_LIMIT } from "./rate-limit.ts";
+import { createWebchatSender } from "./sender.ts";
 import { createSessionSigner, sessionKey } from "./session.ts";
 
 export type { WebchatSettings } from "./ingress.ts";
@@ -56,10 +57,8 @@ export function createWebchatChannel(deps: ChannelDeps, overrides: WebchatChanne
         settings,
       });
     },
-    outbound: createWebchatOutboundHandler({
-      connections,
-      redis,
-      limits: settings.conversation,
+    outbound: createReplyDelivery(createWebchatSender({ connections, redis, limits: settings.conversation }), {
+      ledger: deps.ledger,
       metrics: deps.metrics,
       log: log.child({ worker: "outbound" }),
     }),

@@ -1,14 +1,16 @@
+import {
+  type InboundPublisher,
+  type SlackConnection,
+  slackIngress,
+  slackSignature,
+  WebhookError,
+} from "@konstruct/channels/gateway";
 import { ack, deliveryKey, type KonstructMessage } from "@konstruct/core";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildApp } from "../../app.ts";
-import { WebhookError } from "../../errors.ts";
-import type { InboundPublisher } from "../../inbound-publisher.ts";
-import { createMetrics } from "../../metrics.ts";
-import type { SlackConnection } from "./connections.ts";
-import { slackIngress } from "./ingress.ts";
-import { slackSignature } from "./signature.ts";
+import { buildApp } from "./app.ts";
+import { createMetrics } from "./metrics.ts";
 
 const PLATFORM_SECRET = "platform-signing-secret";
 const CONNECTION: SlackConnection = {

@@ -3,8 +3,7 @@ import { deliveryKey, inboundSubject, type KonstructMessage } from "@konstruct/c
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { InboundPublisher } from "../../inbound-publisher.ts";
-import type { GatewayMetrics } from "../../metrics.ts";
+import type { ChannelMetrics, InboundPublisher } from "../host.ts";
 import type { WebchatConnection, WebchatConnectionStore } from "./connections.ts";
 import { appendOnce, type ConversationLimits, STREAM_ID } from "./conversation.ts";
 import { toWebchatError, WebchatError } from "./errors.ts";
@@ -33,7 +32,7 @@ export interface WebchatIngressOptions {
   publisher: InboundPublisher;
   redis: Redis;
   hub: StreamHub;
-  metrics: GatewayMetrics;
+  metrics: ChannelMetrics;
   log: Logger;
   settings: WebchatSettings;
 }

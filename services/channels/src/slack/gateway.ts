@@ -1,7 +1,8 @@
-import type { Channel, ChannelDeps } from "../channel.ts";
+import type { Channel, ChannelDeps } from "../gateway-channel.ts";
+import { createReplyDelivery } from "../reply-protocol.ts";
 import { createSlackConnectionStore, type SlackConnectionStore } from "./connections.ts";
 import { slackIngress } from "./ingress.ts";
-import { createSlackOutboundHandler } from "./outbound.ts";
+import { createSlackSender } from "./sender.ts";
 
 /** The Slack channel: Events API webhooks in, `chat.postMessage` replies out, one connection cache for both. */
 export function createSlackChannel(deps: ChannelDeps, overrides: { connections?: SlackConnectionStore } = {}): Channel {
@@ -17,10 +18,8 @@ export function createSlackChannel(deps: ChannelDeps, overrides: { connections?:
         log: deps.log,
       });
     },
-    outbound: createSlackOutboundHandler({
-      connections,
+    outbound: createReplyDelivery(createSlackSender({ connections, slackApiUrl: deps.settings.slackApiUrl }), {
       ledger: deps.ledger,
-      slackApiUrl: deps.settings.slackApiUrl,
       metrics: deps.metrics,
       log: deps.log.child({ channel: "slack", worker: "outbound" }),
       ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),

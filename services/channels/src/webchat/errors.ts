@@ -1,4 +1,4 @@
-import { httpStatusOf } from "../../errors.ts";
+import { httpStatusOf } from "../errors.ts";
 
 /** Stable codes of the web chat API; the page shows the message, scripts branch on the code. */
 export type WebchatErrorCode =

@@ -1,0 +1,51 @@
+import type { TSchema } from "@sinclair/typebox";
+import type { ChannelFactory } from "./gateway-channel.ts";
+
+/**
+ * What the platform knows about one kind of channel, in one place. The operator derives the
+ * Tenant CRD's channel schema and rules, the credential check and the webhook paths from it;
+ * the gateway mounts its routes and sender (see `gateway.ts`); lists and enums everywhere else
+ * derive from {@link CHANNELS}. Definitions are plain data and small functions, so the operator
+ * can import them without the gateway's HTTP stack.
+ */
+export interface ChannelDefinition {
+  /** `Tenant.spec.channels[].type`, the `konstruct.inbound.<type>` subject token, `KonstructMessage.channelType`. */
+  type: string;
+  /** What the channel is, for `kubectl explain`. */
+  summary: string;
+  externalId: {
+    /** What the channel's own id is for this type (e.g. Slack's team id). */
+    description: string;
+    /** A pattern the API server enforces for this type (a CEL rule); the spec's generic pattern applies regardless. */
+    pattern?: string;
+    /** The message when `pattern` does not match. */
+    patternMessage?: string;
+  };
+  credentials: {
+    /** Keys the referenced Secret must hold; non-empty means `credentialsSecretRef` is required. */
+    required: readonly string[];
+    /** Keys read when present. */
+    optional: readonly string[];
+  };
+  /** Fields of a spec entry that only this type takes (the CRD forbids them on other types). */
+  specFields: Readonly<Record<string, TSchema>>;
+  /** The connection's stored settings, from its spec entry (already validated by the API server). */
+  settings(spec: Readonly<Record<string, unknown>>): Record<string, unknown>;
+  /** The route of one connection, with `:connectionId` where the connection's id goes. */
+  connectionRoute: string;
+  /** Text for the model: the message without the channel's own mention of the bot. */
+  questionText(text: string, botUserId: string | null): string;
+  /**
+   * The gateway's side of the channel (routes and sender), imported only when the gateway asks,
+   * so the operator and the other services never load a channel's HTTP stack.
+   */
+  gateway(): Promise<ChannelFactory>;
+}
+
+/** A channel's path for one connection, from its route. */
+export function connectionPath(definition: Pick<ChannelDefinition, "connectionRoute">, connectionId: string): string {
+  return definition.connectionRoute.replace(":connectionId", connectionId);
+}
+
+/** Identity for channels whose text carries no bot mention syntax. */
+export const plainText = (text: string): string => text.trim();

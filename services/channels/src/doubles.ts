@@ -1,0 +1,11 @@
+// Test doubles of the services channels talk to, each speaking that service's wire protocol.
+// Tests and the local sandbox of `npm start` use them; the gateway never imports this entry.
+export type {
+  SlackApiCall,
+  SlackApiDouble,
+  SlackApiFailure,
+  SlackApiMessage,
+  SlackApiOptions,
+  SlackTokenInfo,
+} from "./slack/double.ts";
+export { signSlackRequest, startSlackApi } from "./slack/double.ts";

@@ -1,0 +1,24 @@
+import type { Channel, ChannelDeps } from "./gateway-channel.ts";
+import { CHANNELS } from "./index.ts";
+
+/** Builds the gateway's side of every channel in the list (routes and sender), in list order. */
+export async function createChannels(deps: ChannelDeps): Promise<Channel[]> {
+  const factories = await Promise.all(CHANNELS.map((definition) => definition.gateway()));
+  return factories.map((create) => create(deps));
+}
+
+export { HTTP_STATUS_BY_CODE, httpStatusOf, WebhookError } from "./errors.ts";
+export type { Channel, ChannelDeps, ChannelFactory, OutboundHandler } from "./gateway-channel.ts";
+export type { ChannelMetrics, InboundPublisher, PublishResult } from "./host.ts";
+export type { Claim, LedgerEntry, ReplyLedger } from "./reply-ledger.ts";
+export { createRedisReplyLedger, replyKey } from "./reply-ledger.ts";
+export type { LookupResult, PostResult, ReplyDeliveryOptions, ReplySender, ReplyTarget } from "./reply-protocol.ts";
+export { createReplyDelivery } from "./reply-protocol.ts";
+export type { SlackConnection, SlackConnectionStore } from "./slack/connections.ts";
+export { createSlackConnectionStore } from "./slack/connections.ts";
+export { createSlackChannel } from "./slack/gateway.ts";
+export { SLACK_BODY_LIMIT, slackIngress } from "./slack/ingress.ts";
+export { createSlackSender, REPLY_METADATA_EVENT_TYPE, slackPostFailure } from "./slack/sender.ts";
+export { slackSignature, verifySlackSignature } from "./slack/signature.ts";
+export type { WebchatChannelOverrides, WebchatSettings } from "./webchat/gateway.ts";
+export { createSessionSigner, createWebchatChannel, DEFAULT_WEBCHAT_SETTINGS, sessionKey } from "./webchat/gateway.ts";

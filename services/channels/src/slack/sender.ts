@@ -1,0 +1,165 @@
+import type { OutboundReply } from "@konstruct/core";
+import {
+  LogLevel,
+  WebAPIHTTPError,
+  WebAPIPlatformError,
+  WebAPIRateLimitedError,
+  WebAPIRequestError,
+  WebClient,
+} from "@slack/web-api";
+import type { PostResult, ReplySender } from "../reply-protocol.ts";
+import type { SlackConnection, SlackConnectionStore } from "./connections.ts";
+
+/** The `metadata.event_type` every Konstruct reply carries, so a post can be found again after a crash. */
+export const REPLY_METADATA_EVENT_TYPE = "konstruct_reply";
+
+/**
+ * Slack errors that no retry can fix: the reply is dead-lettered. (Anything else Slack refuses
+ * outright is retried; anything that may have half-happened is verified before a re-post.)
+ */
+const PERMANENT_ERRORS = new Set([
+  "channel_not_found",
+  "not_in_channel",
+  "is_archived",
+  "invalid_auth",
+  "not_authed",
+  "account_inactive",
+  "token_revoked",
+  "token_expired",
+  "no_permission",
+  "missing_scope",
+  "restricted_action",
+  "restricted_action_read_only_channel",
+  "restricted_action_thread_only_channel",
+  "restricted_action_non_threadable_channel",
+  "ekm_access_denied",
+  "team_access_not_granted",
+  "msg_too_long",
+  "no_text",
+  "invalid_arguments",
+  "invalid_metadata_format",
+  "invalid_metadata_schema",
+  "metadata_too_large",
+  "cannot_reply_to_message",
+  "thread_locked",
+]);
+
+// Slack says these may have partly succeeded before failing: treat like a lost response.
+const UNCERTAIN_ERRORS = new Set(["internal_error", "fatal_error"]);
+
+/** What the Slack sender needs. */
+export interface SlackSenderOptions {
+  connections: SlackConnectionStore;
+  /** Slack Web API base URL (`SLACK_API_URL`). */
+  slackApiUrl: string;
+  /** Timeout of one Slack call. */
+  callTimeoutMs?: number;
+}
+
+/** A Slack error as the reply protocol sees it. */
+function describeSlackError(error: unknown): string {
+  if (error instanceof WebAPIPlatformError) return error.data.error;
+  if (error instanceof WebAPIHTTPError) return `HTTP ${error.statusCode}`;
+  if (error instanceof WebAPIRequestError) return error.original.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Maps one failed `chat.postMessage` to what the reply protocol does next. */
+export function slackPostFailure(error: unknown): PostResult {
+  if (error instanceof WebAPIRateLimitedError)
+    return { kind: "rate_limited", retryAfterMs: Math.max(1, error.retryAfter) * 1_000 };
+  if (error instanceof WebAPIPlatformError && !UNCERTAIN_ERRORS.has(error.data.error)) {
+    return {
+      kind: "refused",
+      permanent: PERMANENT_ERRORS.has(error.data.error),
+      detail: `chat.postMessage: ${error.data.error}`,
+    };
+  }
+  // A network error, timeout, 5xx or a Slack error that may have half-happened: the post may
+  // have landed, so the next delivery looks before it posts.
+  return { kind: "uncertain", detail: describeSlackError(error) };
+}
+
+/**
+ * Slack's side of the reply protocol: `chat.postMessage` in the thread, carrying the reply id in
+ * the message metadata so that `conversations.replies` can find a post whose response was lost.
+ * Retries belong to JetStream (nak with delay), never to an in-process loop holding a slot.
+ */
+export function createSlackSender(options: SlackSenderOptions): ReplySender<SlackConnection> {
+  const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  const clients = new Map<string, WebClient>();
+  const clientFor = (token: string): WebClient => {
+    let client = clients.get(token);
+    if (!client) {
+      client = new WebClient(token, {
+        slackApiUrl: options.slackApiUrl,
+        rejectRateLimitedCalls: true,
+        retryConfig: { retries: 0 },
+        timeout: callTimeoutMs,
+        logLevel: LogLevel.ERROR,
+      });
+      if (clients.size >= 1_000) clients.delete(clients.keys().next().value as string);
+      clients.set(token, client);
+    }
+    return client;
+  };
+
+  return {
+    channel: "slack",
+    async target(reply) {
+      const connection = await options.connections.get(reply.connectionId);
+      if (!connection || connection.tenantId !== reply.tenantId) {
+        return { ok: false, reason: `Slack connection ${reply.connectionId} not found for tenant ${reply.tenantId}` };
+      }
+      return { ok: true, connection };
+    },
+    async post(reply, connection) {
+      try {
+        const result = await clientFor(connection.botToken).chat.postMessage({
+          channel: reply.target.channelId,
+          thread_ts: reply.target.threadId,
+          text: reply.text,
+          metadata: { event_type: REPLY_METADATA_EVENT_TYPE, event_payload: { reply_id: reply.replyId } },
+        });
+        return { kind: "posted", messageId: result.ts ?? null };
+      } catch (error) {
+        return slackPostFailure(error);
+      }
+    },
+    async find(reply, connection, sinceMs) {
+      try {
+        const ts = await findPostedReply(clientFor(connection.botToken), reply, sinceMs);
+        return ts === null ? { kind: "absent" } : { kind: "found", messageId: ts };
+      } catch (error) {
+        // Without a way to look (a permission, a revoked token), re-posting could duplicate.
+        if (error instanceof WebAPIPlatformError) return { kind: "cannot_look", detail: error.data.error };
+        return { kind: "failed", detail: describeSlackError(error) };
+      }
+    },
+  };
+}
+
+/** Looks for a message with this reply's metadata in the target thread, posted since `sinceMs`; returns its ts. */
+async function findPostedReply(client: WebClient, reply: OutboundReply, sinceMs: number): Promise<string | null> {
+  let cursor: string | undefined;
+  for (let page = 0; page < 20; page++) {
+    const result = await client.conversations.replies({
+      channel: reply.target.channelId,
+      ts: reply.target.threadId,
+      include_all_metadata: true,
+      // Clocks differ between us and Slack; a minute of slack keeps the search honest.
+      oldest: String(Math.floor(sinceMs / 1000) - 60),
+      limit: 200,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const message of result.messages ?? []) {
+      const metadata = message.metadata as { event_type?: string; event_payload?: { reply_id?: unknown } } | undefined;
+      if (metadata?.event_type === REPLY_METADATA_EVENT_TYPE && metadata.event_payload?.reply_id === reply.replyId) {
+        return message.ts ?? "";
+      }
+    }
+    cursor = result.response_metadata?.next_cursor || undefined;
+    if (!cursor) return null;
+  }
+  return null;
+}
