@@ -56,6 +56,11 @@ export const KonstructMessage = Type.Object(
       text: Type.String({ maxLength: 40_000 }),
       /** User ids mentioned in the text (Slack `<@U…>`), in order of appearance. */
       mentions: Type.Array(Id, { maxItems: 100 }),
+      /**
+       * The channel said the bot was addressed (Slack's `app_mention`, or the bot's own id among
+       * the mentions). Optional so that messages of an older gateway still validate.
+       */
+      mentionsBot: Type.Optional(Type.Boolean()),
       attachments: Type.Array(Attachment, { maxItems: 100 }),
     }),
     /** The conversation thread: Slack's `thread_ts`, else the message's own ts (a new thread). */

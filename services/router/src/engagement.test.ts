@@ -12,6 +12,7 @@ function message(overrides: {
   botId?: string | null;
   botUserId?: string | null;
   threadId?: string;
+  mentionsBot?: boolean;
 }): KonstructMessage {
   return {
     id: "5d1e9b1a-3c2f-4e8d-9a7b-6c5d4e3f2a10",
@@ -31,7 +32,12 @@ function message(overrides: {
       isBot: overrides.botId != null,
       botId: overrides.botId ?? null,
     },
-    content: { text: "hi", mentions: overrides.mentions ?? [], attachments: [] },
+    content: {
+      text: "hi",
+      mentions: overrides.mentions ?? [],
+      attachments: [],
+      ...(overrides.mentionsBot === undefined ? {} : { mentionsBot: overrides.mentionsBot }),
+    },
     threadId: overrides.threadId ?? "1700000000.000100",
     timestamp: "2023-11-14T22:13:20Z",
     deliveryId: "Ev1",
@@ -53,6 +59,11 @@ describe("engagement", () => {
   it("engages on a DM and on an @mention of our bot", () => {
     expect(directEngagement(message({ isDirect: true }))).toBe("direct");
     expect(directEngagement(message({ mentions: ["UOTHER", "UBOT"] }))).toBe("mention");
+  });
+
+  it("engages when the channel says the bot was mentioned (Slack's app_mention), even without knowing the bot's user id", () => {
+    expect(directEngagement(message({ mentionsBot: true, botUserId: null }))).toBe("mention");
+    expect(directEngagement(message({ mentionsBot: false, mentions: ["UOTHER"] }))).toBeNull();
   });
 
   it("does not engage on a mention of somebody else, or when the bot user is unknown", () => {

@@ -7,6 +7,8 @@ export type Engagement = "direct" | "mention" | "thread" | null;
 /** The parts of engagement that need no state: a DM or an @mention of the bot. */
 export function directEngagement(message: KonstructMessage): Engagement {
   if (message.channel.isDirect) return "direct";
+  if (message.content.mentionsBot) return "mention";
+  // Messages from a gateway older than `mentionsBot`: find the bot among the mentions.
   const bot = message.channel.botUserId;
   if (bot !== null && message.content.mentions.includes(bot)) return "mention";
   return null;

@@ -110,8 +110,13 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     if (!profile) {
       // Not poison: the payload is fine, the workspace is just not (or no longer) connected.
       deps.log.info(
-        { channelType: message.channelType, workspaceId: message.channel.workspaceId, deliveryKey: key },
-        "message from an unknown workspace dropped",
+        {
+          channelType: message.channelType,
+          workspaceId: message.channel.workspaceId,
+          deliveryKey: key,
+          reason: "unknown-workspace",
+        },
+        "message dropped: unknown workspace",
       );
       count("unknown-workspace");
       return ack;
@@ -120,21 +125,25 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     // (and redacts) its bindings when created, even when routed work then logs nothing.
     const context = { tenantId: profile.tenantId, messageId: message.id, deliveryKey: key };
     if (isOwnMessage(message, profile.connection.botId)) {
+      deps.log.debug({ ...context, reason: "own-message" }, "message dropped");
       count("own-message");
       return ack;
     }
     const engagement = await engagementOf(message, profile.tenantId, threads);
     if (!engagement) {
+      // Not a DM, no mention of the bot, not a thread it takes part in: someone else's conversation.
+      deps.log.debug({ ...context, reason: "not-engaged" }, "message dropped");
       count("not-engaged");
       return ack;
     }
     const claim = await idempotency.claim(profile.tenantId, message, key);
     if (claim.kind === "done" || claim.kind === "duplicate-post") {
-      deps.log.debug({ ...context, claim: claim.kind }, "duplicate delivery dropped");
+      deps.log.debug({ ...context, reason: "duplicate", claim: claim.kind }, "message dropped");
       count("duplicate");
       return ack;
     }
     if (claim.kind === "busy") {
+      deps.log.debug({ ...context, reason: "busy" }, "message deferred: another handler holds this delivery");
       count("busy");
       return retry("another handler holds this delivery", 2_000);
     }

@@ -81,6 +81,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
     }
     if (payload.type !== "event_callback") {
       // app_rate_limited and future envelope types: nothing to route, and Slack must not retry.
+      log.debug({ envelope: String(payload.type).slice(0, 64), reason: "unsupported_envelope" }, "Slack request ignored");
       results.set(request, "ignored");
       return reply.status(200).send();
     }
@@ -100,6 +101,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
       throw error;
     }
     if (normalized.kind === "ignored") {
+      log.debug({ eventType: normalized.eventType.slice(0, 64), reason: normalized.reason }, "Slack event ignored");
       results.set(request, "ignored");
       return reply.status(200).send();
     }

@@ -29,11 +29,24 @@ describe("normalizeSlackEvent", () => {
         botUserId: "U0LAN0Z89",
       },
       sender: { id: "U061F7AUR", isBot: false, botId: null },
-      content: { mentions: ["U0LAN0Z89"], attachments: [] },
+      content: { mentions: ["U0LAN0Z89"], mentionsBot: true, attachments: [] },
       threadId: "1515449522.000016",
       deliveryId: "Ev0PV52K21",
       timestamp: "2018-01-08T22:12:02.000Z",
     });
+  });
+
+  it("says an app_mention addresses the bot even when the envelope names no bot user", () => {
+    const { authorizations: _, ...withoutAuthorizations } = f.appMention as Record<string, unknown>;
+    const m = message(withoutAuthorizations);
+    expect(m.channel.botUserId).toBeNull();
+    expect(m.content.mentionsBot).toBe(true);
+  });
+
+  it("routes by the signed envelope's team, not the inner event's (another org's in a shared channel)", () => {
+    const base = f.appMention as { event: Record<string, unknown> };
+    const m = message({ ...base, event: { ...base.event, team: "T0OTHERORG" } });
+    expect(m.channel.workspaceId).toBe("T061EG9R6");
   });
 
   it("marks a DM as direct and a thread reply with its parent thread", () => {

@@ -96,6 +96,8 @@ export function normalizeSlackEvent(body: unknown, options: NormalizeOptions): S
   if (!event.channel || !event.ts || !senderId) return ignored("incomplete", event);
 
   const text = event.text ?? "";
+  const botUserId = body.authorizations?.[0]?.user_id ?? null;
+  const mentions = [...text.matchAll(MENTION)].map((m) => m[1] as string);
   const isBot = event.bot_id !== undefined || event.subtype === "bot_message";
   const message: KonstructMessage = {
     id: (options.newId ?? newId)(),
@@ -103,11 +105,13 @@ export function normalizeSlackEvent(body: unknown, options: NormalizeOptions): S
     channelType: "slack",
     channel: {
       connectionId: options.connectionId,
-      workspaceId: event.team ?? body.team_id,
+      // The envelope's team is the workspace that signed it; the inner event's `team` can be
+      // another organisation's in a shared (Slack Connect) channel, so it never routes.
+      workspaceId: body.team_id,
       channelId: event.channel,
       messageId: event.ts,
       isDirect: event.channel_type === "im",
-      botUserId: body.authorizations?.[0]?.user_id ?? null,
+      botUserId,
     },
     sender: {
       id: senderId,
@@ -117,7 +121,9 @@ export function normalizeSlackEvent(body: unknown, options: NormalizeOptions): S
     },
     content: {
       text,
-      mentions: [...text.matchAll(MENTION)].map((m) => m[1] as string),
+      mentions,
+      // Slack's own signal that the bot was mentioned; the id check covers the `message` twin.
+      mentionsBot: event.type === "app_mention" || (botUserId !== null && mentions.includes(botUserId)),
       attachments: (event.files ?? []).map(toAttachment),
     },
     threadId: event.thread_ts ?? event.ts,
