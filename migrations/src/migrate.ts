@@ -1,6 +1,7 @@
 import { KonstructError } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
 import { type MigrationResultSet, Migrator } from "kysely/migration";
+import { syncChannelTypes } from "./channel-types.ts";
 import { migrations } from "./migrations/index.ts";
 
 /** Applies every pending migration. Safe to run again and concurrently: kysely serializes
@@ -17,6 +18,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
       cause: result.error,
     });
   }
+  await syncChannelTypes(db);
   return result;
 }
 

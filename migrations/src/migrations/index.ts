@@ -3,7 +3,7 @@ import * as roles from "./0001-roles.ts";
 import * as tenancy from "./0002-tenancy.ts";
 import * as configNotify from "./0003-config-notify.ts";
 import * as recordTokens from "./0004-record-tokens.ts";
-import * as channelTypeFormat from "./0005-channel-type-format.ts";
+import * as channelTypes from "./0005-channel-types.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -14,5 +14,5 @@ export const migrations: Record<string, Migration> = {
   "0002-tenancy": tenancy,
   "0003-config-notify": configNotify,
   "0004-record-tokens": recordTokens,
-  "0005-channel-type-format": channelTypeFormat,
+  "0005-channel-types": channelTypes,
 };

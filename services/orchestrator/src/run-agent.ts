@@ -19,7 +19,7 @@ import { buildPrompt } from "./prompt.ts";
 import { apologyText, outboundReply, REPLY_TEXTS } from "./replies.ts";
 import { type RunContext, recordTokenUsage } from "./run-context.ts";
 import { createRunContexts, type RunContexts } from "./run-context-cache.ts";
-import type { RunState, SettledReply } from "./run-state.ts";
+import type { RunProgress, RunState, SettledReply } from "./run-state.ts";
 import type { SessionMemory } from "./session-memory.ts";
 import type { TenantSlots } from "./tenant-slots.ts";
 
@@ -65,165 +65,226 @@ const notice = (text: string): SettledReply => ({ kind: "notice", text, model: n
  * and the tenant's context comes from a per-tenant cache (run-context-cache.ts).
  */
 export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Promise<Outcome> {
-  const { db, pool, memory, slots, state, publish, metrics } = deps;
-  const contexts = deps.contexts ?? createRunContexts({ db, ttlMs: 1_000 });
-
-  const think = async (item: WorkItem, context: RunContext, history: ChatMessage[], log: Logger): Promise<SettledReply> => {
-    const agent = context.agent;
-    if (!agent) return { ...notice(REPLY_TEXTS.agentMissing), kind: "apology" };
-    if (context.tokensUsedToday >= context.tokensPerDay) return notice(REPLY_TEXTS.tokenBudget);
-    const text =
-      questionText(item.message.channelType, item.message.content.text, item.message.channel.botUserId) || "(empty message)";
-    const messages = buildPrompt(
-      { displayName: agent.display_name, role: agent.role, systemPrompt: agent.system_prompt },
-      history,
-      text,
-    );
-    const end = metrics.llmSeconds.startTimer();
-    const outcome = await pool.chat({
-      models: [agent.model, ...agent.fallback_models],
-      messages,
-      temperature: agent.temperature,
-      log,
-    });
-    end();
-    if (outcome.ok) {
-      const { result } = outcome;
-      if (outcome.modelIndex > 0) metrics.fallbacks.inc();
-      return {
-        kind: "answer",
-        text: result.text,
-        model: result.model,
-        promptTokens: result.promptTokens,
-        completionTokens: result.completionTokens,
-      };
-    }
-    for (const error of outcome.errors) metrics.llmErrors.inc({ failure: error.failure });
-    metrics.llmExhausted.inc();
-    log.error({ failures: outcome.errors.map((e) => e.message) }, "every model failed; apologising");
-    return { kind: "apology", text: apologyText(outcome.errors), model: null, promptTokens: 0, completionTokens: 0 };
-  };
+  const contexts = deps.contexts ?? createRunContexts({ db: deps.db, ttlMs: 1_000 });
+  const steps: RunSteps = { ...deps, contexts };
 
   const run = async (delivery: WorkDelivery): Promise<Outcome> => {
-    let item: WorkItem;
-    try {
-      item = decodeWorkItem(delivery.data);
-    } catch (error) {
-      if (error instanceof MessageValidationError) return poison(error.message);
-      throw error;
-    }
-    if (!item.message.channel.connectionId) return poison("work item without a channel connection");
-    const { tenantId, deliveryKey } = item;
-    const log = deps.log.child({ tenantId, messageId: item.message.id, deliveryKey, agentId: item.agentId });
-    const context = await contexts.load(tenantId, item.agentId);
+    const decoded = decodeDelivery(delivery);
+    if ("kind" in decoded) return decoded;
+    const item = decoded;
+    const log = deps.log.child({
+      tenantId: item.tenantId,
+      messageId: item.message.id,
+      deliveryKey: item.deliveryKey,
+      agentId: item.agentId,
+    });
+    const context = await contexts.load(item.tenantId, item.agentId);
     if (!context) {
       log.warn("tenant no longer exists; dropping its work");
       return ack;
     }
-    const agent = context.agent;
-    const historyLimit = agent?.max_history_messages ?? 0;
-    const loadHistory = () => memory.load(tenantId, item.message, historyLimit);
-
-    // Progress, history and a first try at a slot in one round trip. The history and the slot
-    // are wasted on a redelivery whose reply is already settled, which is rare.
-    const [initial, firstHistory, firstSlot] = await Promise.all([
-      state.get(tenantId, deliveryKey),
-      loadHistory(),
-      slots.acquire(tenantId, deliveryKey, context.maxConcurrentRuns, 0),
-    ]);
-    let progress = initial;
-    let release = firstSlot;
-    const releaseSlot = async () => {
-      await release?.().catch((err) => log.warn({ err }, "releasing the tenant slot failed; its lease will expire"));
-      release = null;
-    };
-    if (progress.published) {
-      await releaseSlot();
-      return ack;
-    }
-    let reply = progress.reply;
-    if (reply) {
-      await releaseSlot();
-    } else {
-      let history = firstHistory;
-      if (!release) {
-        release = await slots.acquire(tenantId, deliveryKey, context.maxConcurrentRuns, deps.slotWaitMs);
-        // Turns appended while this run waited belong in its prompt.
-        if (release) history = await loadHistory();
-      }
-      if (!release) {
-        if (delivery.deliveryCount < deps.maxDeliver) {
-          return retry(`tenant at its ${context.maxConcurrentRuns} concurrent runs`, 2_000 * delivery.deliveryCount);
-        }
-        // Out of redeliveries: tell the person rather than dead-letter their message silently.
-        reply = await state.settle(tenantId, deliveryKey, notice(REPLY_TEXTS.busy));
-      } else {
-        let thought: SettledReply;
-        try {
-          thought = await think(item, context, history, log);
-        } catch (error) {
-          await releaseSlot();
-          throw error;
-        }
-        [reply] = await Promise.all([state.settle(tenantId, deliveryKey, thought), releaseSlot()]);
-      }
-      progress = { ...progress, reply };
-    }
-
-    const settled = reply;
-    const recordTokens = async () => {
-      if (settled.kind !== "answer" || !agent || progress.tokensRecorded) return;
-      // Claim, then record: a concurrent duplicate cannot count the run twice. A crash between
-      // the two loses one run's tokens, the cheaper error for a budget meant to stop runaway use.
-      if (!(await state.claim(tenantId, deliveryKey, "tokens"))) return;
-      const tokens = { prompt: settled.promptTokens, completion: settled.completionTokens };
-      try {
-        await recordTokenUsage(db, tenantId, agent.id, tokens);
-      } catch (error) {
-        await state.unmark(tenantId, deliveryKey, "tokens").catch(() => {});
-        throw error;
-      }
-      contexts.recorded(tenantId, tokens.prompt + tokens.completion);
-      metrics.tokens.inc({ type: "prompt" }, tokens.prompt);
-      metrics.tokens.inc({ type: "completion" }, tokens.completion);
-    };
-    const appendMemory = async () => {
-      if (settled.kind !== "answer" || !agent || progress.memoryAppended) return;
-      const question = questionText(item.message.channelType, item.message.content.text, item.message.channel.botUserId);
-      await memory.append(
-        tenantId,
-        item.message,
-        [
-          { role: "user", content: question },
-          { role: "assistant", content: settled.text },
-        ],
-        agent.max_history_messages,
-        { key: state.key(tenantId, deliveryKey), field: "memory" },
-      );
-    };
-    const replyAgent = agent ? { id: agent.id, displayName: agent.display_name } : null;
-    const outbound = outboundReply(item, settled.kind, settled.text, replyAgent);
-    // Memory before the reply, so a follow-up to the reply finds this turn. The token count
-    // goes to PostgreSQL meanwhile; should it fail after the reply went out, the redelivery
-    // records it and its publish is dropped by NATS as a duplicate. "published" is marked only
-    // when every step is done.
-    const steps = await Promise.allSettled([
-      recordTokens(),
-      appendMemory().then(() => publish(outboundSubject(item.message.channelType), outbound, outbound.replyId)),
-    ]);
-    for (const step of steps) if (step.status === "rejected") throw step.reason;
-    await state.mark(tenantId, deliveryKey, "published");
-    metrics.replies.inc({ kind: settled.kind });
-    log.info({ kind: settled.kind, model: settled.model, redelivered: delivery.deliveryCount > 1 }, "reply published");
+    const r: Run = { item, context, log, deliveryCount: delivery.deliveryCount };
+    const settled = await settleReply(r, steps);
+    if (settled.kind === "outcome") return settled.outcome;
+    await deliverReply(r, settled.progress, settled.reply, steps);
+    deps.metrics.replies.inc({ kind: settled.reply.kind });
+    log.info(
+      { kind: settled.reply.kind, model: settled.reply.model, redelivered: delivery.deliveryCount > 1 },
+      "reply published",
+    );
     return ack;
   };
 
   return async (delivery) => {
-    const end = metrics.runSeconds.startTimer();
+    const end = deps.metrics.runSeconds.startTimer();
     try {
       return await run(delivery);
     } finally {
       end();
     }
   };
+}
+
+/** What the steps of a run share. */
+type RunSteps = RunDeps & { contexts: RunContexts };
+
+/** One run: the work item, its tenant's context and the delivery it came in. */
+interface Run {
+  item: WorkItem;
+  context: RunContext;
+  log: Logger;
+  deliveryCount: number;
+}
+
+/** The work item, or the poison outcome of one that can never run. */
+function decodeDelivery(delivery: WorkDelivery): WorkItem | Outcome {
+  let item: WorkItem;
+  try {
+    item = decodeWorkItem(delivery.data);
+  } catch (error) {
+    if (error instanceof MessageValidationError) return poison(error.message);
+    throw error;
+  }
+  if (!item.message.channel.connectionId) return poison("work item without a channel connection");
+  return item;
+}
+
+type Settled = { kind: "reply"; reply: SettledReply; progress: RunProgress } | { kind: "outcome"; outcome: Outcome };
+
+/**
+ * The run's reply, settled once: the one a previous delivery settled, or a new one thought
+ * under a tenant slot (a model answer, an apology, a notice). With no slot, the item goes back
+ * to the stream; out of redeliveries, the person is told the agent is busy.
+ */
+async function settleReply(r: Run, deps: RunSteps): Promise<Settled> {
+  const { tenantId, deliveryKey } = r.item;
+  const { state, slots, memory } = deps;
+  const historyLimit = r.context.agent?.max_history_messages ?? 0;
+  const loadHistory = () => memory.load(tenantId, r.item.message, historyLimit);
+
+  // Progress, history and a first try at a slot in one round trip. The history and the slot
+  // are wasted on a redelivery whose reply is already settled, which is rare.
+  const [progress, firstHistory, firstSlot] = await Promise.all([
+    state.get(tenantId, deliveryKey),
+    loadHistory(),
+    slots.acquire(tenantId, deliveryKey, r.context.maxConcurrentRuns, 0),
+  ]);
+  let release = firstSlot;
+  const releaseSlot = async () => {
+    await release?.().catch((err) => r.log.warn({ err }, "releasing the tenant slot failed; its lease will expire"));
+    release = null;
+  };
+  if (progress.published) {
+    await releaseSlot();
+    return { kind: "outcome", outcome: ack };
+  }
+  if (progress.reply) {
+    await releaseSlot();
+    return { kind: "reply", reply: progress.reply, progress };
+  }
+
+  let history = firstHistory;
+  if (!release) {
+    release = await slots.acquire(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
+    // Turns appended while this run waited belong in its prompt.
+    if (release) history = await loadHistory();
+  }
+  let reply: SettledReply;
+  if (!release) {
+    if (r.deliveryCount < deps.maxDeliver) {
+      const outcome = retry(`tenant at its ${r.context.maxConcurrentRuns} concurrent runs`, 2_000 * r.deliveryCount);
+      return { kind: "outcome", outcome };
+    }
+    // Out of redeliveries: tell the person rather than dead-letter their message silently.
+    reply = await state.settle(tenantId, deliveryKey, notice(REPLY_TEXTS.busy));
+  } else {
+    let thought: SettledReply;
+    try {
+      thought = await think(r, history, deps);
+    } catch (error) {
+      await releaseSlot();
+      throw error;
+    }
+    [reply] = await Promise.all([state.settle(tenantId, deliveryKey, thought), releaseSlot()]);
+  }
+  return { kind: "reply", reply, progress: { ...progress, reply } };
+}
+
+/** Asks the agent's models (primary, then fallbacks), within the tenant's token budget. */
+async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<SettledReply> {
+  const { metrics } = deps;
+  const agent = r.context.agent;
+  if (!agent) return { ...notice(REPLY_TEXTS.agentMissing), kind: "apology" };
+  if (r.context.tokensUsedToday >= r.context.tokensPerDay) return notice(REPLY_TEXTS.tokenBudget);
+  const messages = buildPrompt(
+    { displayName: agent.display_name, role: agent.role, systemPrompt: agent.system_prompt },
+    history,
+    questionOf(r.item) || "(empty message)",
+  );
+  const end = metrics.llmSeconds.startTimer();
+  const outcome = await deps.pool.chat({
+    models: [agent.model, ...agent.fallback_models],
+    messages,
+    temperature: agent.temperature,
+    log: r.log,
+  });
+  end();
+  if (outcome.ok) {
+    const { result } = outcome;
+    if (outcome.modelIndex > 0) metrics.fallbacks.inc();
+    return {
+      kind: "answer",
+      text: result.text,
+      model: result.model,
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+    };
+  }
+  for (const error of outcome.errors) metrics.llmErrors.inc({ failure: error.failure });
+  metrics.llmExhausted.inc();
+  r.log.error({ failures: outcome.errors.map((e) => e.message) }, "every model failed; apologising");
+  return { kind: "apology", text: apologyText(outcome.errors), model: null, promptTokens: 0, completionTokens: 0 };
+}
+
+/**
+ * Delivers a settled reply: the token count to PostgreSQL, meanwhile the turn to memory and
+ * then the reply to the outbound stream (memory first, so a follow-up to the reply finds this
+ * turn). Should the count fail after the reply went out, the redelivery records it and its
+ * publish is dropped by NATS as a duplicate. "published" is marked only when every step is done.
+ */
+async function deliverReply(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
+  const { item } = r;
+  const agent = r.context.agent;
+  const replyAgent = agent ? { id: agent.id, displayName: agent.display_name } : null;
+  const outbound = outboundReply(item, reply.kind, reply.text, replyAgent);
+  const steps = await Promise.allSettled([
+    recordTokens(r, progress, reply, deps),
+    appendMemory(r, progress, reply, deps).then(() =>
+      deps.publish(outboundSubject(item.message.channelType), outbound, outbound.replyId),
+    ),
+  ]);
+  for (const step of steps) if (step.status === "rejected") throw step.reason;
+  await deps.state.mark(item.tenantId, item.deliveryKey, "published");
+}
+
+/** Counts an answer's tokens once against the tenant's daily budget. */
+async function recordTokens(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
+  const agent = r.context.agent;
+  if (reply.kind !== "answer" || !agent || progress.tokensRecorded) return;
+  const { tenantId, deliveryKey } = r.item;
+  // Claim, then record: a concurrent duplicate cannot count the run twice. A crash between
+  // the two loses one run's tokens, the cheaper error for a budget meant to stop runaway use.
+  if (!(await deps.state.claim(tenantId, deliveryKey, "tokens"))) return;
+  const tokens = { prompt: reply.promptTokens, completion: reply.completionTokens };
+  try {
+    await recordTokenUsage(deps.db, tenantId, agent.id, tokens);
+  } catch (error) {
+    await deps.state.unmark(tenantId, deliveryKey, "tokens").catch(() => {});
+    throw error;
+  }
+  deps.contexts.recorded(tenantId, tokens.prompt + tokens.completion);
+  deps.metrics.tokens.inc({ type: "prompt" }, tokens.prompt);
+  deps.metrics.tokens.inc({ type: "completion" }, tokens.completion);
+}
+
+/** Appends the question and the answer to the thread's memory, once per delivery. */
+async function appendMemory(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
+  const agent = r.context.agent;
+  if (reply.kind !== "answer" || !agent || progress.memoryAppended) return;
+  const { tenantId, deliveryKey } = r.item;
+  await deps.memory.append(
+    tenantId,
+    r.item.message,
+    [
+      { role: "user", content: questionOf(r.item) },
+      { role: "assistant", content: reply.text },
+    ],
+    agent.max_history_messages,
+    { key: deps.state.key(tenantId, deliveryKey), field: "memory" },
+  );
+}
+
+/** The person's question without the channel's mention of the bot. */
+function questionOf(item: WorkItem): string {
+  return questionText(item.message.channelType, item.message.content.text, item.message.channel.botUserId);
 }
