@@ -1,4 +1,4 @@
-import type { ChannelType, Database, OutboundReply, Outcome, SecretKey } from "@konstruct/core";
+import type { ChannelType, Database, Disposition, OutboundReply, SecretKey } from "@konstruct/core";
 import type { FastifyPluginAsync } from "fastify";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -16,7 +16,7 @@ export interface Channel {
 }
 
 /** Delivers one reply; `deliveryCount` is JetStream's count for this message (1 on the first try). */
-export type OutboundHandler = (reply: OutboundReply, delivery: { deliveryCount: number }) => Promise<Outcome>;
+export type OutboundHandler = (reply: OutboundReply, delivery: { deliveryCount: number }) => Promise<Disposition>;
 
 /** What every channel may use; each takes what it needs. */
 export interface ChannelDeps {

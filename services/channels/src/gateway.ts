@@ -10,7 +10,7 @@ export async function createChannels(deps: ChannelDeps): Promise<Channel[]> {
 export { HTTP_STATUS_BY_CODE, httpStatusOf, WebhookError } from "./errors.ts";
 export type { Channel, ChannelDeps, ChannelFactory, OutboundHandler } from "./gateway-channel.ts";
 export type { ChannelMetrics, InboundPublisher, PublishResult } from "./host.ts";
-export type { Claim, LedgerEntry, ReplyLedger } from "./reply-ledger.ts";
+export type { LedgerEntry, ReplyClaim, ReplyLedger } from "./reply-ledger.ts";
 export { createRedisReplyLedger, replyKey } from "./reply-ledger.ts";
 export type { LookupResult, PostResult, ReplyDeliveryOptions, ReplySender, ReplyTarget } from "./reply-protocol.ts";
 export { createReplyDelivery } from "./reply-protocol.ts";
@@ -21,4 +21,4 @@ export { SLACK_BODY_LIMIT, slackIngress } from "./slack/ingress.ts";
 export { createSlackSender, REPLY_METADATA_EVENT_TYPE, slackPostFailure } from "./slack/sender.ts";
 export { slackSignature, verifySlackSignature } from "./slack/signature.ts";
 export type { WebchatChannelOverrides, WebchatSettings } from "./webchat/gateway.ts";
-export { createSessionSigner, createWebchatChannel, DEFAULT_WEBCHAT_SETTINGS, sessionKey } from "./webchat/gateway.ts";
+export { createSessionSigner, createWebchatChannel, DEFAULT_WEBCHAT_SETTINGS, sessionSigningKey } from "./webchat/gateway.ts";

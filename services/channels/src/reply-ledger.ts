@@ -13,12 +13,12 @@ export type LedgerEntry =
   | { state: "posted"; at: number; messageId: string | null };
 
 /** The outcome of a claim: ours to post, or someone's earlier record (with its raw value for compare-and-set). */
-export type Claim = { claimed: true; owner: string } | { claimed: false; entry: LedgerEntry; raw: string };
+export type ReplyClaim = { claimed: true; owner: string } | { claimed: false; entry: LedgerEntry; raw: string };
 
 /** At-most-once bookkeeping of outbound replies, keyed per tenant and reply id. */
 export interface ReplyLedger {
   /** Claims a reply id for posting, unless a record exists. */
-  claim(tenantId: string, replyId: string): Promise<Claim>;
+  claim(tenantId: string, replyId: string): Promise<ReplyClaim>;
   /** Takes over a stale claim if the record is still exactly `raw`; null when another worker moved first. */
   takeOver(tenantId: string, replyId: string, raw: string): Promise<string | null>;
   /** Records a confirmed post. */

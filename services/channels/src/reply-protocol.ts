@@ -1,4 +1,4 @@
-import { ack, type OutboundReply, type Outcome, poison, retry, retryDelay } from "@konstruct/core";
+import { ack, type Disposition, type OutboundReply, poison, retry, retryDelay } from "@konstruct/core";
 import type { Logger } from "pino";
 import type { OutboundHandler } from "./gateway-channel.ts";
 import type { ChannelMetrics } from "./host.ts";
@@ -61,7 +61,7 @@ export interface ReplyDeliveryOptions {
   now?: () => number;
 }
 
-type Resolution = { kind: "post"; owner: string } | { kind: "done"; outcome: Outcome };
+type Resolution = { kind: "post"; owner: string } | { kind: "done"; outcome: Disposition };
 
 /**
  * The at-most-once reply protocol every channel posts through:
@@ -90,7 +90,7 @@ export function createReplyDelivery<C>(sender: ReplySender<C>, options: ReplyDel
     let child: Logger | undefined;
     const log = () =>
       (child ??= options.log.child({ tenantId: reply.tenantId, replyId: reply.replyId, delivery: delivery.deliveryCount }));
-    const retryLater = (detail: string, doing: string): Outcome => {
+    const retryLater = (detail: string, doing: string): Disposition => {
       count("retry");
       log().warn({ detail }, `${channel}: ${doing} failed; will retry`);
       return retry(`${channel}: ${detail}`, retryDelay(delivery.deliveryCount));
@@ -111,7 +111,7 @@ export function createReplyDelivery<C>(sender: ReplySender<C>, options: ReplyDel
     return resolution.kind === "post" ? post(resolution.owner) : resolution.outcome;
 
     async function resolveEarlierClaim(entry: LedgerEntry, raw: string): Promise<Resolution> {
-      const done = (outcome: Outcome): Resolution => ({ kind: "done", outcome });
+      const done = (outcome: Disposition): Resolution => ({ kind: "done", outcome });
       if (entry.state === "posted") {
         count("already_posted");
         return done(ack);
@@ -148,7 +148,7 @@ export function createReplyDelivery<C>(sender: ReplySender<C>, options: ReplyDel
       }
     }
 
-    async function post(owner: string | null): Promise<Outcome> {
+    async function post(owner: string | null): Promise<Disposition> {
       const started = performance.now();
       const result = await sender
         .post(reply, connection)

@@ -6,18 +6,18 @@ export { CONFIG_CHANNEL, watchConfigChanges } from "./db/config-changes.ts";
 export type { DatabaseOptions } from "./db/connect.ts";
 export { createDatabase } from "./db/connect.ts";
 export type {
-  Agent,
+  AgentRecord,
   AgentsTable,
   AgentUpdate,
-  ChannelConnection,
+  ChannelConnectionRecord,
   ChannelConnectionsTable,
   Database,
   NewAgent,
   NewChannelConnection,
   NewTenant,
-  PortalUser,
+  PortalUserRecord,
   PortalUsersTable,
-  Tenant,
+  TenantRecord,
   TenantRolesTable,
   TenantsTable,
   TokenUsageTable,
@@ -41,7 +41,7 @@ export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
 export { Attachment, CHANNEL_TYPE_PATTERN, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
 export { connectNats } from "./nats/connect.ts";
-export type { Handler, Outcome, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
+export type { Disposition, Handler, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";
 export type { ConsumerSpec } from "./nats/streams.ts";
 export { CONSUMERS, ensureJetStream, outboundConsumer } from "./nats/streams.ts";

@@ -2,14 +2,14 @@ import type { Channel } from "@konstruct/channels/gateway";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import { createErrorHandler } from "./errors.ts";
-import { healthRoutes, type ReadinessCheck } from "./health.ts";
+import { type DependencyCheck, healthRoutes } from "./health.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
 /** What the gateway's HTTP app is built from. */
 export interface AppDeps {
   channels: readonly Channel[];
   metrics: GatewayMetrics;
-  readiness: readonly ReadinessCheck[];
+  readiness: readonly DependencyCheck[];
   log: Logger;
 }
 

@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { type Kysely, sql } from "kysely";
 
 /** One dependency `/readyz` checks; `check` rejects when it is not usable. */
-export interface ReadinessCheck {
+export interface DependencyCheck {
   name: string;
   check(): Promise<void>;
 }
@@ -12,7 +12,7 @@ export interface ReadinessCheck {
 const CHECK_TIMEOUT_MS = 1_000;
 
 /** `/healthz` (the process answers) and `/readyz` (every dependency answers, within a second each). */
-export const healthRoutes: FastifyPluginAsync<{ checks: readonly ReadinessCheck[] }> = async (app, { checks }) => {
+export const healthRoutes: FastifyPluginAsync<{ checks: readonly DependencyCheck[] }> = async (app, { checks }) => {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
     const results = await Promise.all(
@@ -31,7 +31,7 @@ export const healthRoutes: FastifyPluginAsync<{ checks: readonly ReadinessCheck[
 };
 
 /** Ready while the NATS connection is up (not closed, not between reconnects). */
-export function natsReadiness(nc: NatsConnection): ReadinessCheck {
+export function natsReadiness(nc: NatsConnection): DependencyCheck {
   let connected = true;
   void (async () => {
     for await (const status of nc.status()) {
@@ -50,7 +50,7 @@ export function natsReadiness(nc: NatsConnection): ReadinessCheck {
 }
 
 /** Ready while PostgreSQL answers a trivial query. */
-export function databaseReadiness(db: Kysely<Database>): ReadinessCheck {
+export function databaseReadiness(db: Kysely<Database>): DependencyCheck {
   return {
     name: "database",
     async check() {

@@ -3,7 +3,7 @@ export { buildApp } from "./app.ts";
 export type { GatewayConfig } from "./config.ts";
 export { loadConfig } from "./config.ts";
 export { createErrorHandler } from "./errors.ts";
-export type { ReadinessCheck } from "./health.ts";
+export type { DependencyCheck } from "./health.ts";
 export { databaseReadiness, natsReadiness } from "./health.ts";
 export { createJetStreamPublisher } from "./inbound-publisher.ts";
 export type { GatewayMetrics } from "./metrics.ts";

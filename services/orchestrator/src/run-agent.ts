@@ -2,10 +2,10 @@ import { questionText } from "@konstruct/channels";
 import {
   ack,
   type Database,
+  type Disposition,
   decodeWorkItem,
   type Logger,
   MessageValidationError,
-  type Outcome,
   outboundSubject,
   poison,
   retry,
@@ -64,11 +64,11 @@ const notice = (text: string): SettledReply => ({ kind: "notice", text, model: n
  * together (ioredis sends commands issued in the same tick without waiting for each reply)
  * and the tenant's context comes from a per-tenant cache (run-context-cache.ts).
  */
-export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Promise<Outcome> {
+export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Promise<Disposition> {
   const contexts = deps.contexts ?? createRunContexts({ db: deps.db, ttlMs: 1_000 });
   const steps: RunSteps = { ...deps, contexts };
 
-  const run = async (delivery: WorkDelivery): Promise<Outcome> => {
+  const run = async (delivery: WorkDelivery): Promise<Disposition> => {
     const decoded = decodeDelivery(delivery);
     if ("kind" in decoded) return decoded;
     const item = decoded;
@@ -117,7 +117,7 @@ interface Run {
 }
 
 /** The work item, or the poison outcome of one that can never run. */
-function decodeDelivery(delivery: WorkDelivery): WorkItem | Outcome {
+function decodeDelivery(delivery: WorkDelivery): WorkItem | Disposition {
   let item: WorkItem;
   try {
     item = decodeWorkItem(delivery.data);
@@ -129,7 +129,7 @@ function decodeDelivery(delivery: WorkDelivery): WorkItem | Outcome {
   return item;
 }
 
-type Settled = { kind: "reply"; reply: SettledReply; progress: RunProgress } | { kind: "outcome"; outcome: Outcome };
+type Settled = { kind: "reply"; reply: SettledReply; progress: RunProgress } | { kind: "outcome"; outcome: Disposition };
 
 /**
  * The run's reply, settled once: the one a previous delivery settled, or a new one thought

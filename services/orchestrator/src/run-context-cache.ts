@@ -1,4 +1,4 @@
-import { type Agent, type Database, withTenant } from "@konstruct/core";
+import { type AgentRecord, type Database, withTenant } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
 import { type RunContext, usageDay } from "./run-context.ts";
 
@@ -28,7 +28,7 @@ interface TenantSnapshot {
   tokensPerDay: number;
   day: string;
   tokensUsed: number;
-  agents: Map<string, Agent>;
+  agents: Map<string, AgentRecord>;
 }
 
 interface Entry {

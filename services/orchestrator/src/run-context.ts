@@ -1,4 +1,4 @@
-import { type Agent, assertTenantId, type Database, withTenant } from "@konstruct/core";
+import { type AgentRecord, assertTenantId, type Database, withTenant } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
 
 /** What one run needs from the database: the tenant's limits, the agent, and today's token spend. */
@@ -6,7 +6,7 @@ export interface RunContext {
   maxConcurrentRuns: number;
   tokensPerDay: number;
   tokensUsedToday: number;
-  agent: Agent | null;
+  agent: AgentRecord | null;
 }
 
 /** The UTC calendar day a token is counted on. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { selectAgent } from "./agent-selection.ts";
-import type { AgentSummary } from "./tenant-directory.ts";
+import type { AgentSummary } from "./tenant-resolver.ts";
 
 const agent = (name: string, displayName: string, extra: Partial<AgentSummary> = {}): AgentSummary => ({
   id: `${name}-id`,

@@ -1,4 +1,4 @@
-import type { AgentSummary } from "./tenant-directory.ts";
+import type { AgentSummary } from "./tenant-resolver.ts";
 
 /** The agent chosen for a message, and why. */
 export interface AgentChoice {

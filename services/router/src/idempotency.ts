@@ -10,7 +10,7 @@ export type RouteDecision =
   | { kind: "no-agent" };
 
 /** The state of a delivery when a handler starts on it. */
-export type Claim =
+export type DeliveryClaim =
   /** First (or a crashed owner's lease ran out): this handler owns the delivery now. */
   | { kind: "claimed" }
   /** A previous attempt decided but may not have published: redo the publish (de-duplicated by msgID). */
@@ -30,7 +30,7 @@ export type Claim =
  * publish itself is de-duplicated by NATS on its msgID.
  */
 export interface Idempotency {
-  claim(tenantId: string, message: KonstructMessage, deliveryKey: string): Promise<Claim>;
+  claim(tenantId: string, message: KonstructMessage, deliveryKey: string): Promise<DeliveryClaim>;
   decide(tenantId: string, deliveryKey: string, decision: RouteDecision): Promise<RouteDecision>;
   done(tenantId: string, deliveryKey: string): Promise<void>;
 }

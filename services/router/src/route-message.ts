@@ -1,13 +1,13 @@
 import { questionText } from "@konstruct/channels";
 import {
   ack,
+  type Disposition,
   decodeMessage,
   deliveryKey,
   type KonstructMessage,
   type Logger,
   MessageValidationError,
   type OutboundReply,
-  type Outcome,
   outboundSubject,
   poison,
   retry,
@@ -21,14 +21,14 @@ import { type EngagedThreads, engagementOf } from "./engagement.ts";
 import type { Idempotency, RouteDecision } from "./idempotency.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate-limit.ts";
-import type { TenantDirectory, TenantProfile } from "./tenant-directory.ts";
+import type { TenantProfile, TenantResolver } from "./tenant-resolver.ts";
 
 /** Publishes JSON to JetStream with a msgID (server-side de-duplication). */
 export type Publish = (subject: string, value: unknown, msgId: string) => Promise<void>;
 
 /** What {@link createRouteHandler} needs. */
 export interface RouteDeps {
-  directory: TenantDirectory;
+  directory: TenantResolver;
   threads: EngagedThreads;
   botLoop: BotLoopGuard;
   idempotency: Idempotency;
@@ -56,7 +56,7 @@ export interface InboundDelivery {
  * is stored with it, so a redelivery repeats the verdict instead of spending budget twice.
  * "done" is written only after the publish succeeded.
  */
-export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery) => Promise<Outcome> {
+export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery) => Promise<Disposition> {
   const { directory, threads, botLoop, idempotency, rateLimiter, publish, metrics } = deps;
 
   const decide = async (message: KonstructMessage, profile: TenantProfile): Promise<RouteDecision> => {
@@ -94,7 +94,7 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     ]);
   };
 
-  const route = async (delivery: InboundDelivery, count: (result: string) => void): Promise<Outcome> => {
+  const route = async (delivery: InboundDelivery, count: (result: string) => void): Promise<Disposition> => {
     let message: KonstructMessage;
     try {
       message = decodeMessage(delivery.data);

@@ -8,7 +8,7 @@ import { createIdempotency } from "./idempotency.ts";
 import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
 import { createRateLimiter } from "./rate-limit.ts";
 import { createRouteHandler } from "./route-message.ts";
-import { createTenantDirectory, type TenantDirectory } from "./tenant-directory.ts";
+import { createTenantResolver, type TenantResolver } from "./tenant-resolver.ts";
 
 /** Tunables of a router; main.ts fills them from the configuration. */
 export interface RouterSettings {
@@ -38,7 +38,7 @@ export interface RouterDeps {
 export interface Router {
   readonly consumer: ConsumerSpec;
   readonly metrics: RouterMetrics;
-  readonly directory: TenantDirectory;
+  readonly directory: TenantResolver;
   readonly running: boolean;
   start(): Promise<void>;
   /** Stops pulling and waits for in-flight messages; does not close the connections it was given. */
@@ -66,7 +66,7 @@ export function createRouter(deps: RouterDeps): Router {
   const metrics = deps.metrics ?? createRouterMetrics();
   const log = deps.log;
   const consumer = routerConsumer(settings.ackWaitMs);
-  const directory = createTenantDirectory({ db: deps.db, ttlMs: settings.tenantCacheTtlMs });
+  const directory = createTenantResolver({ db: deps.db, ttlMs: settings.tenantCacheTtlMs });
   const handle = createRouteHandler({
     directory,
     threads: createEngagedThreads(deps.redis, settings.engagedThreadTtlSeconds),

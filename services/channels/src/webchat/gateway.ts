@@ -6,10 +6,10 @@ import { DEFAULT_EVENT_STREAM_SETTINGS } from "./events.ts";
 import { type WebchatSettings, webchatIngress } from "./ingress.ts";
 import { DEFAULT_VISITOR_RATE_LIMIT } from "./rate-limit.ts";
 import { createWebchatSender } from "./sender.ts";
-import { createSessionSigner, sessionKey } from "./session.ts";
+import { createSessionSigner, sessionSigningKey } from "./session.ts";
 
 export type { WebchatSettings } from "./ingress.ts";
-export { createSessionSigner, sessionKey } from "./session.ts";
+export { createSessionSigner, sessionSigningKey } from "./session.ts";
 
 import { createStreamHub, type StreamHub } from "./stream-hub.ts";
 
@@ -38,7 +38,9 @@ export function createWebchatChannel(deps: ChannelDeps, overrides: WebchatChanne
   const { redis } = deps;
   const connections = overrides.connections ?? createWebchatConnectionStore({ db: deps.db });
   const settings: WebchatSettings = { ...DEFAULT_WEBCHAT_SETTINGS, ...overrides.settings };
-  const sessions = createSessionSigner(sessionKey({ secret: deps.settings.webchatSessionSecret, secretKey: deps.secretKey }));
+  const sessions = createSessionSigner(
+    sessionSigningKey({ secret: deps.settings.webchatSessionSecret, secretKey: deps.secretKey }),
+  );
   const log = deps.log.child({ channel: "webchat" });
   return {
     type: "webchat",

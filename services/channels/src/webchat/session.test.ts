@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createSessionSigner, sessionKey } from "./session.ts";
+import { createSessionSigner, sessionSigningKey } from "./session.ts";
 
 const CONNECTION = "6f1c2b1e-0d55-4a43-9a55-3c1f6f0f9a01";
 const OTHER = "7a2d3c2f-1e66-4b54-8b66-4d2a7a1a0b12";
@@ -34,10 +34,10 @@ describe("web chat sessions", () => {
 
   it("derives a distinct key from the encryption key when no session secret is set", () => {
     const bytes = Buffer.alloc(32, 9);
-    const derived = sessionKey({ secretKey: { bytes } });
+    const derived = sessionSigningKey({ secretKey: { bytes } });
     expect(derived).toHaveLength(32);
     expect(derived.equals(bytes)).toBe(false);
-    expect(sessionKey({ secret: "explicit secret value here", secretKey: { bytes } }).toString()).toBe(
+    expect(sessionSigningKey({ secret: "explicit secret value here", secretKey: { bytes } }).toString()).toBe(
       "explicit secret value here",
     );
   });

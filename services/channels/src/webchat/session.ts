@@ -35,7 +35,7 @@ const VISITOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * with HKDF under its own label, so the encryption key itself never signs anything and an
  * installation needs no extra secret to run web chat.
  */
-export function sessionKey(options: { secret?: string | undefined; secretKey: { bytes: Buffer } }): Buffer {
+export function sessionSigningKey(options: { secret?: string | undefined; secretKey: { bytes: Buffer } }): Buffer {
   if (options.secret) return Buffer.from(options.secret, "utf8");
   return Buffer.from(hkdfSync("sha256", options.secretKey.bytes, Buffer.alloc(0), "konstruct webchat session v1", 32));
 }

@@ -91,14 +91,14 @@ export interface Database {
   tenant_roles: TenantRolesTable;
 }
 
-export type Tenant = Selectable<TenantsTable>;
+export type TenantRecord = Selectable<TenantsTable>;
 export type NewTenant = Insertable<TenantsTable>;
-export type Agent = Selectable<AgentsTable>;
+export type AgentRecord = Selectable<AgentsTable>;
 export type NewAgent = Insertable<AgentsTable>;
 export type AgentUpdate = Updateable<AgentsTable>;
-export type ChannelConnection = Selectable<ChannelConnectionsTable>;
+export type ChannelConnectionRecord = Selectable<ChannelConnectionsTable>;
 export type NewChannelConnection = Insertable<ChannelConnectionsTable>;
-export type PortalUser = Selectable<PortalUsersTable>;
+export type PortalUserRecord = Selectable<PortalUsersTable>;
 
 /** Tables guarded by row-level security; the isolation tests iterate over this list. */
 export const TENANT_SCOPED_TABLES = ["tenants", "agents", "channel_connections", "portal_users", "token_usage"] as const;

@@ -5,18 +5,18 @@ import { deadLetterSubject } from "../subjects.ts";
 import type { ConsumerSpec } from "./streams.ts";
 
 /** What a handler decided about one message; {@link runConsumer} turns it into ack, nak or term. */
-export type Outcome =
+export type Disposition =
   | { kind: "ack" }
   /** Transient failure (a dependency is down): redeliver after `delayMs`. */
   | { kind: "retry"; delayMs: number; reason: string }
   /** The message can never succeed: terminate it and keep a dead-letter record. */
   | { kind: "poison"; reason: string };
 
-export const ack: Outcome = { kind: "ack" };
-export const retry = (reason: string, delayMs = 1_000): Outcome => ({ kind: "retry", delayMs, reason });
-export const poison = (reason: string): Outcome => ({ kind: "poison", reason });
+export const ack: Disposition = { kind: "ack" };
+export const retry = (reason: string, delayMs = 1_000): Disposition => ({ kind: "retry", delayMs, reason });
+export const poison = (reason: string): Disposition => ({ kind: "poison", reason });
 
-export type Handler = (msg: JsMsg) => Promise<Outcome>;
+export type Handler = (msg: JsMsg) => Promise<Disposition>;
 
 /** Options for {@link runConsumer}. */
 export interface RunConsumerOptions {
@@ -27,7 +27,7 @@ export interface RunConsumerOptions {
   concurrency: number;
   log: Logger;
   /** Called after each outcome, for metrics. */
-  onOutcome?: (outcome: Outcome, durationMs: number) => void;
+  onOutcome?: (outcome: Disposition, durationMs: number) => void;
 }
 
 /** A running consumer loop. */
@@ -59,7 +59,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
     const started = performance.now();
     // Long handlers (a model run) tell the server they are alive, so it does not redeliver.
     const heartbeat = setInterval(() => msg.working(), Math.max(1_000, spec.ackWaitMs / 3));
-    let outcome: Outcome;
+    let outcome: Disposition;
     try {
       outcome = await handler(msg);
     } catch (error) {
@@ -100,7 +100,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
   };
 }
 
-async function apply(js: JetStreamClient, spec: ConsumerSpec, msg: JsMsg, outcome: Outcome, log: Logger): Promise<void> {
+async function apply(js: JetStreamClient, spec: ConsumerSpec, msg: JsMsg, outcome: Disposition, log: Logger): Promise<void> {
   switch (outcome.kind) {
     case "ack":
       // ackAck waits for the server's confirmation, so a crash right after cannot redeliver

@@ -1,7 +1,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { type ConfigChangeWatch, watchConfigChanges } from "../db/config-changes.ts";
-import { type Outcome, type RunningConsumer, runConsumer } from "../nats/consume.ts";
+import { type Disposition, type RunningConsumer, runConsumer } from "../nats/consume.ts";
 import type { ConsumerSpec } from "../nats/streams.ts";
 import type { ConsumerService } from "./consumer-service.ts";
 
@@ -13,8 +13,8 @@ export interface ConsumerLoopOptions {
   consumer: ConsumerSpec;
   concurrency: number;
   log: Logger;
-  handler: (msg: JsMsg) => Promise<Outcome>;
-  onOutcome?: (outcome: Outcome) => void;
+  handler: (msg: JsMsg) => Promise<Disposition>;
+  onOutcome?: (outcome: Disposition) => void;
   /** When both are given, configuration changes announced by PostgreSQL drop cached entries at once. */
   databaseUrl?: string;
   invalidate?: (tenantId?: string) => void;

@@ -1,9 +1,9 @@
 import type { Channel } from "@konstruct/channels/gateway";
 import {
   type ConsumerSpec,
+  type Disposition,
   decodeOutboundReply,
   type OutboundReply,
-  type Outcome,
   outboundConsumer,
   poison,
   type RunningConsumer,
@@ -34,7 +34,7 @@ async function deliver(
   data: Uint8Array,
   deliveryCount: number,
   onPoison?: (channelType: string) => void,
-): Promise<Outcome> {
+): Promise<Disposition> {
   let reply: OutboundReply;
   try {
     reply = decodeOutboundReply(data);

@@ -24,8 +24,8 @@ export interface TenantProfile {
   agents: AgentSummary[];
 }
 
-/** Options for {@link createTenantDirectory}. */
-export interface TenantDirectoryOptions {
+/** Options for {@link createTenantResolver}. */
+export interface TenantResolverOptions {
   db: Kysely<Database>;
   /** How long a positive lookup is trusted without an invalidation event. */
   ttlMs: number;
@@ -35,7 +35,7 @@ export interface TenantDirectoryOptions {
 }
 
 /** Resolves a message to its tenant, connection and agents, with an in-process cache. */
-export interface TenantDirectory {
+export interface TenantResolver {
   resolve(message: KonstructMessage): Promise<TenantProfile | null>;
   /** Forgets one tenant's entries (and every negative entry), or everything when no tenant is given. */
   invalidate(tenantId?: string): void;
@@ -51,10 +51,10 @@ interface Entry {
 /**
  * The tenant directory. Entries are keyed by connection id or by `<channel>:<workspace>` and
  * hold the lookup's promise, so a burst of messages from one workspace costs one query. A
- * failed lookup is not cached. Changes reach it through {@link TenantDirectory.invalidate}
+ * failed lookup is not cached. Changes reach it through {@link TenantResolver.invalidate}
  * (driven by PostgreSQL's NOTIFY on every configuration write, see core's db/config-changes.ts) and, as a backstop, through the TTL.
  */
-export function createTenantDirectory(options: TenantDirectoryOptions): TenantDirectory {
+export function createTenantResolver(options: TenantResolverOptions): TenantResolver {
   const { db, ttlMs } = options;
   const negativeTtlMs = options.negativeTtlMs ?? Math.min(ttlMs, 5_000);
   const now = options.now ?? Date.now;
