@@ -57,7 +57,7 @@ export function optionalFromSecret(values: Values, name: string, key: string): k
   return { name, valueFrom: { secretKeyRef: { name: values.secretName, key, optional: true } } };
 }
 
-/** Connection env vars a component may need, by the names services read (DESIGN.md, Configuration). */
+/** Connection env vars a component may need, by the names services read (README, Configuration). */
 export type ConnectionVar =
   | "DATABASE_URL"
   | "DATABASE_ADMIN_URL"

@@ -25,7 +25,8 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
 /**
  * Gives `konstruct_app` the login password of DATABASE_URL, so the URL the services use is the
  * only place the password is configured. `ALTER ROLE … PASSWORD` takes no bind parameters, so
- * the password is quoted as a literal by the driver's own escaping.
+ * the password becomes a string literal with its quotes doubled (standard_conforming_strings
+ * is on, so a backslash is an ordinary character).
  */
 export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);

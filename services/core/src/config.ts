@@ -29,7 +29,7 @@ export const LogLevel = Type.Union(
   { default: "info", description: "pino log level" },
 );
 
-/** The fields DESIGN.md names; services pick the ones they use. */
+/** The configuration contract's fields (README, Configuration); services pick the ones they use. */
 export const fields = {
   DATABASE_URL: urlField(["postgres", "postgresql"], "PostgreSQL URL of the konstruct_app role"),
   DATABASE_ADMIN_URL: urlField(["postgres", "postgresql"], "PostgreSQL URL of the admin role (migrations, operator)"),

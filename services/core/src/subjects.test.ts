@@ -37,7 +37,7 @@ describe("NATS subjects", () => {
     expect(() => outboundSubject("")).toThrow(SubjectError);
   });
 
-  it("builds the channel subjects DESIGN.md fixes", () => {
+  it("builds the channel subjects the message-flow contract fixes", () => {
     expect(inboundSubject("slack")).toBe("konstruct.inbound.slack");
     expect(outboundSubject("webchat")).toBe("konstruct.outbound.webchat");
     expect(deadLetterSubject("KONSTRUCT_WORK")).toBe("konstruct.deadletter.KONSTRUCT_WORK");

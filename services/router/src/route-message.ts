@@ -151,8 +151,8 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
       claim.kind === "decided" ? claim.decision : await idempotency.decide(profile.tenantId, key, await decide(message, profile));
     await execute(message, profile, key, decision);
     await finish(message, profile.tenantId, key, decision);
-    // Work routed to an agent logs at debug: one info line per message cost ~7% of the router's
-    // CPU at 200 msg/s, and the orchestrator's "reply published" records each of those runs.
+    // Work routed to an agent logs at debug: a line per message is a measurable share of the
+    // router's CPU under load, and the orchestrator's "reply published" records each of those runs.
     // Every other decision (limited, bot loop, no agent) has no later line, so it stays at info.
     const level = decision.kind === "work" ? "debug" : "info";
     deps.log[level]({ ...context, engagement, decision, redelivered: claim.kind === "decided" }, "message routed");

@@ -10,7 +10,7 @@ export async function connectNats(servers: string, name: string): Promise<NatsCo
     // Fail the first connect fast so start-up errors are clear; reconnects after that are unbounded.
     timeout: 5_000,
     // nats.js otherwise builds an Error per request (every publish and ackAck) to keep the
-    // caller's stack for a later failure; under load that capture was ~4% of a pipeline's CPU.
+    // caller's stack for a later failure; under load that capture showed in CPU profiles.
     noAsyncTraces: true,
   });
 }
