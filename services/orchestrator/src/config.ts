@@ -1,5 +1,9 @@
 import { fields, intField, parseConfig, portField, urlField } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
+import { DEFAULT_ORCHESTRATOR_SETTINGS as D } from "./orchestrator.ts";
+
+// Defaults are the orchestrator's own settings defaults: one home, so `createOrchestrator` in a
+// test and the deployed process behave alike.
 
 const OrchestratorConfigSchema = Type.Object({
   DATABASE_URL: fields.DATABASE_URL,
@@ -13,14 +17,14 @@ const OrchestratorConfigSchema = Type.Object({
   LOG_LEVEL: fields.LOG_LEVEL,
   HTTP_PORT: portField(8081, "port of /healthz, /readyz and /metrics"),
   HTTP_HOST: Type.String({ default: "0.0.0.0", description: "address the health and metrics server binds to" }),
-  CONCURRENCY: intField(32, "work items handled at once by this process"),
+  CONCURRENCY: intField(D.concurrency, "work items handled at once by this process"),
   DATABASE_POOL_MAX: intField(10, "PostgreSQL pool size"),
   LLM_TIMEOUT_MS: intField(120_000, "timeout of one model call"),
   LLM_RETRIES: intField(2, "retries of one model after a transient failure, before its fallback", 0),
   LLM_RETRY_BASE_MS: intField(250, "first retry delay; doubles each retry"),
-  SESSION_TTL_SECONDS: intField(7 * 24 * 3600, "how long a conversation's memory lives after its last turn"),
-  CONCURRENCY_WAIT_MS: intField(10_000, "how long a run waits in-process for a tenant slot before handing the item back"),
-  NATS_ACK_WAIT_MS: intField(60_000, "how long NATS waits for an ack (or progress) before redelivering", 1_000),
+  SESSION_TTL_SECONDS: intField(D.sessionTtlSeconds, "how long a conversation's memory lives after its last turn"),
+  CONCURRENCY_WAIT_MS: intField(D.slotWaitMs, "how long a run waits in-process for a tenant slot before handing the item back"),
+  NATS_ACK_WAIT_MS: intField(D.ackWaitMs, "how long NATS waits for an ack (or progress) before redelivering", 1_000),
 });
 
 /** The orchestrator's validated configuration. */

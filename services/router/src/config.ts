@@ -1,5 +1,9 @@
 import { fields, intField, parseConfig, portField } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
+import { DEFAULT_ROUTER_SETTINGS as D } from "./router.ts";
+
+// Defaults are the router's own settings defaults: one home, so `createRouter` in a test and
+// the deployed process behave alike.
 
 const RouterConfigSchema = Type.Object({
   DATABASE_URL: fields.DATABASE_URL,
@@ -8,14 +12,17 @@ const RouterConfigSchema = Type.Object({
   LOG_LEVEL: fields.LOG_LEVEL,
   HTTP_PORT: portField(8081, "port of /healthz, /readyz and /metrics"),
   HTTP_HOST: Type.String({ default: "0.0.0.0", description: "address the health and metrics server binds to" }),
-  CONCURRENCY: intField(64, "inbound messages handled at once by this process"),
+  CONCURRENCY: intField(D.concurrency, "inbound messages handled at once by this process"),
   DATABASE_POOL_MAX: intField(10, "PostgreSQL pool size"),
-  TENANT_CACHE_TTL_MS: intField(30_000, "how long a resolved channel connection is trusted without an invalidation event"),
-  ENGAGED_THREAD_TTL_SECONDS: intField(7 * 24 * 3600, "how long a thread the bot answered in stays engaged"),
-  IDEMPOTENCY_TTL_SECONDS: intField(24 * 3600, "how long a delivery is remembered as handled"),
-  BOT_LOOP_BUDGET: intField(5, "messages answered per pair of bots per window"),
-  BOT_LOOP_WINDOW_SECONDS: intField(600, "the bot-pair budget's window"),
-  NATS_ACK_WAIT_MS: intField(30_000, "how long NATS waits for an ack before redelivering to another replica", 1_000),
+  TENANT_CACHE_TTL_MS: intField(
+    D.tenantCacheTtlMs,
+    "how long a resolved channel connection is trusted without an invalidation event",
+  ),
+  ENGAGED_THREAD_TTL_SECONDS: intField(D.engagedThreadTtlSeconds, "how long a thread the bot answered in stays engaged"),
+  IDEMPOTENCY_TTL_SECONDS: intField(D.idempotencyTtlSeconds, "how long a delivery is remembered as handled"),
+  BOT_LOOP_BUDGET: intField(D.botLoopBudget, "messages answered per pair of bots per window"),
+  BOT_LOOP_WINDOW_SECONDS: intField(D.botLoopWindowSeconds, "the bot-pair budget's window"),
+  NATS_ACK_WAIT_MS: intField(D.ackWaitMs, "how long NATS waits for an ack before redelivering to another replica", 1_000),
 });
 
 /** The router's validated configuration. */
