@@ -38,7 +38,7 @@ export {
 } from "./errors.ts";
 export { assertTenantId, isUuid, newId } from "./ids.ts";
 export type { Logger } from "./logger.ts";
-export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
+export { createLogger, REDACT_PATHS, redactUrl, scrubUrls, serializeError } from "./logger.ts";
 export { Attachment, CHANNEL_TYPE_PATTERN, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
 export { connectNats } from "./nats/connect.ts";
 export type { Disposition, Handler, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
