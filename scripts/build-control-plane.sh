@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Builds the test control plane — a real kube-apiserver and etcd — into test/control-plane/bin.
+# Builds the local control plane — a real kube-apiserver and etcd — into scripts/control-plane/bin.
 #
 #   scripts/build-control-plane.sh [--force]
 #
-# The integration tests run operators against these binaries (see test/src/control-plane.ts)
+# The integration tests and npm start run operators against these binaries (see scripts/control-plane/src/control-plane.ts)
 # because the build machines have no Docker for kind. Both come from the Go wrapper module in
-# test/control-plane, whose go.mod pins the versions (regenerate it with
-# test/control-plane/generate-go-mod.sh). The first build compiles Kubernetes and takes several
+# scripts/control-plane, whose go.mod pins the versions (regenerate it with
+# scripts/control-plane/generate-go-mod.sh). The first build compiles Kubernetes and takes several
 # minutes; Go's module and build caches make later builds take seconds, and when the binaries
 # are newer than go.mod, go.sum and the sources nothing is built at all.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-module="$root/test/control-plane"
+module="$root/scripts/control-plane"
 bin="$module/bin"
 
 force=false
@@ -26,8 +26,8 @@ say() { echo "build-control-plane: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 command -v go >/dev/null 2>&1 ||
-  die "go is not on PATH; install Go (the version on the 'go' line of test/control-plane/go.mod or newer) and retry"
-[ -f "$module/go.mod" ] || die "missing $module/go.mod; run test/control-plane/generate-go-mod.sh"
+  die "go is not on PATH; install Go (the version on the 'go' line of scripts/control-plane/go.mod or newer) and retry"
+[ -f "$module/go.mod" ] || die "missing $module/go.mod; run scripts/control-plane/generate-go-mod.sh"
 
 # Read the pinned versions from go.mod without running go, so the up-to-date check is instant.
 required_version() {
@@ -36,7 +36,7 @@ required_version() {
 k8s_version="$(required_version 'k8s\.io/kubernetes')"
 etcd_version="$(required_version 'go\.etcd\.io/etcd/server/v3')"
 if [ -z "$k8s_version" ] || [ -z "$etcd_version" ]; then
-  die "could not read the k8s.io/kubernetes and go.etcd.io/etcd/server/v3 versions from test/control-plane/go.mod"
+  die "could not read the k8s.io/kubernetes and go.etcd.io/etcd/server/v3 versions from scripts/control-plane/go.mod"
 fi
 
 up_to_date() { # up_to_date BINARY: exists and is newer than everything it is built from
@@ -52,7 +52,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 if ! $force && up_to_date "$bin/kube-apiserver" && up_to_date "$bin/etcd"; then
-  say "kube-apiserver $k8s_version and etcd $etcd_version are up to date in test/control-plane/bin"
+  say "kube-apiserver $k8s_version and etcd $etcd_version are up to date in scripts/control-plane/bin"
   exit 0
 fi
 
@@ -71,7 +71,7 @@ build() { # build NAME VERSION LDFLAGS HINT
   if ! (cd "$module" && CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
     go build -ldflags "$ldflags" -o "$bin/.$name.partial" "./cmd/$name"); then
     rm -f "$bin/.$name.partial"
-    die "building $name $version failed (output above); if go.sum is out of date, run test/control-plane/generate-go-mod.sh"
+    die "building $name $version failed (output above); if go.sum is out of date, run scripts/control-plane/generate-go-mod.sh"
   fi
   mv -f "$bin/.$name.partial" "$bin/$name"
   say "built $name in $((SECONDS - started))s"
@@ -88,4 +88,4 @@ fi
 
 "$bin/kube-apiserver" --version >/dev/null || die "the built kube-apiserver does not run"
 "$bin/etcd" --version >/dev/null || die "the built etcd does not run"
-say "ready: $("$bin/kube-apiserver" --version), etcd $etcd_version in test/control-plane/bin"
+say "ready: $("$bin/kube-apiserver" --version), etcd $etcd_version in scripts/control-plane/bin"

@@ -1,16 +1,27 @@
+// The local control plane and its client helpers live in @konstruct/control-plane, which
+// `npm start` uses too; tests keep importing them from here.
 export type {
   ClientCertificate,
   ControlPlane,
   ControlPlaneComponent,
   ControlPlaneErrorCode,
   ControlPlaneOptions,
-} from "./control-plane.ts";
+  Manifest,
+} from "@konstruct/control-plane";
 export {
+  applyObject,
+  applyObjects,
   ControlPlaneError,
   controlPlaneBinariesBuilt,
   defaultControlPlaneBinDir,
+  loadManifests,
+  objectClient,
+  retryingTooManyRequests,
+  serverMessage,
   startControlPlane,
-} from "./control-plane.ts";
+  startReaper,
+  waitForEstablished,
+} from "@konstruct/control-plane";
 export type { TestDatabase } from "./database.ts";
 export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
 export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
@@ -25,16 +36,5 @@ export type {
 } from "./doubles/slack-api.ts";
 export { signSlackRequest, startSlackApi } from "./doubles/slack-api.ts";
 export { serverUrl } from "./env.ts";
-export type { Manifest } from "./kube.ts";
-export {
-  applyObject,
-  applyObjects,
-  loadManifests,
-  objectClient,
-  retryingTooManyRequests,
-  serverMessage,
-  waitForEstablished,
-} from "./kube.ts";
 export type { SeedAgent, SeededTenant, ServiceProcess, TestNats } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
-export { startReaper } from "./reaper.ts";
