@@ -1,4 +1,6 @@
 import { join } from "node:path";
+import { HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
+import { OPERATOR_NODE_OPTIONS } from "@konstruct/operator";
 import type { Model } from "./model.ts";
 import { root } from "./paths.ts";
 import type { LocalPorts, PortSetting } from "./ports.ts";
@@ -18,6 +20,9 @@ export interface Connections {
 
 const readyUrl = (port: number, path = "/readyz") => `http://127.0.0.1:${port}${path}`;
 
+/** Every component listens on loopback only, on its own port: they share one machine. */
+const listenOn = (port: number) => ({ [PORT_VARIABLE]: String(port), [HOST_VARIABLE]: "127.0.0.1" });
+
 /** The gateway, router and orchestrator, as the supervisor runs them: the environment their config.ts reads. */
 export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connections: Connections): ComponentSpec[] {
   const common = {
@@ -32,8 +37,7 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
       args: [join(root, "services/gateway/src/main.ts")],
       env: {
         ...common,
-        PORT: String(ports.gateway.port),
-        HOST: "127.0.0.1",
+        ...listenOn(ports.gateway.port),
         SLACK_API_URL: connections.slackApiUrl,
         SLACK_SIGNING_SECRET: secrets.SLACK_SIGNING_SECRET,
         KONSTRUCT_SECRET_KEY: secrets.KONSTRUCT_SECRET_KEY,
@@ -44,7 +48,7 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
     {
       name: "router",
       args: [join(root, "services/router/src/main.ts")],
-      env: { ...common, HTTP_PORT: String(ports.router.port), HTTP_HOST: "127.0.0.1" },
+      env: { ...common, ...listenOn(ports.router.port) },
       readyUrl: readyUrl(ports.router.port),
     },
     {
@@ -52,8 +56,7 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
       args: [join(root, "services/orchestrator/src/main.ts")],
       env: {
         ...common,
-        HTTP_PORT: String(ports.orchestrator.port),
-        HTTP_HOST: "127.0.0.1",
+        ...listenOn(ports.orchestrator.port),
         OLLAMA_URL: connections.model.ollamaUrl,
         // Without a reachable model, fail fast into the honest "no model" reply.
         ...(connections.model.reachable ? {} : { LLM_TIMEOUT_MS: "5000" }),
@@ -77,8 +80,9 @@ export function operatorSpec(
       DATABASE_ADMIN_URL: admin.databaseAdminUrl,
       REDIS_ADMIN_URL: admin.redisAdminUrl,
       KONSTRUCT_SECRET_KEY: secrets.KONSTRUCT_SECRET_KEY,
-      OPERATOR_HEALTH_PORT: String(port.port),
-      OPERATOR_HEALTH_HOST: "127.0.0.1",
+      ...listenOn(port.port),
+      // The bounded heap it runs with in a cluster, so a local run shows the same memory.
+      NODE_OPTIONS: OPERATOR_NODE_OPTIONS,
       LEADER_ELECTION: "false",
       RESYNC_INTERVAL_SECONDS: "60",
       LOG_LEVEL: admin.logLevel,

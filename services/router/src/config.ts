@@ -1,4 +1,4 @@
-import { fields, intField, parseConfig, portField } from "@konstruct/core";
+import { fields, intField, listenFields, parseConfig } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 
 const RouterConfigSchema = Type.Object({
@@ -6,8 +6,7 @@ const RouterConfigSchema = Type.Object({
   REDIS_URL: fields.REDIS_URL,
   NATS_URL: fields.NATS_URL,
   LOG_LEVEL: fields.LOG_LEVEL,
-  HTTP_PORT: portField(8081, "port of /healthz, /readyz and /metrics"),
-  HTTP_HOST: Type.String({ default: "0.0.0.0", description: "address the health and metrics server binds to" }),
+  ...listenFields("router"),
   CONCURRENCY: intField(64, "inbound messages handled at once by this process"),
   DATABASE_POOL_MAX: intField(10, "PostgreSQL pool size"),
   TENANT_CACHE_TTL_MS: intField(30_000, "how long a resolved channel connection is trusted without an invalidation event"),
