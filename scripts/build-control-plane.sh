@@ -8,10 +8,14 @@
 # scripts/control-plane, whose go.mod pins the versions (regenerate it with
 # scripts/control-plane/generate-go-mod.sh). The first build compiles Kubernetes and takes several
 # minutes; Go's module and build caches make later builds take seconds, and when the binaries
-# are newer than go.mod, go.sum and the sources nothing is built at all.
+# are newer than go.mod, go.sum and the sources nothing is built at all. Go's output (hundreds
+# of `go: downloading` lines on a first build) goes to .data/logs/build-control-plane.log, whose
+# end is printed when a build fails.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib/logged.sh
+source "$root/scripts/lib/logged.sh"
 module="$root/scripts/control-plane"
 bin="$module/bin"
 
@@ -63,23 +67,25 @@ k8s_minor="${k8s_minor%%.*}"
 version_pkg="k8s.io/component-base/version"
 k8s_ldflags="-s -w -X $version_pkg.gitVersion=$k8s_version -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$k8s_minor -X $version_pkg.gitTreeState=clean"
 
+go_build() { # go_build NAME LDFLAGS
+  (cd "$module" && CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
+    go build -ldflags "$2" -o "$bin/.$1.partial" "./cmd/$1")
+}
+
 build() { # build NAME VERSION LDFLAGS HINT
-  local name="$1" version="$2" ldflags="$3" hint="$4" started=$SECONDS
-  say "building $name $version$hint…"
+  local name="$1" version="$2" ldflags="$3" hint="$4"
   # Build beside the target and rename, so an interrupted build never leaves a binary that
   # looks up to date.
-  if ! (cd "$module" && CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
-    go build -ldflags "$ldflags" -o "$bin/.$name.partial" "./cmd/$name"); then
+  if ! run_logged build-control-plane "build-control-plane: building $name $version$hint" go_build "$name" "$ldflags"; then
     rm -f "$bin/.$name.partial"
-    die "building $name $version failed (output above); if go.sum is out of date, run scripts/control-plane/generate-go-mod.sh"
+    die "building $name $version failed (see above); if go.sum is out of date, run scripts/control-plane/generate-go-mod.sh"
   fi
   mv -f "$bin/.$name.partial" "$bin/$name"
-  say "built $name in $((SECONDS - started))s"
 }
 
 if $force || ! up_to_date "$bin/kube-apiserver"; then
   hint=""
-  [ -x "$bin/kube-apiserver" ] || hint=" (first build takes several minutes)"
+  [ -x "$bin/kube-apiserver" ] || hint=", which takes several minutes the first time"
   build kube-apiserver "$k8s_version" "$k8s_ldflags" "$hint"
 fi
 if $force || ! up_to_date "$bin/etcd"; then
