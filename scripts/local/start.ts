@@ -7,10 +7,10 @@ import { Lifetime } from "./lifetime.ts";
 import { findModel } from "./model.ts";
 import { color, print, step } from "./output.ts";
 import { examplesDir, localDataDir } from "./paths.ts";
+import { operatorMode, startPlatform } from "./platform.ts";
 import { assertPortsFree, localPorts } from "./ports.ts";
 import { loadLocalSecrets } from "./secrets.ts";
 import { connectSlack } from "./slack-sandbox.ts";
-import { operatorMode, startTenants } from "./tenants.ts";
 
 /**
  * `npm start` after scripts/start.sh has installed packages, started PostgreSQL, Redis and NATS
@@ -48,7 +48,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       model,
       logLevel,
     };
-    const platform = await startTenants(operatorMode(env), {
+    const platform = await startPlatform(operatorMode(env), {
       examples,
       services: serviceSpecs(secrets, ports, connections),
       secrets,

@@ -24,8 +24,8 @@ export function operatorMode(env: NodeJS.ProcessEnv): OperatorMode {
   return mode === "cluster" ? "cluster" : "files";
 }
 
-/** What the tenants step needs. */
-export interface TenantsOptions {
+/** What starting the platform needs. */
+export interface PlatformOptions {
   examples: Examples;
   services: ComponentSpec[];
   secrets: LocalSecrets;
@@ -45,12 +45,12 @@ export interface RunningPlatform {
 }
 
 /** Reconciles `examples/` the chosen way and starts the services (and, against a cluster, the operator). */
-export function startTenants(mode: OperatorMode, options: TenantsOptions): Promise<RunningPlatform> {
+export function startPlatform(mode: OperatorMode, options: PlatformOptions): Promise<RunningPlatform> {
   return mode === "cluster" ? throughOperator(options) : fromFiles(options);
 }
 
 /** The operator reconciles the examples, applied to a real kube-apiserver, while the services start. */
-async function throughOperator(options: TenantsOptions): Promise<RunningPlatform> {
+async function throughOperator(options: PlatformOptions): Promise<RunningPlatform> {
   const { examples, lifetime } = options;
   print("Through the operator against a real kube-apiserver (built from Go modules into scripts/control-plane/bin).");
   print("Starting kube-apiserver and etcd (data in .data/local/etcd)…");
@@ -74,7 +74,7 @@ async function throughOperator(options: TenantsOptions): Promise<RunningPlatform
 }
 
 /** The operator's reconcile functions read the examples directly; the services start once the tenants are Ready. */
-async function fromFiles(options: TenantsOptions): Promise<RunningPlatform> {
+async function fromFiles(options: PlatformOptions): Promise<RunningPlatform> {
   print(
     "No kube-apiserver here (build one with scripts/build-control-plane.sh; it needs Go):\n" +
       "the operator's reconcile functions read examples/ directly, with the same code paths for PostgreSQL, Redis and credentials.",
