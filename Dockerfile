@@ -18,6 +18,7 @@ COPY operator/package.json operator/
 COPY migrations/package.json migrations/
 COPY charts/package.json charts/
 COPY test/package.json test/
+COPY scripts/control-plane/package.json scripts/control-plane/
 COPY scripts/local/package.json scripts/local/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
       --workspace=services/core --workspace=services/channels --workspace=services/gateway --workspace=services/router \

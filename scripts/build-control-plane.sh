@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Builds the test control plane — a real kube-apiserver and etcd — into test/control-plane/bin.
+# Builds the local control plane — a real kube-apiserver and etcd — into scripts/control-plane/bin.
 #
 #   scripts/build-control-plane.sh [--force]
 #
-# The integration tests run operators against these binaries (see test/src/control-plane.ts)
+# The integration tests and npm start run operators against these binaries (see scripts/control-plane/src/control-plane.ts)
 # because the build machines have no Docker for kind. Both come from the Go wrapper module in
-# test/control-plane, whose go.mod pins the versions (regenerate it with
-# test/control-plane/generate-go-mod.sh). The first build compiles Kubernetes and takes several
+# scripts/control-plane, whose go.mod pins the versions (regenerate it with
+# scripts/control-plane/generate-go-mod.sh). The first build compiles Kubernetes and takes several
 # minutes; Go's module and build caches make later builds take seconds, and when the binaries
-# are newer than go.mod, go.sum and the sources nothing is built at all.
+# are newer than go.mod, go.sum and the sources nothing is built at all. Go's output (hundreds
+# of `go: downloading` lines on a first build) goes to .data/logs/build-control-plane.log, whose
+# end is printed when a build fails.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-module="$root/test/control-plane"
+# shellcheck source=scripts/lib/logged.sh
+source "$root/scripts/lib/logged.sh"
+module="$root/scripts/control-plane"
 bin="$module/bin"
 
 force=false
@@ -26,8 +30,8 @@ say() { echo "build-control-plane: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 command -v go >/dev/null 2>&1 ||
-  die "go is not on PATH; install Go (the version on the 'go' line of test/control-plane/go.mod or newer) and retry"
-[ -f "$module/go.mod" ] || die "missing $module/go.mod; run test/control-plane/generate-go-mod.sh"
+  die "go is not on PATH; install Go (the version on the 'go' line of scripts/control-plane/go.mod or newer) and retry"
+[ -f "$module/go.mod" ] || die "missing $module/go.mod; run scripts/control-plane/generate-go-mod.sh"
 
 # Read the pinned versions from go.mod without running go, so the up-to-date check is instant.
 required_version() {
@@ -36,7 +40,7 @@ required_version() {
 k8s_version="$(required_version 'k8s\.io/kubernetes')"
 etcd_version="$(required_version 'go\.etcd\.io/etcd/server/v3')"
 if [ -z "$k8s_version" ] || [ -z "$etcd_version" ]; then
-  die "could not read the k8s.io/kubernetes and go.etcd.io/etcd/server/v3 versions from test/control-plane/go.mod"
+  die "could not read the k8s.io/kubernetes and go.etcd.io/etcd/server/v3 versions from scripts/control-plane/go.mod"
 fi
 
 up_to_date() { # up_to_date BINARY: exists and is newer than everything it is built from
@@ -52,7 +56,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 if ! $force && up_to_date "$bin/kube-apiserver" && up_to_date "$bin/etcd"; then
-  say "kube-apiserver $k8s_version and etcd $etcd_version are up to date in test/control-plane/bin"
+  say "kube-apiserver $k8s_version and etcd $etcd_version are up to date in scripts/control-plane/bin"
   exit 0
 fi
 
@@ -63,23 +67,25 @@ k8s_minor="${k8s_minor%%.*}"
 version_pkg="k8s.io/component-base/version"
 k8s_ldflags="-s -w -X $version_pkg.gitVersion=$k8s_version -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$k8s_minor -X $version_pkg.gitTreeState=clean"
 
+go_build() { # go_build NAME LDFLAGS
+  (cd "$module" && CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
+    go build -ldflags "$2" -o "$bin/.$1.partial" "./cmd/$1")
+}
+
 build() { # build NAME VERSION LDFLAGS HINT
-  local name="$1" version="$2" ldflags="$3" hint="$4" started=$SECONDS
-  say "building $name $version$hint…"
+  local name="$1" version="$2" ldflags="$3" hint="$4"
   # Build beside the target and rename, so an interrupted build never leaves a binary that
   # looks up to date.
-  if ! (cd "$module" && CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
-    go build -ldflags "$ldflags" -o "$bin/.$name.partial" "./cmd/$name"); then
+  if ! run_logged build-control-plane "build-control-plane: building $name $version$hint" go_build "$name" "$ldflags"; then
     rm -f "$bin/.$name.partial"
-    die "building $name $version failed (output above); if go.sum is out of date, run test/control-plane/generate-go-mod.sh"
+    die "building $name $version failed (see above); if go.sum is out of date, run scripts/control-plane/generate-go-mod.sh"
   fi
   mv -f "$bin/.$name.partial" "$bin/$name"
-  say "built $name in $((SECONDS - started))s"
 }
 
 if $force || ! up_to_date "$bin/kube-apiserver"; then
   hint=""
-  [ -x "$bin/kube-apiserver" ] || hint=" (first build takes several minutes)"
+  [ -x "$bin/kube-apiserver" ] || hint=", which takes several minutes the first time"
   build kube-apiserver "$k8s_version" "$k8s_ldflags" "$hint"
 fi
 if $force || ! up_to_date "$bin/etcd"; then
@@ -88,4 +94,4 @@ fi
 
 "$bin/kube-apiserver" --version >/dev/null || die "the built kube-apiserver does not run"
 "$bin/etcd" --version >/dev/null || die "the built etcd does not run"
-say "ready: $("$bin/kube-apiserver" --version), etcd $etcd_version in test/control-plane/bin"
+say "ready: $("$bin/kube-apiserver" --version), etcd $etcd_version in scripts/control-plane/bin"

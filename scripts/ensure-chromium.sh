@@ -5,6 +5,8 @@
 #
 #   bash scripts/ensure-chromium.sh      # prints the browser's path
 set -euo pipefail
+# shellcheck source=scripts/lib/logged.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/logged.sh"
 
 if command -v chromium >/dev/null 2>&1; then
   command -v chromium
@@ -22,7 +24,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # A fresh container has empty package lists; update once, and only when the package is unknown.
 if ! apt-cache show chromium >/dev/null 2>&1; then
-  "${sudo_cmd[@]}" apt-get update -qq >&2
+  run_logged chromium "updating the package lists" "${sudo_cmd[@]}" apt-get update -qq
 fi
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
+run_logged chromium "installing chromium (apt-get)" \
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
 command -v chromium

@@ -73,6 +73,8 @@ PG_DATABASE=konstruct
 REDIS_PASSWORD=konstruct-dev
 
 log() { printf 'servers: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/logged.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/logged.sh"
 die() {
   printf 'servers: error: %s\n' "$*" >&2
   exit 1
@@ -265,11 +267,13 @@ ensure_packages() {
     CLEANUP+=(/usr/sbin/policy-rc.d)
   fi
 
-  log "installing ${missing[*]} (apt-get update first)"
   # The lock timeout waits for a concurrent apt/dpkg run instead of failing straight away.
   export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >&2
+  run_logged apt-get "servers: updating the package lists" apt-get -o DPkg::Lock::Timeout=300 update -qq ||
+    die "apt-get update failed (see above)"
+  run_logged apt-get "servers: installing ${missing[*]}" \
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" ||
+    die "installing ${missing[*]} failed (see above)"
   pg_bindir >/dev/null || die "PostgreSQL 15+ binaries not found under /usr/lib/postgresql after installing"
 }
 

@@ -7,9 +7,9 @@ cd "$root"
 # shellcheck source=scripts/lib/setup.sh
 source scripts/lib/setup.sh
 
-step "test control plane (kube-apiserver, etcd)"
+step "local control plane (kube-apiserver, etcd)"
 # The operator runs against a real kube-apiserver when one can be built here (Go is needed);
-# the first build takes several minutes and prints its progress, later starts reuse it.
+# the first build takes several minutes (its output goes to .data/logs), later starts reuse it.
 if command -v go >/dev/null 2>&1; then
   bash scripts/build-control-plane.sh || echo "could not build the control plane; the operator's reconcile functions will read examples/ directly" >&2
 else

@@ -1,3 +1,4 @@
+import { HTTP_PORTS, PORT_VARIABLE } from "@konstruct/core/listen";
 import { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
 import { type ConnectionVar, connectionEnv } from "./install-secret.ts";
@@ -8,10 +9,6 @@ import type { Values } from "./values.ts";
 
 export interface AppServiceProps {
   readonly component: Extract<Component, "gateway" | "router" | "orchestrator">;
-  /** The port serving `/healthz`, `/readyz` and `/metrics`. */
-  readonly port: number;
-  /** The variable the service reads its port from (its config.ts). */
-  readonly portVariable: "PORT" | "HTTP_PORT";
   /** Extra env vars after the connection ones. */
   readonly extraEnv?: readonly k8s.EnvVar[];
   readonly env: readonly ConnectionVar[];
@@ -26,7 +23,9 @@ export class AppService extends Construct {
 
   constructor(scope: Construct, id: string, values: Values, props: AppServiceProps) {
     super(scope, id);
-    const { component, port } = props;
+    const { component } = props;
+    // The port serving `/healthz`, `/readyz` and `/metrics` (and the gateway's webhooks and web chat).
+    const port = HTTP_PORTS[component];
     const settings = values[component];
     this.name = nameOf(component);
     const metadata = { name: this.name, namespace: values.namespace, labels: labels(component) };
@@ -51,7 +50,7 @@ export class AppService extends Construct {
                 env: [
                   ...connectionEnv(values, props.env),
                   ...(props.extraEnv ?? []),
-                  { name: props.portVariable, value: String(port) },
+                  { name: PORT_VARIABLE, value: String(port) },
                 ],
                 resources: resources(settings.resources),
                 volumeMounts: [TMP_MOUNT],

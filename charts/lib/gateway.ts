@@ -5,17 +5,12 @@ import { optionalFromSecret, SECRET_KEYS } from "./install-secret.ts";
 import { labels, nameOf, selectorLabels } from "./labels.ts";
 import type { Values } from "./values.ts";
 
-/** The gateway's HTTP port: webhooks, web chat, health and metrics. */
-export const GATEWAY_PORT = 8080;
-
 /** The gateway: its Deployment, a ClusterIP Service, and the Ingress for webhooks and web chat. */
 export class Gateway extends Construct {
   constructor(scope: Construct, id: string, values: Values) {
     super(scope, id);
     new AppService(this, "service", values, {
       component: "gateway",
-      port: GATEWAY_PORT,
-      portVariable: "PORT",
       // Optional: without it the gateway derives web chat session keys itself.
       extraEnv: [optionalFromSecret(values, "WEBCHAT_SESSION_SECRET", SECRET_KEYS.webchatSessionSecret)],
       env: [

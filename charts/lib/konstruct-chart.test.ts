@@ -1,3 +1,4 @@
+import { PORT_VARIABLE } from "@konstruct/core/listen";
 import { OPERATOR_NODE_OPTIONS, OPERATOR_RBAC_RULES } from "@konstruct/operator";
 import { describe, expect, it } from "vitest";
 import { synthesize } from "./konstruct-chart.ts";
@@ -126,7 +127,7 @@ describe("the synthesized install", () => {
     // The Lease the Role allows is the one the operator campaigns for.
     const env = operator.containers[0].env;
     expect(env).toContainEqual({ name: "LEASE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
-    expect(env).toContainEqual({ name: "OPERATOR_HEALTH_PORT", value: "8081" });
+    expect(env).toContainEqual({ name: PORT_VARIABLE, value: "8081" });
     // The heap bound that keeps RSS under 200 MB at 500 Tenants, as the operator benchmark runs it.
     expect(env).toContainEqual({ name: "NODE_OPTIONS", value: OPERATOR_NODE_OPTIONS });
   });
@@ -167,9 +168,9 @@ describe("the synthesized install", () => {
     );
     expect(envOf("konstruct-orchestrator")).toContain("OLLAMA_URL");
     // Each service's port under the name its config.ts reads, matching the probed container port.
-    expect(envOf("konstruct-gateway")).toContain("PORT");
-    expect(envOf("konstruct-router")).toContain("HTTP_PORT");
-    expect(envOf("konstruct-orchestrator")).toContain("HTTP_PORT");
+    expect(envOf("konstruct-gateway")).toContain(PORT_VARIABLE);
+    expect(envOf("konstruct-router")).toContain(PORT_VARIABLE);
+    expect(envOf("konstruct-orchestrator")).toContain(PORT_VARIABLE);
     expect(envOf("konstruct-orchestrator")).not.toContain("KONSTRUCT_SECRET_KEY");
     for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator"]) {
       expect(envOf(name)).not.toContain("DATABASE_ADMIN_URL");

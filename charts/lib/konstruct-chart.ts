@@ -42,14 +42,10 @@ export class KonstructChart extends Chart {
     new Gateway(this, "gateway", values);
     new AppService(this, "router", values, {
       component: "router",
-      port: 8081,
-      portVariable: "HTTP_PORT",
       env: ["DATABASE_URL", "REDIS_URL", "NATS_URL", "LOG_LEVEL"],
     });
     new AppService(this, "orchestrator", values, {
       component: "orchestrator",
-      port: 8081,
-      portVariable: "HTTP_PORT",
       env: ["DATABASE_URL", "REDIS_URL", "NATS_URL", "OLLAMA_URL", "LOG_LEVEL"],
     });
     if (values.nats.mode === "in-cluster") new Nats(this, "nats", values);

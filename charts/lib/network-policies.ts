@@ -1,6 +1,6 @@
+import { HTTP_PORTS } from "@konstruct/core/listen";
 import { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
-import { GATEWAY_PORT } from "./gateway.ts";
 import { type Component, labels, nameOf, selectorLabels } from "./labels.ts";
 import { OLLAMA_PORT } from "./ollama.ts";
 import type { Values } from "./values.ts";
@@ -95,7 +95,7 @@ export class NetworkPolicies extends Construct {
       if (component === "gateway") {
         ingress.push({
           from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": values.ingress.controllerNamespace } } }],
-          ports: [tcp(GATEWAY_PORT)],
+          ports: [tcp(HTTP_PORTS.gateway)],
         });
       }
       if (isStore(component)) {

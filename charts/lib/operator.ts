@@ -1,3 +1,4 @@
+import { PORT_VARIABLE } from "@konstruct/core/listen";
 import {
   OPERATOR_NODE_OPTIONS,
   OPERATOR_RBAC_RULES,
@@ -94,8 +95,8 @@ export class Operator extends Construct {
                 ports: [{ name: "health", containerPort: port, protocol: "TCP" }],
                 env: [
                   ...connectionEnv(values, ["DATABASE_ADMIN_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY", "LOG_LEVEL"]),
-                  // The names operator/src/config.ts reads.
-                  { name: "OPERATOR_HEALTH_PORT", value: String(port) },
+                  // The name operator/src/config.ts reads.
+                  { name: PORT_VARIABLE, value: String(port) },
                   // The leader-election Lease lives in the install namespace (where the Role allows it), held under the pod's name.
                   { name: "LEADER_ELECTION", value: "true" },
                   { name: "LEASE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },

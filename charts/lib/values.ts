@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { HTTP_PORTS } from "@konstruct/core/listen";
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parse as parseYaml } from "yaml";
@@ -144,7 +145,7 @@ export const ValuesSchema = Type.Object(
     operator: section(
       {
         replicas: Replicas(2),
-        healthPort: Type.Integer({ minimum: 1024, maximum: 65_535, default: 8081 }),
+        healthPort: Type.Integer({ minimum: 1024, maximum: 65_535, default: HTTP_PORTS.operator }),
         resources: Resources("100m", "128Mi", "500m", "256Mi"),
       },
       "the operator; more than one replica waits on the leader-election Lease",

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import {
@@ -68,8 +69,8 @@ function startOperator(env: OperatorEnvironment, redisUrl: string): { child: Chi
       DATABASE_ADMIN_URL: env.database.adminUrl,
       REDIS_ADMIN_URL: redisUrl,
       KONSTRUCT_SECRET_KEY: TEST_SECRET_KEY,
-      OPERATOR_HEALTH_HOST: "127.0.0.1",
-      OPERATOR_HEALTH_PORT: "0",
+      [HOST_VARIABLE]: "127.0.0.1",
+      [PORT_VARIABLE]: "0",
       RESYNC_INTERVAL_SECONDS: String(RESYNC_SECONDS),
       LEADER_ELECTION: "false",
       LOG_LEVEL: "warn",

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { fields, intField, LogLevel, parseConfig } from "@konstruct/core";
+import { fields, intField, LogLevel, listenFields, parseConfig } from "@konstruct/core";
 import { type Static, Type } from "@sinclair/typebox";
 
 const Schema = Type.Object({
@@ -20,8 +20,7 @@ const Schema = Type.Object({
     Type.String({ description: "Redis host written into tenant Secrets (default: REDIS_ADMIN_URL's)" }),
   ),
   TENANT_REDIS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "Redis port for tenant Secrets" })),
-  OPERATOR_HEALTH_HOST: Type.String({ default: "0.0.0.0", description: "address of /healthz, /readyz and /metrics" }),
-  OPERATOR_HEALTH_PORT: intField(8080, "port of /healthz, /readyz and /metrics (0 picks a free port)", 0),
+  ...listenFields("operator"),
   RESYNC_INTERVAL_SECONDS: intField(300, "how often every Tenant and Agent is re-checked for drift"),
   WATCH_WATCHDOG_SECONDS: intField(300, "a watch silent for this long is restarted"),
   RECONCILE_CONCURRENCY: intField(8, "reconciles in flight at once per controller"),

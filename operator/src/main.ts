@@ -41,7 +41,7 @@ const operator = await startOperator({
   resyncIntervalMs: config.RESYNC_INTERVAL_SECONDS * 1000,
   watchdogMs: config.WATCH_WATCHDOG_SECONDS * 1000,
   concurrency: config.RECONCILE_CONCURRENCY,
-  health: { host: config.OPERATOR_HEALTH_HOST, port: config.OPERATOR_HEALTH_PORT },
+  health: { host: config.HOST, port: config.PORT },
   leaderElection: config.LEADER_ELECTION
     ? { namespace: config.LEASE_NAMESPACE, name: config.LEASE_NAME, leaseDurationMs: config.LEASE_DURATION_SECONDS * 1000 }
     : null,

@@ -1,11 +1,49 @@
 import { randomUUID } from "node:crypto";
-import { type SlackApiDouble, signSlackRequest } from "@konstruct/testkit";
+import type { TenantReport } from "./cluster.ts";
+import { color, print } from "./output.ts";
+import { type SlackApiDouble, type SlackConnection, sandboxBotUserId, signSlackRequest } from "./slack-sandbox.ts";
 
 /**
  * `npm start -- --check`: proves the running platform answers, the way a person would see it —
  * a signed Slack event in through the webhook and a web chat message through the page's API,
  * each answered by the agent.
  */
+
+/** What the checks talk to: the tenants as reconciled, the Slack sandbox, the web chat pages. */
+export interface CheckTargets {
+  reports: TenantReport[];
+  slack: SlackConnection;
+  gatewayPort: number;
+  webchatPages: string[];
+}
+
+/** Runs the Slack and web chat checks, prints PASS or FAIL for each, and returns whether both passed. */
+export async function runChecks({ reports, slack, gatewayPort, webchatPages }: CheckTargets): Promise<boolean> {
+  const results: CheckResult[] = [];
+  const slackReport = reports
+    .flatMap((r) => r.channels.map((c) => ({ r, c })))
+    .find(({ c }) => c.type === "slack" && c.webhookPath);
+  const slackCreds = slack.channels.find((s) => s.tenant === slackReport?.r.name);
+  if (!slackReport || !slackCreds || !slack.sandbox) {
+    results.push({ name: "slack", ok: false, detail: "no ready Slack channel in examples/, or SLACK_API_URL points elsewhere" });
+  } else {
+    const target = {
+      teamId: slackCreds.teamId,
+      webhookUrl: `http://127.0.0.1:${gatewayPort}${slackReport.c.webhookPath}`,
+      signingSecret: slackCreds.signingSecret,
+      botUserId: sandboxBotUserId(slackCreds.teamId),
+    };
+    results.push(await checkSlack(target, slack.sandbox, 60_000));
+  }
+  const page = webchatPages[0];
+  results.push(
+    page ? await checkWebchat(page, 60_000) : { name: "webchat", ok: false, detail: "no ready web chat channel in examples/" },
+  );
+  for (const r of results) print(`${r.ok ? color(32, "PASS") : color(31, "FAIL")} ${r.name}: ${r.detail}`);
+  const ok = results.every((r) => r.ok);
+  print(ok ? "\nThe check passed: Konstruct answered on Slack and on the web chat." : "\nThe check failed; see above.");
+  return ok;
+}
 
 /** The outcome of one check. */
 export interface CheckResult {

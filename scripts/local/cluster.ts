@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { crds } from "@konstruct/operator";
 import {
   applyObjects,
   type ControlPlane,
@@ -8,7 +7,8 @@ import {
   objectClient,
   startControlPlane,
   waitForEstablished,
-} from "@konstruct/testkit";
+} from "@konstruct/control-plane";
+import { crds } from "@konstruct/operator";
 import type { KubernetesObjectApi } from "@kubernetes/client-node";
 
 const FIELD_MANAGER = "konstruct-local";

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { startReaper } from "@konstruct/testkit";
+import { startReaper } from "@konstruct/control-plane";
+import { color } from "./output.ts";
 
 /**
  * Runs Konstruct's components as child processes, the way a cluster would run them as pods:
@@ -47,11 +48,6 @@ export interface Supervisor {
 }
 
 const COLORS = [36, 35, 33, 32, 34, 31];
-
-/** ANSI colour for terminals; plain text when piped or when NO_COLOR is set (no-color.org). */
-export function color(code: number, text: string): string {
-  return process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[${code}m${text}\u001b[0m` : text;
-}
 
 /** Starts every component and supervises it. */
 export function startSupervisor(specs: readonly ComponentSpec[], options: SupervisorOptions): Supervisor {

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
+import { type ControlPlane, controlPlaneBinariesBuilt, startControlPlane } from "@konstruct/control-plane";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ControlPlane, controlPlaneBinariesBuilt, startControlPlane } from "../src/control-plane.ts";
 
 // Integration test of the test control plane itself: a real kube-apiserver over a real etcd,
 // driven with kubectl the way an engineer would poke at a cluster.
@@ -11,11 +11,11 @@ const built = controlPlaneBinariesBuilt();
 const notBuilt = "skipped: kube-apiserver and etcd are not built; run scripts/build-control-plane.sh";
 if (!built) console.warn(`control-plane tests ${notBuilt}`);
 
-/** The Kubernetes version test/control-plane/go.mod pins, which the build stamps into the binary. */
+/** The Kubernetes version scripts/control-plane/go.mod pins, which the build stamps into the binary. */
 function pinnedKubernetesVersion(): string {
-  const goMod = readFileSync(new URL("./go.mod", import.meta.url), "utf8");
+  const goMod = readFileSync(new URL("../../scripts/control-plane/go.mod", import.meta.url), "utf8");
   const match = /^\s*k8s\.io\/kubernetes\s+(v\S+)/m.exec(goMod);
-  if (match?.[1] === undefined) throw new Error("test/control-plane/go.mod does not require k8s.io/kubernetes");
+  if (match?.[1] === undefined) throw new Error("scripts/control-plane/go.mod does not require k8s.io/kubernetes");
   return match[1];
 }
 

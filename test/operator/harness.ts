@@ -1,10 +1,10 @@
+import { type ControlPlane, startControlPlane } from "@konstruct/control-plane";
 import { createLogger, type Database } from "@konstruct/core";
 import { crds, OPERATOR_RBAC_RULES, TENANT_ADMIN_CLUSTER_ROLE, TENANT_ADMIN_RULES } from "@konstruct/operator";
 import { KubeClient, type RunningOperator, startOperator } from "@konstruct/operator/runtime";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
-import { type ControlPlane, startControlPlane } from "../src/control-plane.ts";
 import { createTestDatabase, type TestDatabase } from "../src/database.ts";
 import { serverUrl } from "../src/env.ts";
 

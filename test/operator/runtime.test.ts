@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverUrl } from "../src/env.ts";
 import {
@@ -36,8 +37,8 @@ function startReplica(name: string): Replica {
       DATABASE_ADMIN_URL: env.database.adminUrl,
       REDIS_ADMIN_URL: serverUrl("REDIS_ADMIN_URL"),
       KONSTRUCT_SECRET_KEY: TEST_SECRET_KEY,
-      OPERATOR_HEALTH_HOST: "127.0.0.1",
-      OPERATOR_HEALTH_PORT: "0",
+      [HOST_VARIABLE]: "127.0.0.1",
+      [PORT_VARIABLE]: "0",
       RESYNC_INTERVAL_SECONDS: "5",
       WATCH_WATCHDOG_SECONDS: "10",
       LEASE_NAMESPACE,

@@ -1,33 +1,33 @@
 // The channels' doubles (Slack's Web API, …) live beside their channels; tests reach them here too.
 export * from "@konstruct/channels/doubles";
+// The local control plane and its client helpers live in @konstruct/control-plane, which
+// `npm start` uses too; tests keep importing them from here.
 export type {
   ClientCertificate,
   ControlPlane,
   ControlPlaneComponent,
   ControlPlaneErrorCode,
   ControlPlaneOptions,
-} from "./control-plane.ts";
+  Manifest,
+} from "@konstruct/control-plane";
 export {
+  applyObject,
+  applyObjects,
   ControlPlaneError,
   controlPlaneBinariesBuilt,
   defaultControlPlaneBinDir,
+  loadManifests,
+  objectClient,
+  retryingTooManyRequests,
+  serverMessage,
   startControlPlane,
-} from "./control-plane.ts";
+  startReaper,
+  waitForEstablished,
+} from "@konstruct/control-plane";
 export type { TestDatabase } from "./database.ts";
 export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
 export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
 export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
 export { serverUrl } from "./env.ts";
-export type { Manifest } from "./kube.ts";
-export {
-  applyObject,
-  applyObjects,
-  loadManifests,
-  objectClient,
-  retryingTooManyRequests,
-  serverMessage,
-  waitForEstablished,
-} from "./kube.ts";
 export type { SeedAgent, SeededTenant, ServiceProcess, TestNats } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
-export { startReaper } from "./reaper.ts";

@@ -5,7 +5,7 @@ import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Database, KonstructMessage, OutboundReply } from "@konstruct/core";
+import { type Database, HOST_VARIABLE, type KonstructMessage, type OutboundReply, PORT_VARIABLE } from "@konstruct/core";
 import type { Kysely } from "kysely";
 
 /**
@@ -106,12 +106,12 @@ export async function startServiceProcess(
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, "services", kind, "src", "main.ts")], {
     cwd: ROOT,
-    // The gateway serves /readyz on its public port (PORT, HOST); the others on HTTP_PORT.
     env: {
       PATH: process.env.PATH ?? "",
       LOG_LEVEL: "info",
       ...env,
-      ...(kind === "gateway" ? { PORT: String(port), HOST: "127.0.0.1" } : { HTTP_PORT: String(port), HTTP_HOST: "127.0.0.1" }),
+      [PORT_VARIABLE]: String(port),
+      [HOST_VARIABLE]: "127.0.0.1",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -4,6 +4,3 @@
  * heap keeps it under 200 MB and was no slower in the benchmark (operator/bench/tenants.ts).
  */
 export const OPERATOR_NODE_OPTIONS = "--max-old-space-size=96 --max-semi-space-size=2";
-
-/** Port of /healthz, /readyz and /metrics. */
-export const OPERATOR_HEALTH_PORT = 8080;

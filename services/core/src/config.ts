@@ -1,6 +1,7 @@
 import { type Static, type TInteger, type TObject, type TString, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { ConfigError } from "./errors.ts";
+import { RENAMED_LISTEN_VARIABLES } from "./listen.ts";
 
 /**
  * Typed configuration from the environment. Each service's `config.ts` composes the fields it
@@ -64,6 +65,12 @@ export function parseConfig<T extends TObject>(
   for (const error of Value.Errors(schema, value)) {
     const key = error.path.split("/")[1] || "(root)";
     if (!issues.has(key)) issues.set(key, value[key] === undefined ? "is required" : describeProblem(schema, key, error.message));
+  }
+  // A variable that was renamed would otherwise be ignored without a word, and the component
+  // would listen where nobody looks.
+  for (const [old, current] of Object.entries(RENAMED_LISTEN_VARIABLES)) {
+    if (env[old] !== undefined && current in schema.properties)
+      issues.set(old, `was renamed to ${current}; set ${current} instead`);
   }
   if (issues.size > 0) throw new ConfigError([...issues].map(([key, problem]) => `${key} ${problem}`));
   return Object.freeze(value) as Readonly<Static<T>>;

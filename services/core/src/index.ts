@@ -37,6 +37,8 @@ export {
   TenantIdError,
 } from "./errors.ts";
 export { assertTenantId, isUuid, newId } from "./ids.ts";
+export type { HttpComponent } from "./listen.ts";
+export { HOST_VARIABLE, HTTP_PORTS, listenFields, PORT_VARIABLE, RENAMED_LISTEN_VARIABLES } from "./listen.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl, scrubUrls, serializeError } from "./logger.ts";
 export { Attachment, CHANNEL_TYPE_PATTERN, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";

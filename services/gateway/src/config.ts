@@ -1,4 +1,4 @@
-import { fields, intField, parseConfig, portField } from "@konstruct/core";
+import { fields, intField, listenFields, parseConfig } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 
 const GatewayConfigSchema = Type.Object({
@@ -9,8 +9,7 @@ const GatewayConfigSchema = Type.Object({
   SLACK_SIGNING_SECRET: fields.SLACK_SIGNING_SECRET,
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
-  PORT: portField(8080, "HTTP port of the gateway"),
-  HOST: Type.String({ default: "0.0.0.0", minLength: 1, description: "interface the gateway listens on" }),
+  ...listenFields("gateway"),
   OUTBOUND_CONCURRENCY: intField(16, "replies each channel's outbound worker posts at once"),
   WEBCHAT_SESSION_SECRET: Type.Optional(
     Type.String({ minLength: 32, description: "signs web chat visitor sessions; derived from KONSTRUCT_SECRET_KEY when unset" }),

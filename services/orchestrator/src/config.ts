@@ -1,4 +1,4 @@
-import { fields, intField, parseConfig, portField, urlField } from "@konstruct/core";
+import { fields, intField, listenFields, parseConfig, urlField } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 import { DEFAULT_ORCHESTRATOR_SETTINGS as D } from "./orchestrator.ts";
 
@@ -15,8 +15,7 @@ const OrchestratorConfigSchema = Type.Object({
   ),
   OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1, description: "bearer token of the OpenAI-compatible API" })),
   LOG_LEVEL: fields.LOG_LEVEL,
-  HTTP_PORT: portField(8081, "port of /healthz, /readyz and /metrics"),
-  HTTP_HOST: Type.String({ default: "0.0.0.0", description: "address the health and metrics server binds to" }),
+  ...listenFields("orchestrator"),
   CONCURRENCY: intField(D.concurrency, "work items handled at once by this process"),
   DATABASE_POOL_MAX: intField(10, "PostgreSQL pool size"),
   LLM_TIMEOUT_MS: intField(120_000, "timeout of one model call"),

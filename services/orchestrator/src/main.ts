@@ -50,8 +50,8 @@ await serveConsumer({
   nc,
   redis,
   db,
-  port: config.HTTP_PORT,
-  host: config.HTTP_HOST,
+  port: config.PORT,
+  host: config.HOST,
   // Runs can take as long as a model call; Kubernetes' grace period must be longer than this.
   shutdownTimeoutMs: config.LLM_TIMEOUT_MS + 10_000,
   readyFields: { ollama: config.OLLAMA_URL, openai: Boolean(config.OPENAI_BASE_URL) },

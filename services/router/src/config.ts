@@ -1,4 +1,4 @@
-import { fields, intField, parseConfig, portField } from "@konstruct/core";
+import { fields, intField, listenFields, parseConfig } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 import { DEFAULT_ROUTER_SETTINGS as D } from "./router.ts";
 
@@ -10,8 +10,7 @@ const RouterConfigSchema = Type.Object({
   REDIS_URL: fields.REDIS_URL,
   NATS_URL: fields.NATS_URL,
   LOG_LEVEL: fields.LOG_LEVEL,
-  HTTP_PORT: portField(8081, "port of /healthz, /readyz and /metrics"),
-  HTTP_HOST: Type.String({ default: "0.0.0.0", description: "address the health and metrics server binds to" }),
+  ...listenFields("router"),
   CONCURRENCY: intField(D.concurrency, "inbound messages handled at once by this process"),
   DATABASE_POOL_MAX: intField(10, "PostgreSQL pool size"),
   TENANT_CACHE_TTL_MS: intField(

@@ -40,7 +40,7 @@ await serveConsumer({
   nc,
   redis,
   db,
-  port: config.HTTP_PORT,
-  host: config.HTTP_HOST,
+  port: config.PORT,
+  host: config.HOST,
   shutdownTimeoutMs: 25_000,
 });

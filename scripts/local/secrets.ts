@@ -31,31 +31,3 @@ export function loadLocalSecrets(dataDir: string, env: NodeJS.ProcessEnv): Local
     WEBCHAT_SESSION_SECRET: env.WEBCHAT_SESSION_SECRET || secrets.WEBCHAT_SESSION_SECRET,
   };
 }
-
-/** A port the platform listens on, and the variable that moves it. */
-export interface PortSetting {
-  variable: string;
-  port: number;
-  what: string;
-}
-
-/** The local ports, each overridable by its variable. */
-export function localPorts(
-  env: NodeJS.ProcessEnv,
-): Record<"gateway" | "router" | "orchestrator" | "operator" | "slack", PortSetting> {
-  const port = (variable: string, fallback: number, what: string): PortSetting => {
-    const raw = env[variable];
-    const value = raw ? Number(raw) : fallback;
-    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
-      throw new Error(`${variable}=${raw} is not a port number (1-65535)`);
-    }
-    return { variable, port: value, what };
-  };
-  return {
-    gateway: port("KONSTRUCT_GATEWAY_PORT", 8080, "the gateway (webhooks and web chat)"),
-    router: port("KONSTRUCT_ROUTER_PORT", 8081, "the router's health and metrics"),
-    orchestrator: port("KONSTRUCT_ORCHESTRATOR_PORT", 8082, "the orchestrator's health and metrics"),
-    operator: port("KONSTRUCT_OPERATOR_PORT", 8083, "the operator's health and metrics"),
-    slack: port("KONSTRUCT_SLACK_SANDBOX_PORT", 8090, "the local Slack sandbox"),
-  };
-}

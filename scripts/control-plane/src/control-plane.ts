@@ -11,8 +11,9 @@ import { promisify } from "node:util";
 import { startReaper } from "./reaper.ts";
 
 /**
- * A real kube-apiserver over a real etcd for integration tests, started as child processes —
- * what controller-runtime's envtest does for Go operators. No kubelet and no controllers run:
+ * A real kube-apiserver over a real etcd, started as child processes — what controller-runtime's
+ * envtest does for Go operators. The integration tests run operators against it, and `npm start`
+ * runs the local platform's operator against it (with etcd's data kept between runs). No kubelet and no controllers run:
  * objects, validation, RBAC, watches and the status subresource behave as in production, but
  * namespaces never finish deleting and nothing is garbage-collected.
  *
@@ -22,7 +23,7 @@ import { startReaper } from "./reaper.ts";
 const execFileAsync = promisify(execFile);
 
 /** Where scripts/build-control-plane.sh puts kube-apiserver and etcd. */
-export const defaultControlPlaneBinDir: string = fileURLToPath(new URL("../control-plane/bin", import.meta.url));
+export const defaultControlPlaneBinDir: string = fileURLToPath(new URL("../bin", import.meta.url));
 
 const BINARIES = ["kube-apiserver", "etcd"] as const;
 
@@ -43,7 +44,7 @@ export class ControlPlaneError extends Error {
 }
 
 export interface ControlPlaneOptions {
-  /** Folder holding `kube-apiserver` and `etcd`; defaults to test/control-plane/bin. */
+  /** Folder holding `kube-apiserver` and `etcd`; defaults to scripts/control-plane/bin. */
   readonly binDir?: string;
   /** How long to wait for etcd and for kube-apiserver's /readyz, each start; default 60 s. */
   readonly readyTimeoutMs?: number;

@@ -1,0 +1,92 @@
+import { join } from "node:path";
+import { HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
+import { OPERATOR_NODE_OPTIONS } from "@konstruct/operator";
+import type { Model } from "./model.ts";
+import { root } from "./paths.ts";
+import type { LocalPorts, PortSetting } from "./ports.ts";
+import type { LocalSecrets } from "./secrets.ts";
+import type { ComponentSpec } from "./supervisor.ts";
+
+/** The servers and APIs the components connect to. */
+export interface Connections {
+  databaseUrl: string;
+  /** Locally the services share Redis's default user; in a cluster each gets its own. */
+  redisAdminUrl: string;
+  natsUrl: string;
+  slackApiUrl: string;
+  model: Model;
+  logLevel: string;
+}
+
+const readyUrl = (port: number, path = "/readyz") => `http://127.0.0.1:${port}${path}`;
+
+/** Every component listens on loopback only, on its own port: they share one machine. */
+const listenOn = (port: number) => ({ [PORT_VARIABLE]: String(port), [HOST_VARIABLE]: "127.0.0.1" });
+
+/** The gateway, router and orchestrator, as the supervisor runs them: the environment their config.ts reads. */
+export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connections: Connections): ComponentSpec[] {
+  const common = {
+    DATABASE_URL: connections.databaseUrl,
+    REDIS_URL: connections.redisAdminUrl,
+    NATS_URL: connections.natsUrl,
+    LOG_LEVEL: connections.logLevel,
+  };
+  return [
+    {
+      name: "gateway",
+      args: [join(root, "services/gateway/src/main.ts")],
+      env: {
+        ...common,
+        ...listenOn(ports.gateway.port),
+        SLACK_API_URL: connections.slackApiUrl,
+        SLACK_SIGNING_SECRET: secrets.SLACK_SIGNING_SECRET,
+        KONSTRUCT_SECRET_KEY: secrets.KONSTRUCT_SECRET_KEY,
+        WEBCHAT_SESSION_SECRET: secrets.WEBCHAT_SESSION_SECRET,
+      },
+      readyUrl: readyUrl(ports.gateway.port),
+    },
+    {
+      name: "router",
+      args: [join(root, "services/router/src/main.ts")],
+      env: { ...common, ...listenOn(ports.router.port) },
+      readyUrl: readyUrl(ports.router.port),
+    },
+    {
+      name: "orchestrator",
+      args: [join(root, "services/orchestrator/src/main.ts")],
+      env: {
+        ...common,
+        ...listenOn(ports.orchestrator.port),
+        OLLAMA_URL: connections.model.ollamaUrl,
+        // Without a reachable model, fail fast into the honest "no model" reply.
+        ...(connections.model.reachable ? {} : { LLM_TIMEOUT_MS: "5000" }),
+      },
+      readyUrl: readyUrl(ports.orchestrator.port),
+    },
+  ];
+}
+
+/** The operator, run against the local kube-apiserver; one replica, so no leader election. */
+export function operatorSpec(
+  secrets: LocalSecrets,
+  port: PortSetting,
+  admin: { kubeconfig: string; databaseAdminUrl: string; redisAdminUrl: string; logLevel: string },
+): ComponentSpec {
+  return {
+    name: "operator",
+    args: [join(root, "operator/src/main.ts")],
+    env: {
+      KUBECONFIG: admin.kubeconfig,
+      DATABASE_ADMIN_URL: admin.databaseAdminUrl,
+      REDIS_ADMIN_URL: admin.redisAdminUrl,
+      KONSTRUCT_SECRET_KEY: secrets.KONSTRUCT_SECRET_KEY,
+      ...listenOn(port.port),
+      // The bounded heap it runs with in a cluster, so a local run shows the same memory.
+      NODE_OPTIONS: OPERATOR_NODE_OPTIONS,
+      LEADER_ELECTION: "false",
+      RESYNC_INTERVAL_SECONDS: "60",
+      LOG_LEVEL: admin.logLevel,
+    },
+    readyUrl: readyUrl(port.port, "/healthz"),
+  };
+}

@@ -1,0 +1,23 @@
+import type { TenantReport } from "./cluster.ts";
+import { print } from "./output.ts";
+
+/** Prints where to talk to each tenant's agents; returns the web chat page URLs. */
+export function printEndpoints(reports: TenantReport[], gatewayPort: number): string[] {
+  const base = `http://127.0.0.1:${gatewayPort}`;
+  const webchat: string[] = [];
+  print(`\nKonstruct is running. Talk to the agents:`);
+  for (const report of reports) {
+    print(`  tenant ${report.name} (${report.tenantId})`);
+    for (const channel of report.channels) {
+      if (!channel.webhookPath) {
+        print(`    ${channel.type} ${channel.name}: not ready — ${channel.message ?? "no webhook path"}`);
+        continue;
+      }
+      const url = `${base}${channel.webhookPath}`;
+      if (channel.type === "webchat") webchat.push(url);
+      print(`    ${channel.type === "webchat" ? "web chat" : "Slack webhook"} (${channel.name}): ${url}`);
+    }
+  }
+  print(`  Slack (the platform's shared app, tenant chosen by team id): ${base}/webhooks/slack/events`);
+  return webchat;
+}
