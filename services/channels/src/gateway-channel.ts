@@ -36,6 +36,8 @@ export interface ChannelDeps {
     staleClaimMs?: number;
     /** Web chat session signing key (`WEBCHAT_SESSION_SECRET`); derived from the secret key when absent. */
     webchatSessionSecret?: string | undefined;
+    /** The session secret before a rotation (`WEBCHAT_SESSION_PREVIOUS_SECRET`): verifies, never signs. */
+    webchatPreviousSessionSecret?: string | undefined;
   };
 }
 

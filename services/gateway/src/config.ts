@@ -14,6 +14,12 @@ const GatewayConfigSchema = Type.Object({
   WEBCHAT_SESSION_SECRET: Type.Optional(
     Type.String({ minLength: 32, description: "signs web chat visitor sessions; derived from KONSTRUCT_SECRET_KEY when unset" }),
   ),
+  WEBCHAT_SESSION_PREVIOUS_SECRET: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: "the session secret before a rotation: still verifies the tokens it signed until they expire",
+    }),
+  ),
 });
 
 /** The gateway's configuration, parsed once by `main.ts`. */

@@ -41,6 +41,7 @@ const channels = await createChannels({
     slackSigningSecret: config.SLACK_SIGNING_SECRET,
     slackApiUrl: config.SLACK_API_URL,
     webchatSessionSecret: config.WEBCHAT_SESSION_SECRET,
+    webchatPreviousSessionSecret: config.WEBCHAT_SESSION_PREVIOUS_SECRET,
   },
 });
 await ensureJetStream(

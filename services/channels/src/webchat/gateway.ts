@@ -38,9 +38,11 @@ export function createWebchatChannel(deps: ChannelDeps, overrides: WebchatChanne
   const { redis } = deps;
   const connections = overrides.connections ?? createWebchatConnectionStore({ db: deps.db });
   const settings: WebchatSettings = { ...DEFAULT_WEBCHAT_SETTINGS, ...overrides.settings };
-  const sessions = createSessionSigner(
+  const previous = deps.settings.webchatPreviousSessionSecret;
+  const sessions = createSessionSigner([
     sessionSigningKey({ secret: deps.settings.webchatSessionSecret, secretKey: deps.secretKey }),
-  );
+    ...(previous ? [Buffer.from(previous, "utf8")] : []),
+  ]);
   const log = deps.log.child({ channel: "webchat" });
   return {
     type: "webchat",
