@@ -12,7 +12,10 @@ export class Gateway extends Construct {
     new AppService(this, "service", values, {
       component: "gateway",
       // Optional: without it the gateway derives web chat session keys itself.
-      extraEnv: [optionalFromSecret(values, "WEBCHAT_SESSION_SECRET", SECRET_KEYS.webchatSessionSecret)],
+      extraEnv: [
+        optionalFromSecret(values, "WEBCHAT_SESSION_SECRET", SECRET_KEYS.webchatSessionSecret),
+        { name: "TRUSTED_PROXIES", value: values.ingress.trustedProxies },
+      ],
       env: [
         "DATABASE_URL",
         "REDIS_URL",

@@ -126,6 +126,13 @@ export const ValuesSchema = Type.Object(
           default: "ingress-nginx",
           description: "namespace of the ingress controller pods: the only peer allowed to reach the gateway",
         }),
+        trustedProxies: Type.String({
+          minLength: 1,
+          default: "loopback,uniquelocal",
+          description:
+            "proxies whose X-Forwarded-For the gateway believes (addresses, CIDRs, loopback, uniquelocal): the ingress " +
+            "controller's pods; the NetworkPolicy lets only them reach the gateway, so private ranges are safe by default",
+        }),
         paths: Type.Array(Type.String({ pattern: "^/[A-Za-z0-9/_-]*$" }), {
           minItems: 1,
           default: ["/webhooks", "/webchat"],

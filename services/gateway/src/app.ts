@@ -11,6 +11,12 @@ export interface AppDeps {
   metrics: GatewayMetrics;
   readiness: readonly DependencyCheck[];
   log: Logger;
+  /**
+   * Proxies whose X-Forwarded-For is believed (proxy-addr syntax: addresses, CIDRs, `loopback`,
+   * `uniquelocal`); the client address the web chat's limits count comes from it. Default
+   * `loopback`: a header from anyone else is ignored, so it cannot dodge a per-address limit.
+   */
+  trustedProxies?: string;
 }
 
 /** Builds the gateway's fastify app: every channel's plugin, health, readiness and metrics. Does not listen. */
@@ -19,8 +25,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log as FastifyBaseLogger,
     // One log line per webhook would cost more than the webhook; errors are logged by the handler below.
     logController: new LogController({ disableRequestLogging: true }),
-    // Behind the Ingress, so the client address is the forwarded one.
-    trustProxy: true,
+    // Behind the Ingress the client address is the forwarded one, but only from trusted proxies.
+    trustProxy: deps.trustedProxies ?? "loopback",
     // Web chat event streams are long-lived: on shutdown, close idle and streaming sockets
     // instead of waiting for every browser to hang up (clients reconnect with Last-Event-ID).
     forceCloseConnections: true,

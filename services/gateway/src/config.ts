@@ -10,6 +10,12 @@ const GatewayConfigSchema = Type.Object({
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
   ...listenFields("gateway"),
+  TRUSTED_PROXIES: Type.String({
+    default: "loopback",
+    minLength: 1,
+    description:
+      "proxies whose X-Forwarded-For gives the client address (addresses, CIDRs, loopback, uniquelocal), comma-separated",
+  }),
   OUTBOUND_CONCURRENCY: intField(16, "replies each channel's outbound worker posts at once"),
   WEBCHAT_SESSION_SECRET: Type.Optional(
     Type.String({ minLength: 32, description: "signs web chat visitor sessions; derived from KONSTRUCT_SECRET_KEY when unset" }),

@@ -48,7 +48,13 @@ await ensureJetStream(
   await jetstreamManager(nc),
   channels.map((channel) => outboundConsumer(channel.type)),
 );
-const app = await buildApp({ channels, metrics, readiness: [natsReadiness(nc), databaseReadiness(db)], log });
+const app = await buildApp({
+  channels,
+  metrics,
+  readiness: [natsReadiness(nc), databaseReadiness(db)],
+  log,
+  trustedProxies: config.TRUSTED_PROXIES,
+});
 const workers = await startOutboundWorkers({
   js,
   channels,

@@ -20,6 +20,8 @@ export interface WebchatConnection {
   allowedOrigins: readonly string[];
   /** The agent who answers here, or null when the tenant has none yet. */
   agent: WebchatAgent | null;
+  /** The tenant's messages-per-minute limit: the connection's budget, checked before publishing. */
+  messagesPerMinute: number;
 }
 
 /** Where the web chat channel reads its connections from. */
@@ -63,6 +65,7 @@ export function createWebchatConnectionStore(options: WebchatConnectionStoreOpti
         .where("id", "=", connectionId)
         .executeTakeFirst();
       if (!row) return null;
+      const tenant = await trx.selectFrom("tenants").select("messages_per_minute").executeTakeFirst();
       const agents = await trx
         .selectFrom("agents")
         .select(["display_name", "role", "is_default", "channels"])
@@ -78,6 +81,7 @@ export function createWebchatConnectionStore(options: WebchatConnectionStoreOpti
         name: row.name,
         allowedOrigins: origins.flatMap((o) => (typeof o === "string" ? (normalizeOrigin(o) ?? []) : [])),
         agent: agent ? { displayName: agent.display_name, role: agent.role } : null,
+        messagesPerMinute: tenant?.messages_per_minute ?? 0,
       };
     });
   }

@@ -4,7 +4,7 @@ import { createWebchatConnectionStore, type WebchatConnectionStore } from "./con
 import { DEFAULT_CONVERSATION_LIMITS } from "./conversation.ts";
 import { DEFAULT_EVENT_STREAM_SETTINGS } from "./events.ts";
 import { type WebchatSettings, webchatIngress } from "./ingress.ts";
-import { DEFAULT_VISITOR_RATE_LIMIT } from "./rate-limit.ts";
+import { DEFAULT_ANONYMOUS_LIMITS, DEFAULT_VISITOR_RATE_LIMIT } from "./limits.ts";
 import { createWebchatSender } from "./sender.ts";
 import { createSessionSigner, sessionSigningKey } from "./session.ts";
 
@@ -17,6 +17,7 @@ import { createStreamHub, type StreamHub } from "./stream-hub.ts";
 export const DEFAULT_WEBCHAT_SETTINGS: WebchatSettings = {
   maxTextLength: 4_000,
   rate: DEFAULT_VISITOR_RATE_LIMIT,
+  anonymous: DEFAULT_ANONYMOUS_LIMITS,
   conversation: DEFAULT_CONVERSATION_LIMITS,
   events: DEFAULT_EVENT_STREAM_SETTINGS,
   maxStreams: 10_000,

@@ -9,8 +9,17 @@ import { appendOnce, type ConversationLimits, STREAM_ID } from "./conversation.t
 import { toWebchatError, WebchatError } from "./errors.ts";
 import { type EventStreamSettings, streamConversation } from "./events.ts";
 import { authenticate, baseSecurityHeaders, checkOrigin, pageSecurityHeaders, presentedToken, sessionCookie } from "./http.ts";
+import {
+  type AnonymousLimits,
+  addressCounter,
+  checkCounters,
+  connectionMessages,
+  createStreamCaps,
+  type RateDecision,
+  type VisitorRateLimit,
+  visitorMessages,
+} from "./limits.ts";
 import { ASSETS, renderNotFound, renderPage } from "./page.ts";
-import { checkVisitorRate, type VisitorRateLimit } from "./rate-limit.ts";
 import type { SessionSigner } from "./session.ts";
 import type { StreamHub } from "./stream-hub.ts";
 
@@ -19,6 +28,8 @@ export interface WebchatSettings {
   /** Longest message text, in characters. */
   maxTextLength: number;
   rate: VisitorRateLimit;
+  /** What one client address may cost: sessions, messages, open streams. */
+  anonymous: AnonymousLimits;
   conversation: ConversationLimits;
   events: EventStreamSettings;
   /** Server-sent-event streams one gateway process serves at once. */
@@ -103,6 +114,22 @@ export const webchatIngress: FastifyPluginAsync<WebchatIngressOptions> = async (
     return connection;
   };
 
+  const caps = createStreamCaps(settings.anonymous.streams);
+
+  /** Refuses with 429 and Retry-After, saying what to do, when a counter is over its limit. */
+  const enforce = (decision: RateDecision, what: "sessions" | "messages") => {
+    if (decision.allowed) return;
+    log.debug({ counter: decision.counter, reason: "rate_limited" }, "web chat request refused");
+    const wait = decision.retryAfterSeconds;
+    const message =
+      decision.counter === "connection"
+        ? `This chat is receiving more messages than it can take right now; wait ${wait} s and send again.`
+        : what === "sessions"
+          ? `Too many chat sessions were opened from your network; wait ${wait} s and reload the page.`
+          : `You are sending messages too quickly; wait ${wait} s and send again.`;
+    throw new WebchatError("rate_limited", message, { retryAfterSeconds: wait });
+  };
+
   const redisCall = async <T>(doing: string, call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
@@ -163,6 +190,9 @@ export const webchatIngress: FastifyPluginAsync<WebchatIngressOptions> = async (
 
   app.post<{ Params: Params }>("/webchat/:connectionId/session", async (request, reply) => {
     const connection = await api(request, reply);
+    // Before anything is signed or stored: a session is free to make, so its rate is per address.
+    const counters = [addressCounter(connection, request.ip, "sessions", settings.anonymous.sessionsPerAddress)];
+    enforce(await redisCall("counting the address's sessions", () => checkCounters(redis, counters)), "sessions");
     const presented = presentedToken(request);
     const verified = sessions.verify(presented, connection.connectionId);
     // A valid session is renewed (same visitor, same conversation); anything else starts a new one
@@ -190,16 +220,14 @@ export const webchatIngress: FastifyPluginAsync<WebchatIngressOptions> = async (
       const { clientMessageId, text } = parseBody(request.body, settings.maxTextLength);
       const ref = { tenantId: connection.tenantId, connectionId: connection.connectionId, visitorId: session.visitorId };
 
-      const rate = await redisCall("counting the visitor's messages", () => checkVisitorRate(redis, ref, settings.rate));
-      if (!rate.allowed) {
-        throw new WebchatError(
-          "rate_limited",
-          `You are sending messages too quickly; wait ${rate.retryAfterSeconds} s and send again.`,
-          {
-            retryAfterSeconds: rate.retryAfterSeconds,
-          },
-        );
-      }
+      // Address first, then visitor, then the connection's budget: a flood from one address is
+      // refused by its own counter and never spends what the tenant's other visitors share.
+      const counters = [
+        addressCounter(ref, request.ip, "messages", settings.anonymous.messagesPerAddress),
+        visitorMessages(ref, settings.rate),
+        ...(connection.messagesPerMinute > 0 ? [connectionMessages(ref, connection.messagesPerMinute)] : []),
+      ];
+      enforce(await redisCall("counting the visitor's messages", () => checkCounters(redis, counters)), "messages");
 
       const now = new Date();
       // The visitor's id is part of the delivery id: client message ids are chosen by browsers, and
@@ -243,19 +271,34 @@ export const webchatIngress: FastifyPluginAsync<WebchatIngressOptions> = async (
     if (hub.size >= settings.maxStreams) {
       throw new WebchatError("unavailable", "The chat is busy right now; it will reconnect in a moment.");
     }
+    const ref = { tenantId: connection.tenantId, connectionId: connection.connectionId, visitorId: session.visitorId };
+    const place = caps.acquire(ref, request.ip);
+    if (!place.ok) {
+      log.debug({ cap: place.cap, reason: "too_many_streams" }, "web chat event stream refused");
+      throw new WebchatError("rate_limited", "Too many chat windows are open; close one and this one reconnects.", {
+        retryAfterSeconds: 5,
+      });
+    }
     const header = request.headers["last-event-id"];
     const resumeFrom = (typeof header === "string" ? header : undefined) ?? request.query.lastEventId;
     const afterId = resumeFrom && STREAM_ID.test(resumeFrom) ? resumeFrom : "0-0";
     results.set(request, "stream");
-    await streamConversation(request, reply, {
-      hub,
-      redis,
-      ref: { tenantId: connection.tenantId, connectionId: connection.connectionId, visitorId: session.visitorId },
-      afterId,
-      sessionExpiresAt: session.expiresAt,
-      settings: settings.events,
-      log,
-    });
+    try {
+      await streamConversation(request, reply, {
+        hub,
+        redis,
+        ref,
+        afterId,
+        sessionExpiresAt: session.expiresAt,
+        settings: settings.events,
+        log,
+      });
+    } catch (error) {
+      place.release();
+      throw error;
+    }
+    if (reply.raw.destroyed || reply.raw.writableEnded) place.release();
+    else reply.raw.once("close", place.release);
   });
 };
 
