@@ -1,3 +1,5 @@
+// The light entry point: the charts import this file, and @konstruct/core's index loads pg, NATS and fastify.
+import { UUID_PATTERN } from "@konstruct/core/ids";
 import { type Static, Type } from "@sinclair/typebox";
 import { Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
 
@@ -133,7 +135,7 @@ export const TenantSpec = withRules(
           description:
             "Tenant id (UUID) to use instead of metadata.uid: set it to adopt the data a Tenant deleted with " +
             "reclaimPolicy Retain left behind. Immutable.",
-          pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+          pattern: UUID_PATTERN,
           maxLength: 36,
           "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "tenantId is immutable" }],
         }),

@@ -36,7 +36,7 @@ export {
   SubjectError,
   TenantIdError,
 } from "./errors.ts";
-export { assertTenantId, isUuid, newId } from "./ids.ts";
+export { assertTenantId, isUuid, newId, UUID_PATTERN } from "./ids.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl } from "./logger.ts";
 export { Attachment, CHANNEL_TYPES, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
