@@ -6,7 +6,8 @@ import { createChannelStore } from "../adapters/channel-store.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
 import { createTenantRows } from "../adapters/tenant-rows.ts";
-import { type AgentDeps, reconcileAgent } from "../agent/agent-controller.ts";
+import type { AgentDeps } from "../agent/agent-context.ts";
+import { reconcileAgent } from "../agent/agent-controller.ts";
 import type { Agent } from "../api/agent.ts";
 import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
@@ -48,8 +49,8 @@ export interface RunningOperator {
 
 /** The controllers of one leadership term: informers, queues and the resync timer. */
 class Controllers {
-  readonly tenants: Informer;
-  readonly agents: Informer;
+  readonly tenants: Informer<Tenant>;
+  readonly agents: Informer<Agent>;
   readonly tenantQueue: WorkQueue;
   readonly agentQueue: WorkQueue;
   #resync: NodeJS.Timeout | undefined;
@@ -58,9 +59,7 @@ class Controllers {
     const kube = createKubernetesPort(o.client, { instance: o.identity });
     const directory: TenantDirectory = {
       byNamespace: (namespace) =>
-        (this.tenants.list() as unknown as Tenant[]).find(
-          (t) => t.metadata.deletionTimestamp === undefined && safeNamespace(t) === namespace,
-        ) ?? null,
+        this.tenants.list().find((t) => t.metadata.deletionTimestamp === undefined && safeNamespace(t) === namespace) ?? null,
     };
     const tenantDeps: TenantDeps = {
       kube,
@@ -94,15 +93,15 @@ class Controllers {
         },
       });
     this.tenantQueue = queue("tenant", async (key) => {
-      const tenant = this.tenants.get(key) as unknown as Tenant | undefined;
+      const tenant = this.tenants.get(key);
       return tenant ? reconcileTenant(tenant, tenantDeps) : undefined;
     });
     this.agentQueue = queue("agent", async (key) => {
-      const agent = this.agents.get(key) as unknown as Agent | undefined;
+      const agent = this.agents.get(key);
       return agent ? reconcileAgent(agent, agentDeps) : undefined;
     });
     const restarts = (resource: string) => (reason: string) => metrics.watchRestarts.inc({ resource, reason });
-    this.tenants = new Informer(o.client, {
+    this.tenants = new Informer<Tenant>(o.client, {
       path: `/apis/${GROUP}/${VERSION}/tenants`,
       resource: "tenants",
       watchdogMs: o.watchdogMs,
@@ -111,13 +110,13 @@ class Controllers {
       onChange: (key, object, previous) => {
         if (specChanged(object, previous)) this.tenantQueue.add(key);
         // Agents wait for their Tenant: wake those in its namespace when it changes.
-        const namespace = object ? safeNamespace(object as unknown as Tenant) : null;
+        const namespace = object ? safeNamespace(object) : null;
         if (namespace)
           for (const agent of this.agents.list())
             if (agent.metadata.namespace === namespace) this.agentQueue.add(`${namespace}/${agent.metadata.name}`);
       },
     });
-    this.agents = new Informer(o.client, {
+    this.agents = new Informer<Agent>(o.client, {
       path: `/apis/${GROUP}/${VERSION}/agents`,
       resource: "agents",
       watchdogMs: o.watchdogMs,
@@ -162,8 +161,8 @@ class Controllers {
  */
 function specChanged(object: KubeObject | null, previous: KubeObject | undefined): boolean {
   if (object === null || previous === undefined) return true;
-  const now = object.metadata as { generation?: number; deletionTimestamp?: string };
-  const before = previous.metadata as { generation?: number; deletionTimestamp?: string };
+  const now = object.metadata;
+  const before = previous.metadata;
   return now.generation !== before.generation || now.deletionTimestamp !== before.deletionTimestamp;
 }
 
