@@ -9,8 +9,6 @@ export interface AgentDeps {
   agents: AgentStore;
   tenants: TenantDirectory;
   log: Logger;
-  /** Retry delay after a not-ready result. */
-  retryAfterMs?: number;
 }
 
 export const AGENT_FINALIZER = "konstruct.io/agent-cleanup";

@@ -83,7 +83,7 @@ describe("reconcileAgent", () => {
     ] as const) {
       const { kube, stores, deps, add, ready } = setup({ tenant: owner });
       const lost = add("lost");
-      expect(await reconcileAgent(lost(), deps)).toHaveProperty("requeueAfterMs");
+      expect(await reconcileAgent(lost(), deps)).toEqual({ requeue: true });
       expect(ready(lost())).toMatchObject({ status: "False", reason });
       expect(lost().metadata.finalizers).toBeUndefined();
       expect(stores.agents.size).toBe(0);

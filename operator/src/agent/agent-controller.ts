@@ -24,5 +24,5 @@ export async function reconcileAgent(agent: Agent, deps: AgentDeps): Promise<Rec
   }
 
   await writeStatus(deps.kube, agentRef(agent), agent.status, agentStatus(agent, tenantId, row, new Date()));
-  return row.ready ? {} : { requeueAfterMs: deps.retryAfterMs ?? 10_000 };
+  return row.ready ? {} : { requeue: true };
 }

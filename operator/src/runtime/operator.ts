@@ -12,14 +12,15 @@ import type { Agent } from "../api/agent.ts";
 import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
-import type { TenantDirectory } from "../ports.ts";
+import type { ReconcileResult, TenantDirectory } from "../ports.ts";
 import { type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
 import { reconcileTenant } from "../tenant/tenant-controller.ts";
+import type { BackoffOptions } from "./backoff.ts";
 import { type HealthServer, startHealthServer } from "./health-server.ts";
-import { Informer, type KubeObject } from "./informer.ts";
+import { Informer, type KubeObject, keyOf } from "./informer.ts";
 import { LeaderElector } from "./leader-election.ts";
 import { createMetrics, type OperatorMetrics } from "./metrics.ts";
-import { WorkQueue } from "./work-queue.ts";
+import { NOT_READY_BACKOFF, WorkQueue } from "./work-queue.ts";
 
 export interface OperatorOptions {
   client: KubeClient;
@@ -30,6 +31,8 @@ export interface OperatorOptions {
   log: Logger;
   identity: string;
   resyncIntervalMs: number;
+  /** Retry backoff after a not-ready result: NOT_READY_BACKOFF, its cap lowered to the resync interval. */
+  notReadyBackoff?: BackoffOptions;
   watchdogMs: number;
   concurrency: number;
   /** Health and metrics listener; port 0 picks a free one. */
@@ -70,23 +73,29 @@ class Controllers {
       secretKey: o.secretKey,
       endpoints: o.endpoints,
       log: o.log.child({ controller: "tenant" }),
-      retryAfterMs: Math.min(10_000, o.resyncIntervalMs),
     };
     const agentDeps: AgentDeps = {
       kube,
       agents: createAgentStore(o.db),
       tenants: directory,
       log: o.log.child({ controller: "agent" }),
-      retryAfterMs: Math.min(10_000, o.resyncIntervalMs),
     };
-    const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>) =>
+    const notReadyBackoff = o.notReadyBackoff ?? {
+      ...NOT_READY_BACKOFF,
+      maxMs: Math.min(NOT_READY_BACKOFF.maxMs, o.resyncIntervalMs),
+    };
+    const queue = (controller: string, handler: (key: string) => Promise<ReconcileResult | undefined>) =>
       new WorkQueue({
         concurrency: o.concurrency,
+        notReadyBackoff,
         handler,
         onError: (key, err, attempt) => {
           metrics.reconcileErrors.inc({ controller });
           o.log.warn({ controller, key, attempt, err }, "reconcile failed; retrying with backoff");
         },
+        // The condition and its Warning Event say why; this line says when it is tried again.
+        onRequeue: (key, attempt, retryInMs) =>
+          o.log.debug({ controller, key, attempt, retryInMs }, "not ready; retrying with backoff"),
         onDone: (_key, seconds, result) => {
           metrics.reconciles.inc({ controller, result });
           metrics.reconcileSeconds.observe({ controller }, seconds);
@@ -108,7 +117,7 @@ class Controllers {
       log: o.log,
       onRestart: restarts("tenants"),
       onChange: (key, object, previous) => {
-        if (specChanged(object, previous)) this.tenantQueue.add(key);
+        if (specChanged(object, previous)) this.tenantQueue.renew(key);
         // Agents wait for their Tenant: wake those in its namespace when it changes.
         const namespace = object ? safeNamespace(object) : null;
         if (namespace)
@@ -123,7 +132,7 @@ class Controllers {
       log: o.log,
       onRestart: restarts("agents"),
       onChange: (key, object, previous) => {
-        if (specChanged(object, previous)) this.agentQueue.add(key);
+        if (specChanged(object, previous)) this.agentQueue.renew(key);
         // A deleted agent may have been the default another agent is waiting for.
         if (object === null) {
           const namespace = key.split("/")[0];
@@ -136,9 +145,10 @@ class Controllers {
     this.agents.start();
     // The periodic resync re-checks every object for drift (a dropped role, an ACL user lost
     // in a Redis restart, a changed credential Secret) even when Kubernetes reports no change.
+    // Objects backing off after a not-ready result are left to their backoff.
     this.#resync = setInterval(() => {
-      for (const t of this.tenants.list()) this.tenantQueue.add(t.metadata.name);
-      for (const a of this.agents.list()) this.agentQueue.add(`${a.metadata.namespace}/${a.metadata.name}`);
+      for (const t of this.tenants.list()) this.tenantQueue.resync(keyOf(t));
+      for (const a of this.agents.list()) this.agentQueue.resync(keyOf(a));
     }, o.resyncIntervalMs);
     this.#resync.unref();
   }
@@ -183,6 +193,8 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   const depth = setInterval(() => {
     metrics.queueDepth.set({ controller: "tenant" }, controllers?.tenantQueue.depth ?? 0);
     metrics.queueDepth.set({ controller: "agent" }, controllers?.agentQueue.depth ?? 0);
+    metrics.backingOff.set({ controller: "tenant" }, controllers?.tenantQueue.backingOff ?? 0);
+    metrics.backingOff.set({ controller: "agent" }, controllers?.agentQueue.backingOff ?? 0);
   }, 1000);
   depth.unref();
 

@@ -13,7 +13,7 @@ import { tenantStatus } from "./tenant-status.ts";
 /**
  * Reconciles one Tenant: finalizer first, then namespace, database, Redis and channels (each
  * detects drift and writes only what differs), then status. A failing dependency becomes a
- * condition and a retry; it never stops the others from being checked.
+ * condition and a retry with backoff; it never stops the others from being checked.
  */
 export async function reconcileTenant(tenant: Tenant, deps: TenantDeps): Promise<ReconcileResult> {
   const names = tenantNames(tenant);
@@ -31,5 +31,5 @@ export async function reconcileTenant(tenant: Tenant, deps: TenantDeps): Promise
   const status = tenantStatus(tenant, names, { namespace, database, redis, channels: { channels: [], ...channels } }, new Date());
   await writeStatus(deps.kube, tenantRef(tenant), tenant.status, status);
   const healthy = [namespace, database, redis, channels].every((o) => o.ready);
-  return healthy ? {} : { requeueAfterMs: deps.retryAfterMs ?? 10_000 };
+  return healthy ? {} : { requeue: true };
 }
