@@ -1,6 +1,7 @@
 import { createLogger } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
 import type { Agent } from "../api/agent.ts";
+import { AGENT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
 import { memoryStores } from "../testing/fakes.ts";
@@ -134,5 +135,14 @@ describe("reconcileAgent", () => {
     );
     expect(stores.writes).toEqual([]);
     expect([...kube.writes]).toEqual([]);
+  });
+
+  it("writes AGENT_DEFAULTS into the row of an Agent that leaves its settings out", async () => {
+    const { stores, deps, add } = setup();
+    await reconcileAgent(add("plain")(), deps);
+    const row = stores.agents.get(`${TENANT_ID}/plain`);
+    expect({ temperature: row?.temperature, maxHistoryMessages: row?.maxHistoryMessages, default: row?.isDefault }).toEqual(
+      AGENT_DEFAULTS,
+    );
   });
 });

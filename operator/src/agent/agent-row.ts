@@ -1,4 +1,5 @@
 import type { Agent } from "../api/agent.ts";
+import { AGENT_DEFAULTS } from "../api/defaults.ts";
 import { jsonEqual, notReady, type Outcome, ok } from "../conditions.ts";
 import type { AgentRow } from "../ports.ts";
 import type { AgentDeps } from "./agent-context.ts";
@@ -18,9 +19,9 @@ export function desiredAgentRow(agent: Agent): Omit<AgentRow, "id"> {
     systemPrompt: s.systemPrompt ?? s.persona ?? "",
     model: s.model,
     fallbackModels: s.fallbackModels ?? [],
-    temperature: s.temperature ?? 0.7,
-    maxHistoryMessages: s.maxHistoryMessages ?? 20,
-    isDefault: s.default ?? false,
+    temperature: s.temperature ?? AGENT_DEFAULTS.temperature,
+    maxHistoryMessages: s.maxHistoryMessages ?? AGENT_DEFAULTS.maxHistoryMessages,
+    isDefault: s.default ?? AGENT_DEFAULTS.default,
     channels: s.channels ?? [],
   };
 }

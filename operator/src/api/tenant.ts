@@ -1,6 +1,7 @@
 // The light entry point: the charts import this file, and @konstruct/core's index loads pg, NATS and fastify.
 import { UUID_PATTERN } from "@konstruct/core/ids";
 import { type Static, Type } from "@sinclair/typebox";
+import { TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
 import { Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
 
 /** The API group and version of Konstruct's custom resources. */
@@ -95,7 +96,7 @@ const Limits = Type.Object(
         description: "Inbound messages handled per minute before rate limiting.",
         minimum: 1,
         maximum: 100000,
-        default: 60,
+        default: TENANT_LIMIT_DEFAULTS.messagesPerMinute,
       }),
     ),
     maxConcurrentRuns: Type.Optional(
@@ -103,7 +104,7 @@ const Limits = Type.Object(
         description: "Agent runs in flight at once for this tenant.",
         minimum: 1,
         maximum: 1000,
-        default: 4,
+        default: TENANT_LIMIT_DEFAULTS.maxConcurrentRuns,
       }),
     ),
     tokensPerDay: Type.Optional(
@@ -111,7 +112,7 @@ const Limits = Type.Object(
         description: "LLM tokens the tenant may use per day.",
         minimum: 1,
         maximum: 2000000000,
-        default: 1000000,
+        default: TENANT_LIMIT_DEFAULTS.tokensPerDay,
       }),
     ),
   },

@@ -1,5 +1,6 @@
 import { createLogger, decryptSecret, parseSecretKey } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
+import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
 import type { RoleState } from "../ports.ts";
@@ -117,5 +118,13 @@ describe("reconcileTenant", () => {
       status: "False",
       reason: "NamespaceTaken",
     });
+  });
+
+  it("writes TENANT_LIMIT_DEFAULTS into the row of a Tenant that sets no limits, and the spec's where it does", async () => {
+    const { stores, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    expect(stores.tenants.get(TENANT_ID)).toMatchObject(TENANT_LIMIT_DEFAULTS);
+    await reconcileTenant({ ...structuredClone(current()), spec: { ...current().spec, limits: { tokensPerDay: 5 } } }, deps);
+    expect(stores.tenants.get(TENANT_ID)).toMatchObject({ ...TENANT_LIMIT_DEFAULTS, tokensPerDay: 5 });
   });
 });
