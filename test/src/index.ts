@@ -38,3 +38,5 @@ export {
 export type { SeedAgent, SeededTenant, ServiceProcess, TestNats } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
 export { startReaper } from "./reaper.ts";
+export type { TcpProxy } from "./tcp-proxy.ts";
+export { startTcpProxy } from "./tcp-proxy.ts";
