@@ -12,7 +12,7 @@ export const ok = (reason: string, message: string): Outcome => ({ ready: true, 
 export const notReady = (reason: string, message: string): Outcome => ({ ready: false, reason, message });
 
 /** Runs one ensure step; a thrown error becomes a not-ready outcome instead of aborting the others. */
-export async function attempt(fallbackReason: string, step: () => Promise<Outcome>): Promise<Outcome> {
+export async function attempt<T extends Outcome>(fallbackReason: string, step: () => Promise<T>): Promise<T | Outcome> {
   try {
     return await step();
   } catch (error) {

@@ -153,9 +153,13 @@ export interface TenantDirectory {
   byNamespace(namespace: string): Tenant | null;
 }
 
-/** A reconcile's verdict: when to look again. */
+/**
+ * A reconcile's verdict. `{}`: done until the object changes or the periodic resync looks
+ * again. `{ requeue: true }`: not ready yet; the work queue looks again with per-key
+ * exponential backoff (runtime/work-queue.ts).
+ */
 export interface ReconcileResult {
-  requeueAfterMs?: number;
+  requeue?: boolean;
 }
 
 export type { Agent, Tenant };

@@ -1,5 +1,5 @@
 import { type ControlPlane, startControlPlane } from "@konstruct/control-plane";
-import { createLogger, type Database } from "@konstruct/core";
+import { createLogger, type Database, type Logger } from "@konstruct/core";
 import { crds, OPERATOR_RBAC_RULES, TENANT_ADMIN_CLUSTER_ROLE, TENANT_ADMIN_RULES } from "@konstruct/operator";
 import { KubeClient, type RunningOperator, startOperator } from "@konstruct/operator/runtime";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -120,6 +120,10 @@ export async function startEnvironment(): Promise<OperatorEnvironment> {
 
 export interface TestOperatorOptions {
   identity?: string;
+  /** Where the operator reaches PostgreSQL, when not the environment's database directly (a proxy). */
+  databaseUrl?: string;
+  notReadyBackoff?: { baseMs: number; maxMs: number };
+  log?: Logger;
   resyncIntervalMs?: number;
   watchdogMs?: number;
   leaderElection?: boolean;
@@ -131,13 +135,13 @@ export async function runOperator(
   env: OperatorEnvironment,
   options: TestOperatorOptions = {},
 ): Promise<RunningOperator & { close(): Promise<void> }> {
-  const log = createLogger({ name: "operator-test", level: process.env.OPERATOR_TEST_LOG ?? "silent" });
+  const log = options.log ?? createLogger({ name: "operator-test", level: process.env.OPERATOR_TEST_LOG ?? "silent" });
   const redisUrl = new URL(serverUrl("REDIS_ADMIN_URL"));
   const pgUrl = new URL(env.database.adminUrl);
   const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 2 });
   redis.on("error", () => {});
   const { createDatabase } = await import("@konstruct/core");
-  const db = createDatabase(env.database.adminUrl, { max: 8, applicationName: "konstruct-operator-test" });
+  const db = createDatabase(options.databaseUrl ?? env.database.adminUrl, { max: 8, applicationName: "konstruct-operator-test" });
   const operator = await startOperator({
     client: kubeClient(env.operatorKubeconfig),
     db,
@@ -153,6 +157,7 @@ export async function runOperator(
     log,
     identity: options.identity ?? "operator-test",
     resyncIntervalMs: options.resyncIntervalMs ?? 60_000,
+    ...(options.notReadyBackoff ? { notReadyBackoff: options.notReadyBackoff } : {}),
     watchdogMs: options.watchdogMs ?? 30_000,
     concurrency: options.concurrency ?? 8,
     health: { host: "127.0.0.1", port: 0 },

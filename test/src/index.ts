@@ -31,3 +31,5 @@ export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
 export { serverUrl } from "./env.ts";
 export type { SeedAgent, SeededTenant, ServiceProcess, TestNats } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
+export type { TcpProxy } from "./tcp-proxy.ts";
+export { startTcpProxy } from "./tcp-proxy.ts";

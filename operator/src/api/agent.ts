@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { AGENT_DEFAULTS } from "./defaults.ts";
 import { Condition, DNS_LABEL, withRules } from "./schema-helpers.ts";
 import { API_VERSION, ObjectMeta } from "./tenant.ts";
 
@@ -22,15 +23,25 @@ export const AgentSpec = withRules(
         }),
       ),
       temperature: Type.Optional(
-        Type.Number({ description: "Sampling temperature, 0 to 2.", minimum: 0, maximum: 2, default: 0.7 }),
+        Type.Number({
+          description: "Sampling temperature, 0 to 2.",
+          minimum: 0,
+          maximum: 2,
+          default: AGENT_DEFAULTS.temperature,
+        }),
       ),
       maxHistoryMessages: Type.Optional(
-        Type.Integer({ description: "Messages of the thread kept as context.", minimum: 0, maximum: 1000, default: 20 }),
+        Type.Integer({
+          description: "Messages of the thread kept as context.",
+          minimum: 0,
+          maximum: 1000,
+          default: AGENT_DEFAULTS.maxHistoryMessages,
+        }),
       ),
       default: Type.Optional(
         Type.Boolean({
           description: "Answers when no agent is addressed. At most one default Agent per tenant.",
-          default: false,
+          default: AGENT_DEFAULTS.default,
         }),
       ),
       channels: Type.Optional(

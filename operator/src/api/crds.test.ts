@@ -1,6 +1,9 @@
+import { UUID_PATTERN } from "@konstruct/core/ids";
 import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
+import { Agent } from "./agent.ts";
 import { agentCrd, crds, tenantCrd } from "./crds.ts";
+import { AGENT_DEFAULTS, TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
 import { OPERATOR_RBAC_RULES } from "./rbac.ts";
 import { Tenant } from "./tenant.ts";
 
@@ -69,5 +72,35 @@ describe("CRDs generated from the TypeBox schemas", () => {
     const secrets = OPERATOR_RBAC_RULES.filter((r) => r.resources.includes("secrets"));
     expect(secrets.flatMap((r) => r.verbs)).not.toContain("list");
     expect(secrets.flatMap((r) => r.verbs)).not.toContain("watch");
+  });
+
+  it("take their defaults and the tenant id pattern from the one place the controllers read them", () => {
+    type Node = { properties: Record<string, Node>; default?: unknown; pattern?: string };
+    const specOf = (crd: typeof tenantCrd) => (rootOf(crd) as Node).properties.spec as Node;
+    const limits = specOf(tenantCrd).properties.limits as Node;
+    expect(Object.fromEntries(Object.entries(limits.properties).map(([k, v]) => [k, v.default]))).toEqual(TENANT_LIMIT_DEFAULTS);
+    expect(specOf(tenantCrd).properties.tenantId?.pattern).toBe(UUID_PATTERN);
+    const agent = specOf(agentCrd).properties;
+    expect({
+      temperature: agent.temperature?.default,
+      maxHistoryMessages: agent.maxHistoryMessages?.default,
+      default: agent.default?.default,
+    }).toEqual(AGENT_DEFAULTS);
+
+    // What the local driver and the API server fill in for a spec that leaves them out.
+    const tenant = Value.Default(Tenant, {
+      apiVersion: "konstruct.io/v1alpha1",
+      kind: "Tenant",
+      metadata: { name: "acme" },
+      spec: { displayName: "Acme" },
+    }) as Tenant;
+    expect(tenant.spec.limits).toEqual(TENANT_LIMIT_DEFAULTS);
+    const filled = Value.Default(Agent, {
+      apiVersion: "konstruct.io/v1alpha1",
+      kind: "Agent",
+      metadata: { name: "ada" },
+      spec: { displayName: "Ada", model: "m" },
+    }) as Agent;
+    expect(filled.spec).toMatchObject(AGENT_DEFAULTS);
   });
 });

@@ -1,5 +1,8 @@
 import { CHANNEL_TYPES, CHANNELS, type ChannelDefinition } from "@konstruct/channels";
+// The light entry point: the charts import this file, and @konstruct/core's index loads pg, NATS and fastify.
+import { UUID_PATTERN } from "@konstruct/core/ids";
 import { type Static, Type } from "@sinclair/typebox";
+import { TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
 import { type CelRule, Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
 
 /** The API group and version of Konstruct's custom resources. */
@@ -111,7 +114,7 @@ const Limits = Type.Object(
         description: "Inbound messages handled per minute before rate limiting.",
         minimum: 1,
         maximum: 100000,
-        default: 60,
+        default: TENANT_LIMIT_DEFAULTS.messagesPerMinute,
       }),
     ),
     maxConcurrentRuns: Type.Optional(
@@ -119,7 +122,7 @@ const Limits = Type.Object(
         description: "Agent runs in flight at once for this tenant.",
         minimum: 1,
         maximum: 1000,
-        default: 4,
+        default: TENANT_LIMIT_DEFAULTS.maxConcurrentRuns,
       }),
     ),
     tokensPerDay: Type.Optional(
@@ -127,7 +130,7 @@ const Limits = Type.Object(
         description: "LLM tokens the tenant may use per day.",
         minimum: 1,
         maximum: 2000000000,
-        default: 1000000,
+        default: TENANT_LIMIT_DEFAULTS.tokensPerDay,
       }),
     ),
   },
@@ -151,7 +154,7 @@ export const TenantSpec = withRules(
           description:
             "Tenant id (UUID) to use instead of metadata.uid: set it to adopt the data a Tenant deleted with " +
             "reclaimPolicy Retain left behind. Immutable.",
-          pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+          pattern: UUID_PATTERN,
           maxLength: 36,
           "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "tenantId is immutable" }],
         }),

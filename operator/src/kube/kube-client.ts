@@ -12,11 +12,14 @@ const CONTENT_TYPES: Record<PatchType, string> = {
   json: "application/json-patch+json",
 };
 
-/** One event of a watch stream. */
-export interface WatchEvent {
-  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-  object: Record<string, unknown>;
-}
+/**
+ * One event of a watch stream of `T`s. A bookmark carries only a resourceVersion; an error
+ * carries a Status (410 Gone when the version is too old to resume from).
+ */
+export type WatchEvent<T = Record<string, unknown>> =
+  | { type: "ADDED" | "MODIFIED" | "DELETED"; object: T }
+  | { type: "BOOKMARK"; object: { metadata: { resourceVersion?: string } } }
+  | { type: "ERROR"; object: { code?: number; message?: string } };
 
 /**
  * A thin JSON client over the Kubernetes REST API, authenticated from a KubeConfig the way
@@ -104,10 +107,10 @@ export class KubeClient {
    * Streams a watch until the server ends it, `signal` aborts, or no line arrives for
    * `idleMs` (a stalled connection). Resolves on a clean end; rejects otherwise.
    */
-  async watch(
+  async watch<T = Record<string, unknown>>(
     path: string,
     query: Record<string, string>,
-    onEvent: (event: WatchEvent) => void,
+    onEvent: (event: WatchEvent<T>) => void,
     signal: AbortSignal,
     idleMs: number,
   ): Promise<void> {
@@ -136,7 +139,7 @@ export class KubeClient {
       for await (const line of lines) {
         arm();
         if (line.trim() === "") continue;
-        onEvent(JSON.parse(line) as WatchEvent);
+        onEvent(JSON.parse(line) as WatchEvent<T>);
       }
       if (controller.signal.aborted) throw controller.signal.reason;
     } finally {

@@ -1,12 +1,14 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import type { KubernetesPort, ObjectRef, RoleBindingSubject } from "../ports.ts";
+import type { Agent, KubernetesPort, ObjectRef, RoleBindingSubject, Tenant } from "../ports.ts";
 
-/** An object the in-memory port holds (Tenant or Agent), updated by finalizer and status writes. */
-export interface StoredObject {
-  metadata: { name: string; namespace?: string; finalizers?: string[]; [k: string]: unknown };
-  status?: Record<string, unknown>;
-  [k: string]: unknown;
+/** The objects the in-memory port holds, by kind; finalizer and status writes update them. */
+interface StoredObjects {
+  Tenant: Tenant;
+  Agent: Agent;
 }
+
+/** A Tenant or an Agent. */
+export type StoredObject = StoredObjects[ObjectRef["kind"]];
 
 export interface RecordedEvent {
   ref: ObjectRef;
@@ -28,7 +30,7 @@ export class MemoryKubernetes implements KubernetesPort {
   readonly namespaces = new Map<string, Record<string, string>>();
   readonly deletedNamespaces = new Set<string>();
   readonly roleBindings = new Map<string, RoleBindingSubject[]>();
-  readonly objects = new Map<string, StoredObject>();
+  readonly #objects = new Map<string, StoredObject>();
   readonly events: RecordedEvent[] = [];
   /** Write calls made, by method; a no-op reconcile makes none. */
   readonly writes = new Map<string, number>();
@@ -55,12 +57,13 @@ export class MemoryKubernetes implements KubernetesPort {
   }
 
   /** Adds an object (a Tenant, an Agent) under its kind. */
-  put(kind: ObjectRef["kind"], object: StoredObject): void {
-    this.objects.set(`${kind}:${keyOf(object.metadata.namespace, object.metadata.name)}`, object);
+  put<K extends ObjectRef["kind"]>(kind: K, object: StoredObjects[K]): void {
+    this.#objects.set(`${kind}:${keyOf(object.metadata.namespace, object.metadata.name)}`, object);
   }
 
-  get(ref: Pick<ObjectRef, "kind" | "name" | "namespace">): StoredObject | undefined {
-    return this.objects.get(`${ref.kind}:${keyOf(ref.namespace, ref.name)}`);
+  get<K extends ObjectRef["kind"]>(ref: { kind: K; name: string; namespace?: string | undefined }): StoredObjects[K] | undefined {
+    // Keys start with the kind, and put() stores only objects of that kind under it.
+    return this.#objects.get(`${ref.kind}:${keyOf(ref.namespace, ref.name)}`) as StoredObjects[K] | undefined;
   }
 
   async getSecret(namespace: string, name: string) {
@@ -119,7 +122,8 @@ export class MemoryKubernetes implements KubernetesPort {
   async patchStatus(ref: ObjectRef, status: Record<string, unknown>) {
     this.#count("patchStatus");
     const object = this.get(ref);
-    if (object) object.status = structuredClone(status);
+    // The port takes status as JSON; the reconcile functions wrote it from the kind's own status type.
+    if (object) object.status = structuredClone(status) as StoredObject["status"];
   }
 
   async recordEvent(ref: ObjectRef, type: "Normal" | "Warning", reason: string, message: string) {

@@ -11,7 +11,8 @@ import { createChannelStore } from "../adapters/channel-store.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
 import { createTenantRows } from "../adapters/tenant-rows.ts";
-import { type AgentDeps, reconcileAgent } from "../agent/agent-controller.ts";
+import type { AgentDeps } from "../agent/agent-context.ts";
+import { reconcileAgent } from "../agent/agent-controller.ts";
 import { Agent } from "../api/agent.ts";
 import { Tenant } from "../api/tenant.ts";
 import type { TenantDeps, TenantEndpoints } from "../tenant/tenant-context.ts";
@@ -114,7 +115,7 @@ export async function reconcileManifests(files: readonly string[], deps: LocalDe
       tenant.metadata.uid = tenant.spec.tenantId ?? localTenantId(tenant.metadata.name);
       tenant.metadata.generation = 1;
       tenants.push(tenant);
-      kube.put("Tenant", tenant as unknown as StoredObject);
+      kube.put("Tenant", tenant);
     } else if (object.kind === "Agent") {
       const agent = validated<Agent>(Agent, file, object);
       agent.metadata.generation = 1;
@@ -125,7 +126,7 @@ export async function reconcileManifests(files: readonly string[], deps: LocalDe
   for (const agent of agents) {
     if (agent.metadata.namespace === undefined && tenants.length === 1)
       agent.metadata.namespace = tenantNames(tenants[0] as Tenant).namespace;
-    kube.put("Agent", agent as unknown as StoredObject);
+    kube.put("Agent", agent);
   }
 
   const tenantDeps: TenantDeps = {
@@ -141,32 +142,29 @@ export async function reconcileManifests(files: readonly string[], deps: LocalDe
   const results: LocalResult[] = [];
   for (const tenant of tenants) {
     await reconcileTenant(tenant, tenantDeps);
-    results.push(resultOf("Tenant", kube.get({ kind: "Tenant", name: tenant.metadata.name }) as StoredObject));
+    results.push(resultOf("Tenant", kube.get({ kind: "Tenant", name: tenant.metadata.name }) ?? tenant));
   }
   const agentDeps: AgentDeps = {
     kube,
     agents: createAgentStore(deps.db),
     tenants: {
       byNamespace: (namespace) =>
-        (tenants.map((t) => kube.get({ kind: "Tenant", name: t.metadata.name })) as unknown as Tenant[]).find(
-          (t) => tenantNames(t).namespace === namespace,
-        ) ?? null,
+        tenants
+          .map((t) => kube.get({ kind: "Tenant", name: t.metadata.name }) ?? t)
+          .find((t) => tenantNames(t).namespace === namespace) ?? null,
     },
     log: deps.log,
   };
   for (const agent of agents) {
     await reconcileAgent(agent, agentDeps);
     const ref = { kind: "Agent" as const, name: agent.metadata.name, namespace: agent.metadata.namespace };
-    results.push(resultOf("Agent", kube.get(ref) as StoredObject));
+    results.push(resultOf("Agent", kube.get(ref) ?? agent));
   }
   return results;
 }
 
 function resultOf(kind: "Tenant" | "Agent", object: StoredObject): LocalResult {
-  const status = object.status ?? {};
-  const ready = ((status.conditions ?? []) as { type: string; status: string; reason: string; message: string }[]).find(
-    (c) => c.type === "Ready",
-  );
+  const ready = object.status?.conditions?.find((c) => c.type === "Ready");
   return {
     kind,
     name: object.metadata.name,
@@ -174,6 +172,6 @@ function resultOf(kind: "Tenant" | "Agent", object: StoredObject): LocalResult {
     ready: ready?.status === "True",
     reason: ready?.reason ?? "NotReconciled",
     message: ready?.message ?? "",
-    status,
+    status: object.status ?? {},
   };
 }

@@ -2,7 +2,7 @@ import type { Logger } from "@konstruct/core";
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Collection path, e.g. /apis/konstruct.io/v1alpha1/tenants. */
   path: string;
   resource: string;
@@ -10,13 +10,13 @@ export interface InformerOptions {
   watchdogMs: number;
   log: Logger;
   /** Called with each object key whose object was added, changed or deleted, with the version it replaced. */
-  onChange(key: string, object: KubeObject | null, previous: KubeObject | undefined): void;
+  onChange(key: string, object: T | null, previous: T | undefined): void;
   onRestart?(reason: string): void;
 }
 
+/** What the informer and the work queue read of any object: its identity, version and lifecycle. */
 export interface KubeObject {
-  metadata: { name: string; namespace?: string; resourceVersion?: string };
-  [field: string]: unknown;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; generation?: number; deletionTimestamp?: string };
 }
 
 export function keyOf(object: KubeObject): string {
@@ -29,15 +29,15 @@ export function keyOf(object: KubeObject): string {
  * end of stream restarts it with backoff (a clean end re-watches from the last version, an
  * error or 410 Gone relists), and a watchdog aborts a watch that went quiet.
  */
-export class Informer {
-  readonly #options: InformerOptions;
-  readonly #cache = new Map<string, KubeObject>();
+export class Informer<T extends KubeObject = KubeObject> {
+  readonly #options: InformerOptions<T>;
+  readonly #cache = new Map<string, T>();
   readonly #client: KubeClient;
   #controller = new AbortController();
   #loop: Promise<void> | undefined;
   #synced = false;
 
-  constructor(client: KubeClient, options: InformerOptions) {
+  constructor(client: KubeClient, options: InformerOptions<T>) {
     this.#client = client;
     this.#options = options;
   }
@@ -46,11 +46,11 @@ export class Informer {
     return this.#synced;
   }
 
-  get(key: string): KubeObject | undefined {
+  get(key: string): T | undefined {
     return this.#cache.get(key);
   }
 
-  list(): KubeObject[] {
+  list(): T[] {
     return [...this.#cache.values()];
   }
 
@@ -67,10 +67,7 @@ export class Informer {
   }
 
   async #relist(): Promise<string> {
-    const list = await this.#client.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>(
-      "GET",
-      this.#options.path,
-    );
+    const list = await this.#client.request<{ metadata: { resourceVersion: string }; items: T[] }>("GET", this.#options.path);
     const seen = new Set<string>();
     for (const item of list.items) {
       const key = keyOf(item);
@@ -97,7 +94,7 @@ export class Informer {
       try {
         if (resourceVersion === null) resourceVersion = await this.#relist();
         failures = 0;
-        await this.#client.watch(
+        await this.#client.watch<T>(
           this.#options.path,
           {
             resourceVersion,
@@ -107,12 +104,11 @@ export class Informer {
           },
           (event) => {
             if (event.type === "ERROR") {
-              const status = event.object as { code?: number; message?: string };
-              throw new KubeApiError(status.code ?? 500, "WatchError", status.message ?? "watch error");
+              throw new KubeApiError(event.object.code ?? 500, "WatchError", event.object.message ?? "watch error");
             }
-            const object = event.object as unknown as KubeObject;
-            resourceVersion = object.metadata.resourceVersion ?? resourceVersion;
+            resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
             if (event.type === "BOOKMARK") return;
+            const object = event.object;
             const key = keyOf(object);
             const before = this.#cache.get(key);
             if (event.type === "DELETED") this.#cache.delete(key);

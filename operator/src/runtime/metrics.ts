@@ -7,6 +7,7 @@ export interface OperatorMetrics {
   reconcileSeconds: Histogram<"controller">;
   reconcileErrors: Counter<"controller">;
   queueDepth: Gauge<"controller">;
+  backingOff: Gauge<"controller">;
   watchRestarts: Counter<"resource" | "reason">;
   leader: Gauge;
 }
@@ -38,6 +39,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Opera
     queueDepth: new Gauge({
       name: "konstruct_operator_queue_depth",
       help: "Keys waiting in the work queue.",
+      labelNames: ["controller"],
+      registers: [registry],
+    }),
+    backingOff: new Gauge({
+      name: "konstruct_operator_backing_off",
+      help: "Objects whose last reconcile failed or was not ready, waiting out their backoff.",
       labelNames: ["controller"],
       registers: [registry],
     }),

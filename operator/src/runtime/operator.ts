@@ -6,19 +6,21 @@ import { createChannelStore } from "../adapters/channel-store.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
 import { createTenantRows } from "../adapters/tenant-rows.ts";
-import { type AgentDeps, reconcileAgent } from "../agent/agent-controller.ts";
+import type { AgentDeps } from "../agent/agent-context.ts";
+import { reconcileAgent } from "../agent/agent-controller.ts";
 import type { Agent } from "../api/agent.ts";
 import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
-import type { TenantDirectory } from "../ports.ts";
+import type { ReconcileResult, TenantDirectory } from "../ports.ts";
 import { type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
 import { reconcileTenant } from "../tenant/tenant-controller.ts";
+import type { BackoffOptions } from "./backoff.ts";
 import { type HealthServer, startHealthServer } from "./health-server.ts";
-import { Informer, type KubeObject } from "./informer.ts";
+import { Informer, type KubeObject, keyOf } from "./informer.ts";
 import { LeaderElector } from "./leader-election.ts";
 import { createMetrics, type OperatorMetrics } from "./metrics.ts";
-import { WorkQueue } from "./work-queue.ts";
+import { NOT_READY_BACKOFF, WorkQueue } from "./work-queue.ts";
 
 export interface OperatorOptions {
   client: KubeClient;
@@ -29,6 +31,8 @@ export interface OperatorOptions {
   log: Logger;
   identity: string;
   resyncIntervalMs: number;
+  /** Retry backoff after a not-ready result: NOT_READY_BACKOFF, its cap lowered to the resync interval. */
+  notReadyBackoff?: BackoffOptions;
   watchdogMs: number;
   concurrency: number;
   /** Health and metrics listener; port 0 picks a free one. */
@@ -48,8 +52,8 @@ export interface RunningOperator {
 
 /** The controllers of one leadership term: informers, queues and the resync timer. */
 class Controllers {
-  readonly tenants: Informer;
-  readonly agents: Informer;
+  readonly tenants: Informer<Tenant>;
+  readonly agents: Informer<Agent>;
   readonly tenantQueue: WorkQueue;
   readonly agentQueue: WorkQueue;
   #resync: NodeJS.Timeout | undefined;
@@ -58,9 +62,7 @@ class Controllers {
     const kube = createKubernetesPort(o.client, { instance: o.identity });
     const directory: TenantDirectory = {
       byNamespace: (namespace) =>
-        (this.tenants.list() as unknown as Tenant[]).find(
-          (t) => t.metadata.deletionTimestamp === undefined && safeNamespace(t) === namespace,
-        ) ?? null,
+        this.tenants.list().find((t) => t.metadata.deletionTimestamp === undefined && safeNamespace(t) === namespace) ?? null,
     };
     const tenantDeps: TenantDeps = {
       kube,
@@ -71,60 +73,66 @@ class Controllers {
       secretKey: o.secretKey,
       endpoints: o.endpoints,
       log: o.log.child({ controller: "tenant" }),
-      retryAfterMs: Math.min(10_000, o.resyncIntervalMs),
     };
     const agentDeps: AgentDeps = {
       kube,
       agents: createAgentStore(o.db),
       tenants: directory,
       log: o.log.child({ controller: "agent" }),
-      retryAfterMs: Math.min(10_000, o.resyncIntervalMs),
     };
-    const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>) =>
+    const notReadyBackoff = o.notReadyBackoff ?? {
+      ...NOT_READY_BACKOFF,
+      maxMs: Math.min(NOT_READY_BACKOFF.maxMs, o.resyncIntervalMs),
+    };
+    const queue = (controller: string, handler: (key: string) => Promise<ReconcileResult | undefined>) =>
       new WorkQueue({
         concurrency: o.concurrency,
+        notReadyBackoff,
         handler,
         onError: (key, err, attempt) => {
           metrics.reconcileErrors.inc({ controller });
           o.log.warn({ controller, key, attempt, err }, "reconcile failed; retrying with backoff");
         },
+        // The condition and its Warning Event say why; this line says when it is tried again.
+        onRequeue: (key, attempt, retryInMs) =>
+          o.log.debug({ controller, key, attempt, retryInMs }, "not ready; retrying with backoff"),
         onDone: (_key, seconds, result) => {
           metrics.reconciles.inc({ controller, result });
           metrics.reconcileSeconds.observe({ controller }, seconds);
         },
       });
     this.tenantQueue = queue("tenant", async (key) => {
-      const tenant = this.tenants.get(key) as unknown as Tenant | undefined;
+      const tenant = this.tenants.get(key);
       return tenant ? reconcileTenant(tenant, tenantDeps) : undefined;
     });
     this.agentQueue = queue("agent", async (key) => {
-      const agent = this.agents.get(key) as unknown as Agent | undefined;
+      const agent = this.agents.get(key);
       return agent ? reconcileAgent(agent, agentDeps) : undefined;
     });
     const restarts = (resource: string) => (reason: string) => metrics.watchRestarts.inc({ resource, reason });
-    this.tenants = new Informer(o.client, {
+    this.tenants = new Informer<Tenant>(o.client, {
       path: `/apis/${GROUP}/${VERSION}/tenants`,
       resource: "tenants",
       watchdogMs: o.watchdogMs,
       log: o.log,
       onRestart: restarts("tenants"),
       onChange: (key, object, previous) => {
-        if (specChanged(object, previous)) this.tenantQueue.add(key);
+        if (specChanged(object, previous)) this.tenantQueue.renew(key);
         // Agents wait for their Tenant: wake those in its namespace when it changes.
-        const namespace = object ? safeNamespace(object as unknown as Tenant) : null;
+        const namespace = object ? safeNamespace(object) : null;
         if (namespace)
           for (const agent of this.agents.list())
             if (agent.metadata.namespace === namespace) this.agentQueue.add(`${namespace}/${agent.metadata.name}`);
       },
     });
-    this.agents = new Informer(o.client, {
+    this.agents = new Informer<Agent>(o.client, {
       path: `/apis/${GROUP}/${VERSION}/agents`,
       resource: "agents",
       watchdogMs: o.watchdogMs,
       log: o.log,
       onRestart: restarts("agents"),
       onChange: (key, object, previous) => {
-        if (specChanged(object, previous)) this.agentQueue.add(key);
+        if (specChanged(object, previous)) this.agentQueue.renew(key);
         // A deleted agent may have been the default another agent is waiting for.
         if (object === null) {
           const namespace = key.split("/")[0];
@@ -137,9 +145,10 @@ class Controllers {
     this.agents.start();
     // The periodic resync re-checks every object for drift (a dropped role, an ACL user lost
     // in a Redis restart, a changed credential Secret) even when Kubernetes reports no change.
+    // Objects backing off after a not-ready result are left to their backoff.
     this.#resync = setInterval(() => {
-      for (const t of this.tenants.list()) this.tenantQueue.add(t.metadata.name);
-      for (const a of this.agents.list()) this.agentQueue.add(`${a.metadata.namespace}/${a.metadata.name}`);
+      for (const t of this.tenants.list()) this.tenantQueue.resync(keyOf(t));
+      for (const a of this.agents.list()) this.agentQueue.resync(keyOf(a));
     }, o.resyncIntervalMs);
     this.#resync.unref();
   }
@@ -162,8 +171,8 @@ class Controllers {
  */
 function specChanged(object: KubeObject | null, previous: KubeObject | undefined): boolean {
   if (object === null || previous === undefined) return true;
-  const now = object.metadata as { generation?: number; deletionTimestamp?: string };
-  const before = previous.metadata as { generation?: number; deletionTimestamp?: string };
+  const now = object.metadata;
+  const before = previous.metadata;
   return now.generation !== before.generation || now.deletionTimestamp !== before.deletionTimestamp;
 }
 
@@ -184,6 +193,8 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   const depth = setInterval(() => {
     metrics.queueDepth.set({ controller: "tenant" }, controllers?.tenantQueue.depth ?? 0);
     metrics.queueDepth.set({ controller: "agent" }, controllers?.agentQueue.depth ?? 0);
+    metrics.backingOff.set({ controller: "tenant" }, controllers?.tenantQueue.backingOff ?? 0);
+    metrics.backingOff.set({ controller: "agent" }, controllers?.agentQueue.backingOff ?? 0);
   }, 1000);
   depth.unref();
 

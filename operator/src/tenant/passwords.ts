@@ -28,7 +28,7 @@ export async function scramVerifier(password: string, salt: Buffer = randomBytes
 export async function verifierMatches(verifier: string, password: string): Promise<boolean> {
   const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
   if (!match) return false;
-  const [, iterations, salt, storedKey, serverKey] = match as unknown as [string, string, string, string, string];
+  const [, iterations = "", salt = "", storedKey = "", serverKey = ""] = match;
   const expected = await scramVerifier(password, Buffer.from(salt, "base64"), Number(iterations));
   const actual = `SCRAM-SHA-256$${iterations}:${salt}$${storedKey}:${serverKey}`;
   return expected.length === actual.length && timingSafeEqual(Buffer.from(expected), Buffer.from(actual));

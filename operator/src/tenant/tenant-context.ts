@@ -21,8 +21,6 @@ export interface TenantDeps {
   secretKey: SecretKey;
   endpoints: TenantEndpoints;
   log: Logger;
-  /** Retry delay after a failed dependency; the work queue adds its own backoff on thrown errors. */
-  retryAfterMs?: number;
 }
 
 /** Names derived from a Tenant, computed once per reconcile. */

@@ -1,7 +1,8 @@
 import { createLogger, decryptSecret, parseSecretKey } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
+import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
-import { MemoryKubernetes, type StoredObject } from "../local/memory-kubernetes.ts";
+import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
 import type { RoleState } from "../ports.ts";
 import { memoryStores } from "../testing/fakes.ts";
 import { verifierMatches } from "./passwords.ts";
@@ -20,7 +21,7 @@ function setup(spec: Partial<Tenant["spec"]> = {}) {
     metadata: { name: "acme", uid: TENANT_ID, generation: 1 },
     spec: { displayName: "Acme", reclaimPolicy: "Delete", ...spec },
   };
-  kube.put("Tenant", tenant as unknown as StoredObject);
+  kube.put("Tenant", tenant);
   const deps: TenantDeps = {
     kube,
     roles: stores.rolesPort,
@@ -31,7 +32,7 @@ function setup(spec: Partial<Tenant["spec"]> = {}) {
     endpoints: { postgresHost: "db", postgresPort: 5432, postgresDatabase: "konstruct", redisHost: "redis", redisPort: 6379 },
     log: createLogger({ name: "test", level: "silent" }),
   };
-  const current = () => kube.get({ kind: "Tenant", name: "acme" }) as unknown as Tenant;
+  const current = () => kube.get({ kind: "Tenant", name: "acme" }) ?? tenant;
   return { kube, stores, deps, current };
 }
 
@@ -117,5 +118,13 @@ describe("reconcileTenant", () => {
       status: "False",
       reason: "NamespaceTaken",
     });
+  });
+
+  it("writes TENANT_LIMIT_DEFAULTS into the row of a Tenant that sets no limits, and the spec's where it does", async () => {
+    const { stores, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    expect(stores.tenants.get(TENANT_ID)).toMatchObject(TENANT_LIMIT_DEFAULTS);
+    await reconcileTenant({ ...structuredClone(current()), spec: { ...current().spec, limits: { tokensPerDay: 5 } } }, deps);
+    expect(stores.tenants.get(TENANT_ID)).toMatchObject({ ...TENANT_LIMIT_DEFAULTS, tokensPerDay: 5 });
   });
 });

@@ -1,18 +1,19 @@
 import type { Tenant } from "../api/tenant.ts";
 import { attempt, notReady } from "../conditions.ts";
 import type { ReconcileResult } from "../ports.ts";
+import { writeStatus } from "../status-writer.ts";
 import { ensureTenantChannels } from "./tenant-channels.ts";
 import { type TenantDeps, tenantNames } from "./tenant-context.ts";
-import { ensureTenantFinalizer, finalizeTenant } from "./tenant-finalizer.ts";
+import { ensureTenantFinalizer, finalizeTenant, tenantRef } from "./tenant-finalizer.ts";
 import { ensureTenantNamespace } from "./tenant-namespace.ts";
 import { ensureTenantDatabase } from "./tenant-postgres.ts";
 import { ensureTenantRedis } from "./tenant-redis.ts";
-import { tenantStatus, writeTenantStatus } from "./tenant-status.ts";
+import { tenantStatus } from "./tenant-status.ts";
 
 /**
  * Reconciles one Tenant: finalizer first, then namespace, database, Redis and channels (each
  * detects drift and writes only what differs), then status. A failing dependency becomes a
- * condition and a retry; it never stops the others from being checked.
+ * condition and a retry with backoff; it never stops the others from being checked.
  */
 export async function reconcileTenant(tenant: Tenant, deps: TenantDeps): Promise<ReconcileResult> {
   const names = tenantNames(tenant);
@@ -28,7 +29,7 @@ export async function reconcileTenant(tenant: Tenant, deps: TenantDeps): Promise
     : notReady("DatabaseNotReady", "waiting for the tenant row");
 
   const status = tenantStatus(tenant, names, { namespace, database, redis, channels: { channels: [], ...channels } }, new Date());
-  await writeTenantStatus(tenant, status, deps);
+  await writeStatus(deps.kube, tenantRef(tenant), tenant.status, status);
   const healthy = [namespace, database, redis, channels].every((o) => o.ready);
-  return healthy ? {} : { requeueAfterMs: deps.retryAfterMs ?? 10_000 };
+  return healthy ? {} : { requeue: true };
 }

@@ -1,21 +1,17 @@
 import { tenantKeyPattern } from "@konstruct/core";
 import type { Tenant } from "../api/tenant.ts";
+import { ensureFinalizer, finalize } from "../finalizers.ts";
+import { objectRef } from "../object-ref.ts";
 import type { ObjectRef, ReconcileResult } from "../ports.ts";
 import { TENANT_FINALIZER, type TenantDeps, type TenantNames } from "./tenant-context.ts";
 
 export function tenantRef(tenant: Tenant): ObjectRef {
-  return {
-    kind: "Tenant",
-    name: tenant.metadata.name,
-    uid: tenant.metadata.uid,
-    resourceVersion: tenant.metadata.resourceVersion,
-  };
+  return objectRef("Tenant", tenant.metadata);
 }
 
 /** Adds the cleanup finalizer before anything is created, so no deletion can outrun it. */
 export async function ensureTenantFinalizer(tenant: Tenant, deps: TenantDeps): Promise<void> {
-  const finalizers = tenant.metadata.finalizers ?? [];
-  if (!finalizers.includes(TENANT_FINALIZER)) await deps.kube.setFinalizers(tenantRef(tenant), [...finalizers, TENANT_FINALIZER]);
+  await ensureFinalizer(deps.kube, tenantRef(tenant), tenant, TENANT_FINALIZER);
 }
 
 /**
@@ -25,9 +21,13 @@ export async function ensureTenantFinalizer(tenant: Tenant, deps: TenantDeps): P
  * Only then is the finalizer released. Every step tolerates what is already gone.
  */
 export async function finalizeTenant(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<ReconcileResult> {
-  const finalizers = tenant.metadata.finalizers ?? [];
-  if (!finalizers.includes(TENANT_FINALIZER)) return {};
   const ref = tenantRef(tenant);
+  await finalize(deps.kube, ref, tenant, TENANT_FINALIZER, () => reclaim(tenant, names, ref, deps));
+  return {};
+}
+
+/** Deletes or keeps the tenant's data, as its reclaimPolicy says, and records an Event saying which. */
+async function reclaim(tenant: Tenant, names: TenantNames, ref: ObjectRef, deps: TenantDeps): Promise<void> {
   if (tenant.spec.reclaimPolicy === "Delete") {
     await deps.roles.drop(names.role);
     await deps.acl.delete(names.aclUser);
@@ -50,9 +50,4 @@ export async function finalizeTenant(tenant: Tenant, names: TenantNames, deps: T
         `create a Tenant with spec.tenantId: ${names.tenantId} to adopt them`,
     );
   }
-  await deps.kube.setFinalizers(
-    ref,
-    finalizers.filter((f) => f !== TENANT_FINALIZER),
-  );
-  return {};
 }

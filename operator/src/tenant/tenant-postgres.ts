@@ -1,3 +1,4 @@
+import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { jsonEqual, type Outcome, ok } from "../conditions.ts";
 import { ProvisionError, SpecConflictError } from "../errors.ts";
@@ -13,9 +14,9 @@ export function desiredTenantRow(tenant: Tenant, names: TenantNames): TenantRow 
     name: tenant.metadata.name,
     displayName: tenant.spec.displayName,
     namespace: names.namespace,
-    messagesPerMinute: limits?.messagesPerMinute ?? 60,
-    maxConcurrentRuns: limits?.maxConcurrentRuns ?? 4,
-    tokensPerDay: limits?.tokensPerDay ?? 1_000_000,
+    messagesPerMinute: limits?.messagesPerMinute ?? TENANT_LIMIT_DEFAULTS.messagesPerMinute,
+    maxConcurrentRuns: limits?.maxConcurrentRuns ?? TENANT_LIMIT_DEFAULTS.maxConcurrentRuns,
+    tokensPerDay: limits?.tokensPerDay ?? TENANT_LIMIT_DEFAULTS.tokensPerDay,
   };
 }
 

@@ -1,8 +1,7 @@
 import type { Tenant, TenantStatus } from "../api/tenant.ts";
-import { jsonEqual, mergeConditions, type Outcome, readyOf } from "../conditions.ts";
+import { mergeConditions, type Outcome, readyOf } from "../conditions.ts";
 import type { ChannelsOutcome } from "./tenant-channels.ts";
-import { DATABASE_SECRET, REDIS_SECRET, type TenantDeps, type TenantNames } from "./tenant-context.ts";
-import { tenantRef } from "./tenant-finalizer.ts";
+import { DATABASE_SECRET, REDIS_SECRET, type TenantNames } from "./tenant-context.ts";
 
 export interface TenantOutcomes {
   namespace: Outcome;
@@ -28,16 +27,4 @@ export function tenantStatus(tenant: Tenant, names: TenantNames, o: TenantOutcom
     redisSecret: REDIS_SECRET,
     channels: o.channels.channels,
   };
-}
-
-/** Writes status through the status subresource when it changed, with an Event when Ready flips. */
-export async function writeTenantStatus(tenant: Tenant, status: TenantStatus, deps: TenantDeps): Promise<boolean> {
-  if (jsonEqual(tenant.status ?? {}, status)) return false;
-  await deps.kube.patchStatus(tenantRef(tenant), status as Record<string, unknown>);
-  const was = tenant.status?.conditions?.find((c) => c.type === "Ready");
-  const now = status.conditions?.find((c) => c.type === "Ready");
-  if (now && (was?.status !== now.status || was?.reason !== now.reason)) {
-    await deps.kube.recordEvent(tenantRef(tenant), now.status === "True" ? "Normal" : "Warning", now.reason, now.message);
-  }
-  return true;
 }

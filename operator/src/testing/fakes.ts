@@ -1,5 +1,7 @@
 import type {
   AclUserSpec,
+  AgentRow,
+  AgentStore,
   ChannelRow,
   ChannelStore,
   PostgresRoles,
@@ -99,5 +101,40 @@ export function memoryStores() {
       channels.delete(id);
     },
   };
-  return { writes, roles, tenants, acl, channels, rolesPort, rowsPort, aclPort, channelsPort };
+  const agents = new Map<string, AgentRow & { tenantId: string }>();
+  const agentKey = (tenantId: string, name: string) => `${tenantId}/${name}`;
+  // Like the partial unique index agents_one_default_per_tenant: a second default is refused.
+  const checkDefault = (tenantId: string, row: Omit<AgentRow, "id">) => {
+    for (const a of agents.values())
+      if (row.isDefault && a.isDefault && a.tenantId === tenantId && a.name !== row.name)
+        throw new Error("duplicate key value violates unique constraint agents_one_default_per_tenant");
+  };
+  const agentsPort: AgentStore = {
+    async get(tenantId, name) {
+      const row = agents.get(agentKey(tenantId, name));
+      if (row === undefined) return null;
+      const { tenantId: _, ...rest } = row;
+      return structuredClone(rest);
+    },
+    async defaultAgent(tenantId) {
+      return [...agents.values()].find((a) => a.tenantId === tenantId && a.isDefault)?.name ?? null;
+    },
+    async insert(tenantId, row) {
+      writes.push(`insert agent ${row.name}`);
+      checkDefault(tenantId, row);
+      const id = `00000000-0000-4000-8000-${String(nextId++).padStart(12, "0")}`;
+      agents.set(agentKey(tenantId, row.name), { ...structuredClone(row), id, tenantId });
+      return id;
+    },
+    async update(tenantId, row) {
+      writes.push(`update agent ${row.name}`);
+      checkDefault(tenantId, row);
+      agents.set(agentKey(tenantId, row.name), { ...structuredClone(row), tenantId });
+    },
+    async delete(tenantId, name) {
+      writes.push(`delete agent ${name}`);
+      agents.delete(agentKey(tenantId, name));
+    },
+  };
+  return { writes, roles, tenants, acl, channels, agents, rolesPort, rowsPort, aclPort, channelsPort, agentsPort };
 }

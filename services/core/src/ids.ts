@@ -1,9 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { TenantIdError } from "./errors.ts";
 
-// Lower-case canonical form only: keys, subjects and ACL patterns compare ids as strings,
-// so accepting upper-case would let one tenant own two spellings of its prefix.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * A canonical UUID: the one pattern every schema (JSON Schema `pattern`, the Tenant CRD) and
+ * check uses. Lower-case only: keys, subjects and ACL patterns compare ids as strings, so
+ * accepting upper-case would let one tenant own two spellings of its prefix.
+ */
+export const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+const UUID = new RegExp(UUID_PATTERN);
 
 /** True when `value` is a canonical lower-case UUID. */
 export function isUuid(value: unknown): value is string {

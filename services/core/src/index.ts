@@ -36,7 +36,7 @@ export {
   SubjectError,
   TenantIdError,
 } from "./errors.ts";
-export { assertTenantId, isUuid, newId } from "./ids.ts";
+export { assertTenantId, isUuid, newId, UUID_PATTERN } from "./ids.ts";
 export type { HttpComponent } from "./listen.ts";
 export { HOST_VARIABLE, HTTP_PORTS, listenFields, PORT_VARIABLE, RENAMED_LISTEN_VARIABLES } from "./listen.ts";
 export type { Logger } from "./logger.ts";

@@ -1,9 +1,10 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { MessageValidationError } from "./errors.ts";
+import { UUID_PATTERN } from "./ids.ts";
 import { ChannelType, KonstructMessage } from "./message.ts";
 import { compile } from "./schema.ts";
 
-const Uuid = Type.String({ pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" });
+const Uuid = Type.String({ pattern: UUID_PATTERN });
 const Id = Type.String({ minLength: 1, maxLength: 256 });
 
 /**

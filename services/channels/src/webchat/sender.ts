@@ -1,3 +1,4 @@
+import { isUuid } from "@konstruct/core";
 import type { Redis } from "ioredis";
 import type { ReplySender } from "../reply-protocol.ts";
 import type { WebchatConnection, WebchatConnectionStore } from "./connections.ts";
@@ -10,8 +11,6 @@ export interface WebchatSenderOptions {
   limits: ConversationLimits;
   now?: () => number;
 }
-
-const VISITOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * "Posting" a web chat reply is appending it to the visitor's conversation stream in Redis:
@@ -27,10 +26,10 @@ export function createWebchatSender(options: WebchatSenderOptions): ReplySender<
     idempotent: true,
     async target(reply) {
       const visitorId = reply.target.channelId;
-      if (!VISITOR.test(visitorId)) {
+      if (!isUuid(visitorId)) {
         return {
           ok: false,
-          reason: `web chat reply ${reply.replyId} targets ${JSON.stringify(visitorId.slice(0, 40))}, which is not a visitor id`,
+          reason: `web chat reply ${reply.replyId} targets ${JSON.stringify(reply.target.channelId.slice(0, 40))}, which is not a visitor id`,
         };
       }
       const connection = await connections.get(reply.connectionId);

@@ -1,4 +1,5 @@
 import { createHash, createHmac, hkdfSync, randomUUID, timingSafeEqual } from "node:crypto";
+import { isUuid } from "@konstruct/core";
 
 /** What a web chat session token proves: this visitor, on this connection, until `expiresAt`. */
 export interface WebchatSession {
@@ -30,7 +31,6 @@ export interface SessionSigner {
 const VERSION = "wc2";
 // The token carries whole seconds; the session says what the token says.
 const toSecond = (ms: number) => Math.floor(ms / 1000) * 1000;
-const VISITOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * The session key: `WEBCHAT_SESSION_SECRET` when set, else derived from `KONSTRUCT_SECRET_KEY`
@@ -123,7 +123,7 @@ export function createSessionSigner(keys: Buffer | readonly Buffer[], options: S
       if (
         typeof claims.c !== "string" ||
         typeof claims.v !== "string" ||
-        !VISITOR.test(claims.v) ||
+        !isUuid(claims.v) ||
         typeof claims.e !== "number" ||
         typeof claims.s !== "number"
       ) {

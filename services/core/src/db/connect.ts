@@ -27,5 +27,9 @@ export function createDatabase(connectionString: string, options: DatabaseOption
   // An idle client's error (the server restarted) must not crash the process; the pool
   // discards that client and the next query gets a fresh connection.
   pool.on("error", () => {});
+  // A client in use whose connection drops both rejects its query (which is how kysely reports
+  // it) and emits 'error'. pg-pool listens only while a client is idle and kysely not at all,
+  // so without this listener a database outage mid-query crashed the whole process.
+  pool.on("connect", (client) => client.on("error", () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
