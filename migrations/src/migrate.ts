@@ -1,4 +1,4 @@
-import { KonstructError } from "@konstruct/core";
+import { KonstructError, scramVerifier } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
 import { type MigrationResultSet, Migrator } from "kysely/migration";
 import { syncChannelTypes } from "./channel-types.ts";
@@ -25,8 +25,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
 /**
  * Gives `konstruct_app` the login password of DATABASE_URL, so the URL the services use is the
  * only place the password is configured. `ALTER ROLE … PASSWORD` takes no bind parameters, so
- * the password becomes a string literal with its quotes doubled (standard_conforming_strings
- * is on, so a backslash is an ordinary character).
+ * what it is given is a literal: the SCRAM-SHA-256 verifier of the password.
  */
 export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
@@ -36,7 +35,10 @@ export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): 
   }
   const password = decodeURIComponent(url.password);
   if (password.length < 8) throw new KonstructError("CONFIG_INVALID", "DATABASE_URL's password must be at least 8 characters");
-  const literal = `'${password.replaceAll("'", "''")}'`;
+  // PostgreSQL gets the SCRAM verifier, never the password: the statement can then appear in
+  // its logs or pg_stat_statements without giving the password away. The verifier's alphabet
+  // (base64, `$`, `:`) needs no quoting beyond the literal's quotes.
+  const literal = `'${await scramVerifier(password)}'`;
   // The role is shared by every database of the server; a concurrent ALTER ROLE elsewhere
   // fails this one with "tuple concurrently updated", which is safe to retry.
   for (let attempt = 1; ; attempt++) {

@@ -6,6 +6,7 @@ type Schema = {
   properties?: Record<string, Schema>;
   items?: Schema;
   enum?: string[];
+  pattern?: string;
   "x-kubernetes-validations"?: { rule: string }[];
 };
 
@@ -16,6 +17,23 @@ const channelSchema = (): Schema => {
 const rules = () => (channelSchema()["x-kubernetes-validations"] ?? []).map((r) => r.rule);
 
 describe("the Tenant CRD's channels derive from the channel list", () => {
+  it("accepts only real origins in allowedOrigins: they end up in the page's Content-Security-Policy", () => {
+    const pattern = new RegExp(channelSchema().properties?.allowedOrigins?.items?.pattern as string);
+    for (const good of ["https://www.acme.example", "http://localhost:3000", "http://127.0.0.1:8080"]) {
+      expect(good, good).toMatch(pattern);
+    }
+    for (const bad of [
+      "*",
+      "https://*",
+      "https://a.example;script-src *",
+      "https://a.example b",
+      "https://a.example/path",
+      "javascript:x",
+    ]) {
+      expect(bad, bad).not.toMatch(pattern);
+    }
+  });
+
   it("accepts exactly the channel types the modules declare", () => {
     expect(channelSchema().properties?.type?.enum).toEqual([...CHANNEL_TYPES]);
   });

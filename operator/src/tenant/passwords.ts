@@ -1,38 +1,11 @@
-import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
-import { promisify } from "node:util";
-
-const pbkdf2Async = promisify(pbkdf2);
+import { createHash, randomBytes } from "node:crypto";
 
 /** A new random password: 32 bytes, base64url (no quoting issues in URLs or SQL). */
 export function generatePassword(): string {
   return randomBytes(32).toString("base64url");
 }
 
-const ITERATIONS = 4096;
-
-/**
- * The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677). Sending the
- * verifier instead of the password keeps the plain password out of server logs and
- * pg_stat_statements, and lets a resync check a role's password by reading it back.
- */
-export async function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = ITERATIONS): Promise<string> {
-  // PBKDF2 runs on libuv's thread pool: a resync of hundreds of tenants must not block the event loop.
-  const salted = await pbkdf2Async(password.normalize("NFKC"), salt, iterations, 32, "sha256");
-  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
-  const storedKey = createHash("sha256").update(clientKey).digest();
-  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
-  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
-}
-
-/** True when `verifier` (as read from pg_authid) was made from `password`. */
-export async function verifierMatches(verifier: string, password: string): Promise<boolean> {
-  const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
-  if (!match) return false;
-  const [, iterations = "", salt = "", storedKey = "", serverKey = ""] = match;
-  const expected = await scramVerifier(password, Buffer.from(salt, "base64"), Number(iterations));
-  const actual = `SCRAM-SHA-256$${iterations}:${salt}$${storedKey}:${serverKey}`;
-  return expected.length === actual.length && timingSafeEqual(Buffer.from(expected), Buffer.from(actual));
-}
+export { scramVerifier, verifierMatches } from "@konstruct/core";
 
 /** SHA-256 hex, the form Redis ACL GETUSER reports passwords in. */
 export function sha256Hex(value: string): string {

@@ -53,6 +53,7 @@ export type { RedisKeyType } from "./redis-keys.ts";
 export { keyPart, REDIS_KEY_TYPES, redisChannel, redisKey, tenantKeyPattern } from "./redis-keys.ts";
 export type { Validator } from "./schema.ts";
 export { compile } from "./schema.ts";
+export { scramVerifier, verifierMatches } from "./scram.ts";
 export type { ServiceConnections } from "./service/connect-service.ts";
 export { connectService } from "./service/connect-service.ts";
 export type { ConsumerLoopOptions } from "./service/consumer-loop.ts";

@@ -77,4 +77,12 @@ describe("redisKey", () => {
       }),
     );
   });
+
+  it("keyPart hashes long ids instead of truncating them, so ids sharing a long prefix get different parts", () => {
+    const prefix = "x".repeat(400);
+    const a = keyPart(`${prefix}:a`);
+    const b = keyPart(`${prefix}:b`);
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^h\.[A-Za-z0-9_-]{43}$/);
+  });
 });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { RedisKeyError } from "./errors.ts";
 import { assertTenantId } from "./ids.ts";
 
@@ -62,8 +63,14 @@ export function tenantKeyPattern(tenantId: string): string {
   return `${assertTenantId(tenantId)}:*`;
 }
 
-/** Turns an arbitrary external id (a Slack thread ts, a visitor id) into a valid key part. */
+/**
+ * Turns an arbitrary external id (a Slack thread ts, a visitor id) into a valid key part:
+ * itself when it is one, else its base64url, else (too long for that) its SHA-256. Hashing, not
+ * truncating: two long ids that share a prefix must not share a key.
+ */
 export function keyPart(value: string): string {
   if (PART.test(value)) return value;
-  return `b64.${Buffer.from(value, "utf8").toString("base64url").slice(0, 190)}`;
+  const encoded = Buffer.from(value, "utf8").toString("base64url");
+  if (encoded.length <= 190) return `b64.${encoded}`;
+  return `h.${createHash("sha256").update(value, "utf8").digest("base64url")}`;
 }

@@ -12,7 +12,14 @@ export const webchatChannel = {
   credentials: { required: [], optional: ["signingSecret"] },
   specFields: {
     allowedOrigins: Type.Array(
-      Type.String({ description: "An origin such as https://example.com.", pattern: "^https?://[^/\\s]+$", maxLength: 2048 }),
+      Type.String({
+        description: "An origin such as https://example.com or http://localhost:3000: a scheme, a host and an optional port.",
+        // Only what an origin can be: it ends up in the page's Content-Security-Policy, where
+        // `*`, `;` or a space would widen or break the policy.
+        pattern:
+          "^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[0-9]{1,5})?$",
+        maxLength: 2048,
+      }),
       {
         description: "webchat only: origins allowed to embed the chat and call its API.",
         maxItems: 32,

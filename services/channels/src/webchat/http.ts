@@ -61,7 +61,16 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
   if (!header) return undefined;
   for (const part of header.split(";")) {
     const at = part.indexOf("=");
-    if (at > 0 && part.slice(0, at).trim() === name) return decodeURIComponent(part.slice(at + 1).trim());
+    if (at > 0 && part.slice(0, at).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(at + 1).trim());
+      } catch (cause) {
+        // A stray `%` is the client's mistake, not the server's.
+        throw new WebchatError("message_invalid", "The chat's cookie is malformed; clear this site's cookies and reload.", {
+          cause,
+        });
+      }
+    }
   }
   return undefined;
 }
