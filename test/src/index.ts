@@ -2,28 +2,7 @@
 export * from "@konstruct/channels/doubles";
 // The local control plane and its client helpers live in @konstruct/control-plane, which
 // `npm start` uses too; tests keep importing them from here.
-export type {
-  ClientCertificate,
-  ControlPlane,
-  ControlPlaneComponent,
-  ControlPlaneErrorCode,
-  ControlPlaneOptions,
-  Manifest,
-} from "@konstruct/control-plane";
-export {
-  applyObject,
-  applyObjects,
-  ControlPlaneError,
-  controlPlaneBinariesBuilt,
-  defaultControlPlaneBinDir,
-  loadManifests,
-  objectClient,
-  retryingTooManyRequests,
-  serverMessage,
-  startControlPlane,
-  startReaper,
-  waitForEstablished,
-} from "@konstruct/control-plane";
+export * from "@konstruct/control-plane";
 export type { TestDatabase } from "./database.ts";
 export { createTestDatabase, TEST_APP_PASSWORD } from "./database.ts";
 export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
