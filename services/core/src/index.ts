@@ -46,6 +46,7 @@ export type { NatsServers } from "./nats/connect.ts";
 export { connectNats, parseNatsServers } from "./nats/connect.ts";
 export type { Disposition, Handler, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";
+export { declareStreams } from "./nats/declare-streams.ts";
 export type { NatsPermissions, NatsUser } from "./nats/permissions.ts";
 export { inboxPrefix, NATS_PERMISSIONS, NATS_USERS, natsAuthorizationConfig, natsUrlFor } from "./nats/permissions.ts";
 export type { ConsumerSpec, EnsureConsumersOptions } from "./nats/streams.ts";
