@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every Node component of Konstruct. The first argument picks the component:
-#   docker run konstruct:0.1.0 operator|gateway|router|orchestrator|migrate|wait-for-schema
+#   docker run konstruct:0.1.0 operator|gateway|router|orchestrator|migrate|wait-for-schema|declare-streams
 # Node runs the TypeScript sources directly (type stripping), so there is no build step: the
 # first stage only installs production dependencies.
 ARG NODE_IMAGE=node:24.22.3-bookworm-slim
@@ -37,7 +37,7 @@ COPY services/router/ services/router/
 COPY services/orchestrator/ services/orchestrator/
 COPY operator/ operator/
 COPY migrations/ migrations/
-COPY docker/entrypoint.ts docker/components.ts docker/wait-for-schema.ts docker/
+COPY docker/entrypoint.ts docker/components.ts docker/wait-for-schema.ts docker/declare-streams.ts docker/
 # Files stay owned by root and read-only to the process; it runs as the image's `node` user
 # (uid 1000), which the charts' securityContext also names.
 USER 1000:1000

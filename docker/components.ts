@@ -8,4 +8,5 @@ export const COMPONENTS: Readonly<Record<string, string>> = {
   orchestrator: "../services/orchestrator/src/main.ts",
   migrate: "../migrations/src/main.ts",
   "wait-for-schema": "./wait-for-schema.ts",
+  "declare-streams": "./declare-streams.ts",
 };

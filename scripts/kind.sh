@@ -67,6 +67,13 @@ if ! k -n "$namespace" get secret konstruct >/dev/null 2>&1; then
     --from-literal=redis-admin-password="$(openssl rand -hex 24)" \
     --from-literal=redis-password="$(openssl rand -hex 24)"
 fi
+# The NATS users' passwords (charts/lib/install-secret.ts), added to a Secret made before they existed.
+for user in gateway router orchestrator jetstream; do
+  key="nats-$user-password"
+  if [[ -z "$(k -n "$namespace" get secret konstruct -o "jsonpath={.data.$key}")" ]]; then
+    k -n "$namespace" patch secret konstruct --type merge -p "{\"stringData\":{\"$key\":\"$(openssl rand -hex 24)\"}}" >/dev/null
+  fi
+done
 
 k apply -f dist/
 
@@ -75,6 +82,7 @@ for store in postgres redis nats; do
   k -n "$namespace" rollout status "statefulset/konstruct-$store" --timeout="$timeout"
 done
 k -n "$namespace" wait --for=condition=Complete job -l app.kubernetes.io/component=migrate --timeout="$timeout"
+k -n "$namespace" wait --for=condition=Complete job -l app.kubernetes.io/component=jetstream --timeout="$timeout"
 for deployment in operator gateway router orchestrator ollama; do
   k -n "$namespace" rollout status "deployment/konstruct-$deployment" --timeout="$timeout"
 done

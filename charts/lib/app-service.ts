@@ -48,7 +48,7 @@ export class AppService extends Construct {
               konstructContainer(values, component, component, {
                 ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
                 env: [
-                  ...connectionEnv(values, props.env),
+                  ...connectionEnv(values, props.env, component),
                   ...(props.extraEnv ?? []),
                   { name: PORT_VARIABLE, value: String(port) },
                 ],

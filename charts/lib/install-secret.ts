@@ -1,3 +1,4 @@
+import { NATS_USERS, type NatsUser } from "@konstruct/core/nats-permissions";
 import type { k8s } from "cdk8s-plus-27";
 import type { Values } from "./values.ts";
 
@@ -19,6 +20,14 @@ import type { Values } from "./values.ts";
  * | `redis-admin-url`          | redis.mode external        | admin URL (operator)                              |
  * | `redis-url`                | redis.mode external        | the services' URL                                 |
  * | `webchat-session-secret`   | optional                   | signs web chat visitor sessions (gateway)         |
+ * | `nats-gateway-password`    | always                     | NATS user `gateway`                               |
+ * | `nats-router-password`     | always                     | NATS user `router`                                |
+ * | `nats-orchestrator-password` | always                   | NATS user `orchestrator`                          |
+ * | `nats-jetstream-password`  | always                     | NATS user `jetstream` (declares the streams)      |
+ *
+ * The NATS users and their permissions are services/core/src/nats/permissions.ts; with
+ * `nats.mode: external` the external server must define the same users and permissions (the
+ * `authorization` block an in-cluster install's `konstruct-nats` ConfigMap holds).
  *
  * In-cluster passwords go into URLs through Kubernetes' `$(VAR)` expansion, so they must be
  * URL-safe: `openssl rand -hex 24` is.
@@ -37,6 +46,16 @@ export const SECRET_KEYS = {
   webchatSessionSecret: "webchat-session-secret",
 } as const;
 
+/** The install Secret's key holding the password of a NATS user. */
+export function natsPasswordKey(user: NatsUser): string {
+  return `nats-${user}-password`;
+}
+
+/** The environment variable a NATS password is read into (the server's config refers to it as `$NAME`). */
+export function natsPasswordVariable(user: NatsUser): string {
+  return `NATS_${user.toUpperCase()}_PASSWORD`;
+}
+
 /** The Secret keys an install with these values needs. */
 export function requiredSecretKeys(values: Values): string[] {
   const keys: string[] = [SECRET_KEYS.secretKey, SECRET_KEYS.slackSigningSecret];
@@ -44,6 +63,7 @@ export function requiredSecretKeys(values: Values): string[] {
   else keys.push(SECRET_KEYS.databaseAdminUrl, SECRET_KEYS.databaseUrl);
   if (values.redis.mode === "in-cluster") keys.push(SECRET_KEYS.redisAdminPassword, SECRET_KEYS.redisPassword);
   else keys.push(SECRET_KEYS.redisAdminUrl, SECRET_KEYS.redisUrl);
+  keys.push(...NATS_USERS.map(natsPasswordKey));
   return keys;
 }
 
@@ -72,9 +92,9 @@ export type ConnectionVar =
 
 /**
  * The env vars for `wanted`, in an order where every `$(VAR)` refers to a variable defined
- * earlier (Kubernetes expands only those).
+ * earlier (Kubernetes expands only those). `NATS_URL` carries the credentials of `natsUser`.
  */
-export function connectionEnv(values: Values, wanted: readonly ConnectionVar[]): k8s.EnvVar[] {
+export function connectionEnv(values: Values, wanted: readonly ConnectionVar[], natsUser?: NatsUser): k8s.EnvVar[] {
   const env: k8s.EnvVar[] = [];
   const want = new Set(wanted);
   const pg = `konstruct-postgres.${values.namespace}.svc:5432/${values.postgres.database}`;
@@ -104,8 +124,13 @@ export function connectionEnv(values: Values, wanted: readonly ConnectionVar[]):
     } else env.push(fromSecret(values, "REDIS_URL", SECRET_KEYS.redisUrl));
   }
   if (want.has("NATS_URL")) {
-    const url = values.nats.mode === "in-cluster" ? `nats://konstruct-nats.${values.namespace}.svc:4222` : values.nats.url;
-    env.push({ name: "NATS_URL", value: url });
+    if (natsUser === undefined)
+      throw new Error("NATS_URL needs the NATS user of the component (services/core's permission table)");
+    const server = values.nats.mode === "in-cluster" ? `nats://konstruct-nats.${values.namespace}.svc:4222` : values.nats.url!;
+    const variable = natsPasswordVariable(natsUser);
+    env.push(fromSecret(values, variable, natsPasswordKey(natsUser)));
+    // Hex passwords (openssl rand -hex 24) need no escaping in the URL.
+    env.push({ name: "NATS_URL", value: server.replace("://", `://${natsUser}:$(${variable})@`) });
   }
   if (want.has("OLLAMA_URL")) {
     const url = values.ollama.enabled ? `http://konstruct-ollama.${values.namespace}.svc:11434` : values.ollama.url;

@@ -223,6 +223,38 @@ describe("the synthesized install", () => {
     expect(fixed.some((o) => o.kind === "HorizontalPodAutoscaler" && o.metadata.name === "konstruct-router")).toBe(false);
   });
 
+  it("requires NATS authentication: every user of core's table, its password from the install Secret, one user per service", () => {
+    const natsConf = find("ConfigMap", "konstruct-nats").data["nats.conf"] as string;
+    const natsPod = podSpec(find("StatefulSet", "konstruct-nats"));
+    for (const user of ["gateway", "router", "orchestrator", "jetstream"]) {
+      const variable = `NATS_${user.toUpperCase()}_PASSWORD`;
+      // The password is a reference the server resolves from its environment, never a value in the ConfigMap.
+      expect(natsConf).toContain(`user: "${user}"\n      password: $${variable}\n`);
+      expect(natsPod.containers[0].env).toContainEqual({
+        name: variable,
+        valueFrom: { secretKeyRef: { name: "konstruct", key: `nats-${user}-password` } },
+      });
+    }
+    // No user without permissions: every one has allow-lists.
+    expect(natsConf.match(/user: /g)).toHaveLength(4);
+    expect(natsConf.match(/publish: \{ allow: /g)).toHaveLength(4);
+    for (const service of ["gateway", "router", "orchestrator"]) {
+      const env = podSpec(find("Deployment", `konstruct-${service}`)).containers[0].env as Obj[];
+      const variable = `NATS_${service.toUpperCase()}_PASSWORD`;
+      expect(env.find((e) => e.name === "NATS_URL")?.value).toBe(
+        `nats://${service}:$(${variable})@konstruct-nats.konstruct.svc:4222`,
+      );
+      // Its own password and no other service's.
+      const natsKeys = env.map((e) => e.valueFrom?.secretKeyRef?.key).filter((k) => k?.startsWith("nats-"));
+      expect(natsKeys).toEqual([`nats-${service}-password`]);
+    }
+    // Only the JetStream Job declares streams, as the `jetstream` user.
+    const jetstreamJob = objects.find((o) => o.kind === "Job" && o.metadata.name.startsWith("konstruct-jetstream-"))!;
+    const jobEnv = podSpec(jetstreamJob).containers[0].env as Obj[];
+    expect(podSpec(jetstreamJob).containers[0].args).toEqual(["declare-streams"]);
+    expect(jobEnv.find((e) => e.name === "NATS_URL")?.value).toMatch(/^nats:\/\/jetstream:\$\(NATS_JETSTREAM_PASSWORD\)@/);
+  });
+
   it("keeps NATS, PostgreSQL and Redis on PersistentVolumeClaims behind headless Services, or out when external", () => {
     for (const name of ["konstruct-nats", "konstruct-postgres", "konstruct-redis"]) {
       const sts = find("StatefulSet", name);
@@ -230,7 +262,9 @@ describe("the synthesized install", () => {
       expect(sts.spec.serviceName).toBe(name);
       expect(find("Service", name).spec.clusterIP).toBe("None");
     }
-    expect(podSpec(find("StatefulSet", "konstruct-nats")).containers[0].args).toContain("--jetstream");
+    const natsConf = find("ConfigMap", "konstruct-nats").data["nats.conf"] as string;
+    expect(natsConf).toMatch(/jetstream \{ store_dir: "\/data" \}/);
+    expect(podSpec(find("StatefulSet", "konstruct-nats")).containers[0].args).toEqual(["--config", "/etc/nats/nats.conf"]);
     const external: Values = parseValues({
       postgres: { mode: "external" },
       redis: { mode: "external" },
@@ -241,7 +275,10 @@ describe("the synthesized install", () => {
     expect(ext.filter((o) => o.kind === "StatefulSet")).toEqual([]);
     expect(ext.some((o) => o.metadata.name === "konstruct-ollama")).toBe(false);
     const gatewayEnv = podSpec(find("Deployment", "konstruct-gateway", ext)).containers[0].env;
-    expect(gatewayEnv).toContainEqual({ name: "NATS_URL", value: "nats://nats.example.com:4222" });
+    expect(gatewayEnv).toContainEqual({
+      name: "NATS_URL",
+      value: "nats://gateway:$(NATS_GATEWAY_PASSWORD)@nats.example.com:4222",
+    });
     expect(gatewayEnv).toContainEqual({
       name: "DATABASE_URL",
       valueFrom: { secretKeyRef: { name: "konstruct", key: "database-url" } },
@@ -306,7 +343,12 @@ describe("NetworkPolicies", () => {
       "orchestrator",
       "router",
     ]);
-    expect(componentsIn(policyFor("nats").spec.ingress[0].from).sort()).toEqual(["gateway", "orchestrator", "router"]);
+    expect(componentsIn(policyFor("nats").spec.ingress[0].from).sort()).toEqual([
+      "gateway",
+      "jetstream",
+      "orchestrator",
+      "router",
+    ]);
   });
 });
 

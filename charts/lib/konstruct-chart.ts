@@ -4,6 +4,7 @@ import type { Construct } from "constructs";
 import { AppService } from "./app-service.ts";
 import { Crds } from "./crds.ts";
 import { Gateway } from "./gateway.ts";
+import { JetStreamJob } from "./jetstream-job.ts";
 import { labels } from "./labels.ts";
 import { MigrationsJob } from "./migrations-job.ts";
 import { Nats } from "./nats.ts";
@@ -38,6 +39,7 @@ export class KonstructChart extends Chart {
       },
     });
     new MigrationsJob(this, "migrations", values);
+    new JetStreamJob(this, "jetstream", values);
     new Operator(this, "operator", values);
     new Gateway(this, "gateway", values);
     new AppService(this, "router", values, {

@@ -10,6 +10,7 @@ export type Component =
   | "router"
   | "orchestrator"
   | "migrate"
+  | "jetstream"
   | "nats"
   | "postgres"
   | "redis"

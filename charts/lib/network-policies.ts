@@ -23,6 +23,7 @@ export const FLOWS: readonly { from: Workload; to: Store }[] = [
   { from: "operator", to: "postgres" },
   { from: "operator", to: "redis" },
   { from: "migrate", to: "postgres" },
+  { from: "jetstream", to: "nats" },
 ];
 
 const IN_CLUSTER_PORTS: Record<Store, number> = { postgres: 5432, redis: 6379, nats: 4222, ollama: OLLAMA_PORT };
@@ -40,6 +41,7 @@ const WORKLOADS: readonly Workload[] = [
   "router",
   "orchestrator",
   "migrate",
+  "jetstream",
   "nats",
   "postgres",
   "redis",

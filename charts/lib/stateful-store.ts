@@ -19,6 +19,8 @@ export interface StatefulStoreProps {
   readonly probes: Pick<k8s.Container, "readinessProbe" | "livenessProbe">;
   /** Extra writable directories (emptyDir), since the root filesystem is read-only. */
   readonly scratch?: readonly string[];
+  /** A ConfigMap mounted read-only; its checksum in the pod template rolls the pod when it changes. */
+  readonly config?: { readonly name: string; readonly mountPath: string; readonly checksum: string };
 }
 
 /**
@@ -44,7 +46,10 @@ export function statefulStore(scope: Construct, values: Values, props: StatefulS
       replicas: 1,
       selector: { matchLabels: selectorLabels(props.component) },
       template: {
-        metadata: { labels: labels(props.component) },
+        metadata: {
+          labels: labels(props.component),
+          ...(props.config ? { annotations: { "konstruct.io/config-checksum": props.config.checksum } } : {}),
+        },
         spec: {
           automountServiceAccountToken: false,
           securityContext: podSecurityContext(props.uid),
@@ -63,11 +68,16 @@ export function statefulStore(scope: Construct, values: Values, props: StatefulS
                 { name: "data", mountPath: props.dataPath },
                 TMP_MOUNT,
                 ...scratch.map((s) => ({ name: s.name, mountPath: s.path })),
+                ...(props.config ? [{ name: "config", mountPath: props.config.mountPath, readOnly: true }] : []),
               ],
               ...props.probes,
             },
           ],
-          volumes: [TMP_VOLUME, ...scratch.map((s) => ({ name: s.name, emptyDir: {} }))],
+          volumes: [
+            TMP_VOLUME,
+            ...scratch.map((s) => ({ name: s.name, emptyDir: {} })),
+            ...(props.config ? [{ name: "config", configMap: { name: props.config.name } }] : []),
+          ],
         },
       },
       volumeClaimTemplates: [

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
+import { HOST_VARIABLE, natsUrlFor, PORT_VARIABLE } from "@konstruct/core";
 import { OPERATOR_NODE_OPTIONS } from "@konstruct/operator";
 import type { Model } from "./model.ts";
 import { root } from "./paths.ts";
@@ -12,6 +12,7 @@ export interface Connections {
   databaseUrl: string;
   /** Locally the services share Redis's default user; in a cluster each gets its own. */
   redisAdminUrl: string;
+  /** The NATS servers; each service connects as its own user, with its password from the local secrets. */
   natsUrl: string;
   slackApiUrl: string;
   model: Model;
@@ -28,15 +29,18 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
   const common = {
     DATABASE_URL: connections.databaseUrl,
     REDIS_URL: connections.redisAdminUrl,
-    NATS_URL: connections.natsUrl,
     LOG_LEVEL: connections.logLevel,
   };
+  const nats = (user: "gateway" | "router" | "orchestrator") => ({
+    NATS_URL: natsUrlFor(connections.natsUrl, user, secrets.NATS_PASSWORDS[user]),
+  });
   return [
     {
       name: "gateway",
       args: [join(root, "services/gateway/src/main.ts")],
       env: {
         ...common,
+        ...nats("gateway"),
         ...listenOn(ports.gateway.port),
         SLACK_API_URL: connections.slackApiUrl,
         SLACK_SIGNING_SECRET: secrets.SLACK_SIGNING_SECRET,
@@ -48,7 +52,7 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
     {
       name: "router",
       args: [join(root, "services/router/src/main.ts")],
-      env: { ...common, ...listenOn(ports.router.port) },
+      env: { ...common, ...nats("router"), ...listenOn(ports.router.port) },
       readyUrl: readyUrl(ports.router.port),
     },
     {
@@ -56,6 +60,7 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
       args: [join(root, "services/orchestrator/src/main.ts")],
       env: {
         ...common,
+        ...nats("orchestrator"),
         ...listenOn(ports.orchestrator.port),
         OLLAMA_URL: connections.model.ollamaUrl,
         // Without a reachable model, fail fast into the honest "no model" reply.

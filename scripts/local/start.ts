@@ -1,3 +1,4 @@
+import { declareStreams, natsUrlFor, STREAM_NAMES } from "@konstruct/core";
 import { runChecks } from "./checks.ts";
 import { type Connections, serviceSpecs } from "./components.ts";
 import { printEndpoints } from "./endpoints.ts";
@@ -39,7 +40,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
     step("model");
     const model = await findModel(env.OLLAMA_URL);
 
-    step("tenants and agents (examples/)");
+    step("NATS streams");
     const connections: Connections = {
       databaseUrl: required(env, "DATABASE_URL"),
       redisAdminUrl: required(env, "REDIS_ADMIN_URL"),
@@ -48,6 +49,14 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       model,
       logLevel,
     };
+    // As the `jetstream` user, as in a cluster: the services may only declare their own consumers.
+    await declareStreams(
+      natsUrlFor(connections.natsUrl, "jetstream", secrets.NATS_PASSWORDS.jetstream),
+      "konstruct-local-streams",
+    );
+    print(`${STREAM_NAMES.join(", ")} declared`);
+
+    step("tenants and agents (examples/)");
     const platform = await startPlatform(operatorMode(env), {
       examples,
       services: serviceSpecs(secrets, ports, connections),

@@ -114,7 +114,7 @@ const common = {
   NATS_URL: nats.url,
   ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
 };
-// The gateway declares the streams; the router and orchestrator their consumers, on start.
+// startTestNats declared the streams; each service declares its own consumers on start.
 const gateway = await startServiceProcess("gateway", {
   ...common,
   SLACK_API_URL: slack.url,

@@ -1,11 +1,24 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Database, HOST_VARIABLE, type KonstructMessage, type OutboundReply, PORT_VARIABLE } from "@konstruct/core";
+import {
+  connectNats,
+  type Database,
+  ensureStreams,
+  HOST_VARIABLE,
+  type KonstructMessage,
+  NATS_USERS,
+  type NatsUser,
+  natsAuthorizationConfig,
+  natsUrlFor,
+  type OutboundReply,
+  PORT_VARIABLE,
+} from "@konstruct/core";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { Kysely } from "kysely";
 
 /**
@@ -48,19 +61,53 @@ function tcpOpen(port: number): Promise<boolean> {
 
 /** A nats-server with JetStream, private to one test file; its store survives restart(). */
 export interface TestNats {
+  /** Full access: without auth no credentials, with auth the `admin` user's. */
   readonly url: string;
+  /** The URL of one NATS user of core's permission table (with auth; without, just `url`). */
+  urlFor(user: NatsUser): string;
+  /** The server's address without any credentials. */
+  readonly anonymousUrl: string;
   /** Stops the server (SIGTERM) and starts it again on the same port and store. */
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Starts `nats-server -js` on a free port with a temporary store directory. */
-export async function startTestNats(): Promise<TestNats> {
+/** Options for {@link startTestNats}. */
+export interface TestNatsOptions {
+  /**
+   * Require authentication with the users and permissions of core's NATS permission table
+   * (generated passwords), plus an `admin` with full access for the test itself. Off by
+   * default: most tests are about something else.
+   */
+  auth?: boolean;
+}
+
+/**
+ * Starts `nats-server -js` on a free port with a temporary store directory, and declares
+ * Konstruct's streams on it, as the set-up does before the services start.
+ */
+export async function startTestNats(options: TestNatsOptions = {}): Promise<TestNats> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "konstruct-nats-"));
+  const passwords = Object.fromEntries(NATS_USERS.map((user) => [user, randomBytes(24).toString("hex")])) as Record<
+    NatsUser,
+    string
+  >;
+  const adminPassword = randomBytes(24).toString("hex");
+  const anonymousUrl = `nats://127.0.0.1:${port}`;
+  const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir];
+  if (options.auth) {
+    const conf = join(dir, "nats.conf");
+    const authorization = natsAuthorizationConfig(
+      (user) => JSON.stringify(passwords[user]),
+      [{ user: "admin", password: adminPassword }],
+    );
+    await writeFile(conf, authorization, { mode: 0o600 });
+    args.push("-c", conf);
+  }
   let child: ChildProcess | null = null;
   const start = async () => {
-    child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });
+    child = spawn("nats-server", args, { stdio: "ignore" });
     await waitFor("nats-server", () => tcpOpen(port), 15_000);
   };
   const halt = async () => {
@@ -72,8 +119,17 @@ export async function startTestNats(): Promise<TestNats> {
     await exited;
   };
   await start();
+  const url = options.auth ? `nats://admin:${adminPassword}@127.0.0.1:${port}` : anonymousUrl;
+  const setup = await connectNats(url, "test-nats-setup");
+  try {
+    await ensureStreams(await jetstreamManager(setup));
+  } finally {
+    await setup.close();
+  }
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url,
+    anonymousUrl,
+    urlFor: (user) => (options.auth ? natsUrlFor(anonymousUrl, user, passwords[user]) : url),
     async restart(downMs = 500) {
       await halt();
       await new Promise((r) => setTimeout(r, downMs));
@@ -123,15 +179,20 @@ export async function startServiceProcess(
     output += d;
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close" comes after the last output, so an early exit's message holds the whole error.
+  const closed = new Promise((resolve) => child.once("close", resolve));
+  const ended = () => child.exitCode !== null || child.signalCode !== null;
   try {
+    // A process that exits during start-up fails at once, not after the ready timeout.
     await waitFor(
       `${kind} (pid ${child.pid})`,
-      async () => {
-        if (child.exitCode !== null) throw new Error(`${kind} exited early:\n${output}`);
-        return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
-      },
+      async () => ended() || (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
       readyTimeoutMs,
     );
+    if (ended()) {
+      await closed;
+      throw new Error(`${kind} exited early (code ${child.exitCode})`);
+    }
   } catch (error) {
     child.kill("SIGKILL");
     throw new Error(`${(error as Error).message}\n${output.slice(-4_000)}`);

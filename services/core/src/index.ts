@@ -42,11 +42,22 @@ export { HOST_VARIABLE, HTTP_PORTS, listenFields, PORT_VARIABLE, RENAMED_LISTEN_
 export type { Logger } from "./logger.ts";
 export { createLogger, REDACT_PATHS, redactUrl, scrubUrls, serializeError } from "./logger.ts";
 export { Attachment, CHANNEL_TYPE_PATTERN, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
-export { connectNats } from "./nats/connect.ts";
+export type { NatsServers } from "./nats/connect.ts";
+export { connectNats, parseNatsServers } from "./nats/connect.ts";
 export type { Disposition, Handler, RunConsumerOptions, RunningConsumer } from "./nats/consume.ts";
 export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats/consume.ts";
-export type { ConsumerSpec } from "./nats/streams.ts";
-export { CONSUMERS, ensureJetStream, outboundConsumer } from "./nats/streams.ts";
+export { declareStreams } from "./nats/declare-streams.ts";
+export type { NatsPermissions, NatsUser } from "./nats/permissions.ts";
+export { inboxPrefix, NATS_PERMISSIONS, NATS_USERS, natsAuthorizationConfig, natsUrlFor } from "./nats/permissions.ts";
+export type { ConsumerSpec, EnsureConsumersOptions } from "./nats/streams.ts";
+export {
+  CONSUMERS,
+  ensureConsumers,
+  ensureJetStream,
+  ensureStreams,
+  outboundConsumer,
+  STREAM_NAMES,
+} from "./nats/streams.ts";
 export { hashPassword, verifyPassword } from "./passwords.ts";
 export { decodeOutboundReply, decodeWorkItem, deliveryKey, OutboundReply, WorkItem } from "./pipeline.ts";
 export type { RedisKeyType } from "./redis-keys.ts";

@@ -3,7 +3,7 @@ import {
   connectNats,
   createDatabase,
   createLogger,
-  ensureJetStream,
+  ensureConsumers,
   onShutdown,
   outboundConsumer,
   parseSecretKey,
@@ -44,9 +44,11 @@ const channels = await createChannels({
     webchatPreviousSessionSecret: config.WEBCHAT_SESSION_PREVIOUS_SECRET,
   },
 });
-await ensureJetStream(
-  await jetstreamManager(nc),
+// checkAPI off: the account-info request it sends is not in the gateway's NATS permissions.
+await ensureConsumers(
+  await jetstreamManager(nc, { checkAPI: false }),
   channels.map((channel) => outboundConsumer(channel.type)),
+  { onWaiting: (stream, delayMs) => log.warn({ stream, delayMs }, "stream not declared yet; waiting for the JetStream set-up") },
 );
 const app = await buildApp({
   channels,

@@ -2,6 +2,7 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamManager,
   RetentionPolicy,
@@ -13,7 +14,10 @@ import { STREAMS, SUBJECT_PREFIX } from "../subjects.ts";
 
 /**
  * Every JetStream stream and durable consumer Konstruct uses, declared here and nowhere else.
- * `ensureJetStream` creates or updates them; running it from every process at start-up is safe.
+ * Streams are declared by the `jetstream` NATS user (`ensureStreams`: npm start's set-up, the
+ * chart's JetStream Job); each service declares only its own durable consumers
+ * (`ensureConsumers`), which is all its NATS permissions allow (./permissions.ts). Both are
+ * idempotent: running them from every process at start-up is safe.
  */
 
 // Slack retries an unacknowledged event after about 1 and 5 minutes; the server-side
@@ -49,6 +53,9 @@ const streamSpecs: StreamSpec[] = [
     duplicate_window: nanos(60_000),
   },
 ];
+
+/** The name of every stream, in declaration order. */
+export const STREAM_NAMES: readonly string[] = streamSpecs.map((s) => s.name);
 
 /** A durable pull consumer: who reads which stream, and how patiently. */
 export interface ConsumerSpec {
@@ -96,8 +103,14 @@ export function outboundConsumer(channelType: string): ConsumerSpec {
   };
 }
 
-/** Creates or updates every stream, then the given consumers. Idempotent. */
+/** Creates or updates every stream, then the given consumers: the set-up, with full rights. Idempotent. */
 export async function ensureJetStream(jsm: JetStreamManager, consumers: readonly ConsumerSpec[] = []): Promise<void> {
+  await ensureStreams(jsm);
+  await ensureConsumers(jsm, consumers);
+}
+
+/** Creates or updates every stream. Idempotent. */
+export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
   for (const spec of streamSpecs) {
     const config: Partial<StreamConfig> & { name: string } = {
       ...spec,
@@ -114,6 +127,26 @@ export async function ensureJetStream(jsm: JetStreamManager, consumers: readonly
       await addIgnoringRace(() => jsm.streams.add(config));
     }
   }
+}
+
+/** Options for {@link ensureConsumers}. */
+export interface EnsureConsumersOptions {
+  /** Called before each wait for a stream that is not declared yet. */
+  onWaiting?: (stream: string, delayMs: number) => void;
+  /** Stops the waiting (a shutdown during start-up). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Creates or updates the given durable consumers. A stream that does not exist yet is waited
+ * for, with backoff (500 ms doubling to 30 s): streams are another user's to declare, and a
+ * service may start before that set-up has run.
+ */
+export async function ensureConsumers(
+  jsm: JetStreamManager,
+  consumers: readonly ConsumerSpec[],
+  options: EnsureConsumersOptions = {},
+): Promise<void> {
   for (const c of consumers) {
     const config = {
       durable_name: c.durable,
@@ -124,14 +157,28 @@ export async function ensureJetStream(jsm: JetStreamManager, consumers: readonly
       max_deliver: c.maxDeliver,
       max_ack_pending: c.maxAckPending,
     };
-    try {
-      await jsm.consumers.info(c.stream, c.durable);
-      await jsm.consumers.update(c.stream, c.durable, config);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      await addIgnoringRace(() => jsm.consumers.add(c.stream, config));
+    for (let delayMs = 500; ; delayMs = Math.min(30_000, delayMs * 2)) {
+      try {
+        try {
+          await jsm.consumers.info(c.stream, c.durable);
+          await jsm.consumers.update(c.stream, c.durable, config);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          await addIgnoringRace(() => jsm.consumers.add(c.stream, config));
+        }
+        break;
+      } catch (error) {
+        if (!isStreamNotFound(error)) throw error;
+        options.signal?.throwIfAborted();
+        options.onWaiting?.(c.stream, delayMs);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
     }
   }
+}
+
+function isStreamNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
 }
 
 function isNotFound(error: unknown): boolean {

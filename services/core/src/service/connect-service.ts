@@ -6,7 +6,7 @@ import { createDatabase } from "../db/connect.ts";
 import type { Database } from "../db/types.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { connectNats } from "../nats/connect.ts";
-import { type ConsumerSpec, ensureJetStream } from "../nats/streams.ts";
+import { type ConsumerSpec, ensureConsumers } from "../nats/streams.ts";
 
 /** What a consumer service connects to at start-up. */
 export interface ServiceConnections {
@@ -20,7 +20,7 @@ export interface ServiceConnections {
 /**
  * The start-up every JetStream consumer service shares: its root logger, one database pool, one
  * Redis client with auto-pipelining (commands concurrent handlers issue in one tick share a
- * write), NATS, and its streams and durable consumers declared.
+ * write), NATS, and its durable consumers declared (the streams are the set-up's to declare).
  */
 export async function connectService(options: {
   name: string;
@@ -36,6 +36,9 @@ export async function connectService(options: {
   const redis = new Redis(options.redisUrl, { enableAutoPipelining: true });
   redis.on("error", (err) => log.warn({ err }, "redis connection error"));
   const nc = await connectNats(options.natsUrl, `konstruct-${options.name}`);
-  await ensureJetStream(await jetstreamManager(nc), options.consumers);
+  // checkAPI off: the account-info request it sends is not in a service's NATS permissions.
+  await ensureConsumers(await jetstreamManager(nc, { checkAPI: false }), options.consumers, {
+    onWaiting: (stream, delayMs) => log.warn({ stream, delayMs }, "stream not declared yet; waiting for the JetStream set-up"),
+  });
   return { log, db, redis, nc, js: jetstream(nc) };
 }
