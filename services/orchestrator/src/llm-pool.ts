@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@konstruct/core";
+import { type Cooldowns, createCooldowns } from "./cooldown.ts";
 import { LlmError } from "./llm-error.ts";
 import type { ChatMessage, ChatResult, LlmProvider } from "./llm-provider.ts";
 
@@ -12,6 +13,8 @@ export interface LlmPoolOptions {
   /** Extra attempts of one model after a transient failure. */
   retries: number;
   retryBaseMs: number;
+  /** Endpoint cooldowns; by default the pool keeps its own (one per process). */
+  cooldowns?: Cooldowns;
 }
 
 /** What the pool was asked: the agent's model chain and the conversation. */
@@ -37,9 +40,12 @@ const OPENAI_PREFIX = "openai:";
 /**
  * The LLM pool. Each model is tried up to `1 + retries` times while its failures are
  * transient (unreachable, timeout, 5xx, 429), with exponential backoff and jitter; a model
- * that does not exist or rejects the request is skipped at once. Then the next model.
+ * that does not exist or rejects the request is skipped at once. Then the next model. An
+ * endpoint in cooldown (cooldown.ts) is skipped without a call, so a model server that is down
+ * costs one failed call per cooldown, not one per retry, fallback and message.
  */
 export function createLlmPool(options: LlmPoolOptions): LlmPool {
+  const cooldowns = options.cooldowns ?? createCooldowns();
   const providerFor = (model: string): { provider: LlmProvider; name: string } | null => {
     if (model.startsWith(OPENAI_PREFIX)) {
       return options.openai ? { provider: options.openai, name: model.slice(OPENAI_PREFIX.length) } : null;
@@ -57,7 +63,14 @@ export function createLlmPool(options: LlmPoolOptions): LlmPool {
           errors.push(new LlmError("rejected", model, "no OpenAI-compatible provider is configured (set OPENAI_BASE_URL)"));
           continue;
         }
+        const { endpoint } = target.provider;
         for (let attempt = 0; attempt <= options.retries; attempt++) {
+          const state = cooldowns.check(endpoint, target.name);
+          if (state.cooling) {
+            const until = new Date(state.untilMs).toISOString();
+            errors.push(new LlmError(state.cause, model, `skipped: its server is cooling down after failing (until ${until})`));
+            break;
+          }
           attempts++;
           try {
             const result = await target.provider.chat({
@@ -66,10 +79,12 @@ export function createLlmPool(options: LlmPoolOptions): LlmPool {
               temperature,
               timeoutMs: options.timeoutMs,
             });
+            cooldowns.succeeded(endpoint, target.name);
             return { ok: true, result, attempts, modelIndex };
           } catch (error) {
             const failure =
               error instanceof LlmError ? error : new LlmError("bad-response", model, String(error), { cause: error });
+            cooldowns.failed(endpoint, target.name, failure.failure);
             errors.push(failure);
             log.warn({ model, attempt, failure: failure.failure, err: failure.message }, "model call failed");
             if (!failure.retryable || attempt === options.retries) break;

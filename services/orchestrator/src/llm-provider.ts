@@ -23,5 +23,7 @@ export interface ChatResult {
 /** A model server: Ollama, or an OpenAI-compatible endpoint. Throws LlmError. */
 export interface LlmProvider {
   readonly name: string;
+  /** Where it answers (its base URL): the unit of the pool's cooldowns. */
+  readonly endpoint: string;
   chat(request: ChatRequest): Promise<ChatResult>;
 }

@@ -19,6 +19,7 @@ export function createOllamaProvider(baseUrl: string): LlmProvider {
   const url = new URL("api/chat", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).toString();
   return {
     name: "ollama",
+    endpoint: baseUrl,
     async chat(request: ChatRequest): Promise<ChatResult> {
       const { model } = request;
       let response: Response;

@@ -13,6 +13,7 @@ export function createOpenAiProvider(baseUrl: string, apiKey: string | undefined
   const url = new URL("chat/completions", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).toString();
   return {
     name: "openai",
+    endpoint: baseUrl,
     async chat(request: ChatRequest): Promise<ChatResult> {
       const { model } = request;
       let response: Response;
