@@ -20,6 +20,7 @@ import type { Values } from "./values.ts";
  * | `redis-admin-url`          | redis.mode external        | admin URL (operator)                              |
  * | `redis-url`                | redis.mode external        | the services' URL                                 |
  * | `webchat-session-secret`   | optional                   | signs web chat visitor sessions (gateway)         |
+ * | `openai-api-key`           | optional                   | bearer token of `openai.baseUrl` (orchestrator)   |
  * | `nats-gateway-password`    | always                     | NATS user `gateway`                               |
  * | `nats-router-password`     | always                     | NATS user `router`                                |
  * | `nats-orchestrator-password` | always                   | NATS user `orchestrator`                          |
@@ -44,6 +45,7 @@ export const SECRET_KEYS = {
   redisAdminUrl: "redis-admin-url",
   redisUrl: "redis-url",
   webchatSessionSecret: "webchat-session-secret",
+  openaiApiKey: "openai-api-key",
 } as const;
 
 /** The install Secret's key holding the password of a NATS user. */

@@ -195,6 +195,19 @@ describe("the synthesized install", () => {
     }
   });
 
+  it("configures the OpenAI-compatible provider only when asked: its URL, its key from the Secret, egress to its port", () => {
+    const env = (list: Obj[]) => podSpec(find("Deployment", "konstruct-orchestrator", list)).containers[0].env as Obj[];
+    expect(env(objects).map((e) => e.name)).not.toContain("OPENAI_BASE_URL");
+    const withOpenAi = synthesize(parseValues({ openai: { baseUrl: "https://llm.example.com:8443/v1" } }));
+    expect(env(withOpenAi)).toContainEqual({ name: "OPENAI_BASE_URL", value: "https://llm.example.com:8443/v1" });
+    expect(env(withOpenAi)).toContainEqual({
+      name: "OPENAI_API_KEY",
+      valueFrom: { secretKeyRef: { name: defaults.secretName, key: "openai-api-key", optional: true } },
+    });
+    const policy = find("NetworkPolicy", "konstruct-orchestrator", withOpenAi);
+    expect(policy.spec.egress.flatMap((r: Obj) => (r.ports ?? []).map((p: Obj) => p.port))).toContain(8443);
+  });
+
   it("exposes only the gateway, through an Ingress for webhooks and web chat", () => {
     const ingress = find("Ingress", "konstruct-gateway");
     expect(ingress.spec.ingressClassName).toBe("nginx");

@@ -4,6 +4,7 @@ import type { Construct } from "constructs";
 import { AppService } from "./app-service.ts";
 import { Crds } from "./crds.ts";
 import { Gateway } from "./gateway.ts";
+import { optionalFromSecret, SECRET_KEYS } from "./install-secret.ts";
 import { JetStreamJob } from "./jetstream-job.ts";
 import { labels } from "./labels.ts";
 import { MigrationsJob } from "./migrations-job.ts";
@@ -49,6 +50,12 @@ export class KonstructChart extends Chart {
     new AppService(this, "orchestrator", values, {
       component: "orchestrator",
       env: ["DATABASE_URL", "REDIS_URL", "NATS_URL", "OLLAMA_URL", "LOG_LEVEL"],
+      extraEnv: values.openai.baseUrl
+        ? [
+            { name: "OPENAI_BASE_URL", value: values.openai.baseUrl },
+            optionalFromSecret(values, "OPENAI_API_KEY", SECRET_KEYS.openaiApiKey),
+          ]
+        : [],
     });
     if (values.nats.mode === "in-cluster") new Nats(this, "nats", values);
     if (values.postgres.mode === "in-cluster") new Postgres(this, "postgres", values);

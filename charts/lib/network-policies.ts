@@ -114,6 +114,9 @@ export class NetworkPolicies extends Construct {
       for (const rule of EXTERNAL.filter((e) => e.from === component)) {
         egress.push({ to: [external], ports: rule.ports.map(tcp) });
       }
+      if (component === "orchestrator" && values.openai.baseUrl) {
+        egress.push({ to: [external], ports: [tcp(portOf(values.openai.baseUrl))] });
+      }
       new k8s.KubeNetworkPolicy(this, component, {
         metadata: { name: nameOf(component), namespace: ns, labels: labels(component) },
         spec: { podSelector: { matchLabels: selectorLabels(component) }, policyTypes: ["Ingress", "Egress"], ingress, egress },

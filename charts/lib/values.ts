@@ -249,6 +249,18 @@ export const ValuesSchema = Type.Object(
       },
       "Ollama",
     ),
+    openai: section(
+      {
+        baseUrl: Type.Optional(
+          Type.String({
+            pattern: "^https?://[^\\s]+$",
+            description:
+              "an OpenAI-compatible API (…/v1) for models named openai:<model>; its key is the install Secret's openai-api-key",
+          }),
+        ),
+      },
+      "an OpenAI-compatible model provider beside Ollama",
+    ),
     slack: section(
       {
         apiUrl: Type.String({
