@@ -15,6 +15,7 @@
 # Environment:
 #   KONSTRUCT_PG_PORT            PostgreSQL port              (default 55432)
 #   KONSTRUCT_REDIS_PORT         Redis port                   (default 56379)
+#   KONSTRUCT_REDIS_MAXMEMORY    Redis maxmemory              (default 256mb; policy noeviction)
 #   KONSTRUCT_NATS_PORT          NATS client port             (default 54222)
 #   KONSTRUCT_NATS_MONITOR_PORT  NATS HTTP monitoring port    (default 58222)
 #   KONSTRUCT_REUSE_SERVERS=1    when a port is already taken by a server this script did not
@@ -449,6 +450,10 @@ save ""
 appendonly yes
 appendfsync everysec
 requirepass $REDIS_PASSWORD
+# Bounded, and full means writes fail rather than keys being evicted (an evicted idempotency
+# record is a second reply): the chart's policy, see REDIS_MAXMEMORY_POLICY in charts/lib/redis.ts.
+maxmemory ${KONSTRUCT_REDIS_MAXMEMORY:-256mb}
+maxmemory-policy noeviction
 EOF
   log "redis: starting on $HOST:$port"
   # Not Redis's own daemonize: its forked child would fail to bind after the parent already

@@ -51,15 +51,27 @@ export interface RoleState {
   mappedTenantId: string | null;
   /** The stored SCRAM verifier, when the admin may read it (superuser); null otherwise. */
   verifier: string | null;
+  /** Its connection limit and per-role settings, as pg_roles holds them. */
+  limits: RoleLimits;
+}
+
+/**
+ * What bounds one tenant login: `rolconnlimit` and the `ALTER ROLE … SET` defaults. Settings
+ * are per login role because PostgreSQL does not apply a group's settings to its members.
+ */
+export interface RoleLimits {
+  connectionLimit: number;
+  /** GUC name → value, as `rolconfig` stores it (`statement_timeout=30s`). */
+  settings: Record<string, string>;
 }
 
 /** Per-tenant PostgreSQL login roles (CloudNativePG's RoleManager, narrowed). */
 export interface PostgresRoles {
   get(role: string): Promise<RoleState | null>;
-  /** Creates the role in konstruct_tenant with the given SCRAM verifier and maps it to the tenant. */
-  create(role: string, verifier: string, tenantId: string): Promise<void>;
-  /** Repairs login, group membership and mapping; sets the verifier when given. */
-  update(role: string, tenantId: string, verifier: string | null): Promise<void>;
+  /** Creates the role in konstruct_tenant with the given SCRAM verifier and limits, and maps it to the tenant. */
+  create(role: string, verifier: string, tenantId: string, limits: RoleLimits): Promise<void>;
+  /** Repairs login, group membership, limits (dropping any other setting) and mapping; sets the verifier when given. */
+  update(role: string, tenantId: string, verifier: string | null, limits: RoleLimits): Promise<void>;
   drop(role: string): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 import type { Database } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
-import type { PostgresRoles, RoleState } from "../ports.ts";
+import type { PostgresRoles, RoleLimits, RoleState } from "../ports.ts";
 
 const ROLE_NAME = /^konstruct_t_[0-9a-f]{32}$/;
 
@@ -16,14 +16,47 @@ function checkVerifier(verifier: string): string {
   return verifier;
 }
 
+const SETTING_NAME = /^[a-z_]+$/;
+const SETTING_VALUE = /^[A-Za-z0-9_.]+$/;
+
+/**
+ * `CONNECTION LIMIT n SET name = 'value' …` for DDL, which takes no bind parameters: only plain
+ * names and values are accepted, so nothing a caller passes can end the statement.
+ */
+function limitsClauses(role: string, limits: RoleLimits): string[] {
+  if (!Number.isInteger(limits.connectionLimit) || limits.connectionLimit < -1) throw new Error("malformed connection limit");
+  const statements = [`alter role ${role} connection limit ${limits.connectionLimit}`];
+  for (const [name, value] of Object.entries(limits.settings)) {
+    if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(value)) throw new Error(`malformed role setting ${name}`);
+    statements.push(`alter role ${role} set ${name} = '${value}'`);
+  }
+  return statements;
+}
+
+/** Reads `rolconfig` (`{name=value,…}`) into a record. */
+function parseRoleConfig(config: string[] | null): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const entry of config ?? []) {
+    const at = entry.indexOf("=");
+    settings[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return settings;
+}
+
 /** Per-tenant login roles over the admin connection (which needs CREATEROLE, or superuser to read verifiers). */
 export function createPostgresRoles(db: Kysely<Database>): PostgresRoles {
   let verifiersReadable = true;
   return {
     async get(role) {
       checkRole(role);
-      const { rows } = await sql<{ canlogin: boolean; member: boolean; tenant_id: string | null }>`
-        select r.rolcanlogin as canlogin,
+      const { rows } = await sql<{
+        canlogin: boolean;
+        member: boolean;
+        tenant_id: string | null;
+        connlimit: number;
+        config: string[] | null;
+      }>`
+        select r.rolcanlogin as canlogin, r.rolconnlimit as connlimit, r.rolconfig as config,
                exists (select 1 from pg_auth_members m join pg_roles g on g.oid = m.roleid
                        where m.member = r.oid and g.rolname = 'konstruct_tenant') as member,
                (select tenant_id::text from tenant_roles where role_name = r.rolname) as tenant_id
@@ -41,11 +74,18 @@ export function createPostgresRoles(db: Kysely<Database>): PostgresRoles {
           verifiersReadable = false; // not a superuser: passwords are checked by presence of the Secret only
         }
       }
-      const state: RoleState = { canLogin: row.canlogin, inTenantGroup: row.member, mappedTenantId: row.tenant_id, verifier };
+      const state: RoleState = {
+        canLogin: row.canlogin,
+        inTenantGroup: row.member,
+        mappedTenantId: row.tenant_id,
+        verifier,
+        limits: { connectionLimit: row.connlimit, settings: parseRoleConfig(row.config) },
+      };
       return state;
     },
-    async create(role, verifier, tenantId) {
+    async create(role, verifier, tenantId, limits) {
       checkRole(role);
+      const bounds = limitsClauses(role, limits);
       await db.transaction().execute(async (trx) => {
         await sql
           .raw(
@@ -53,15 +93,21 @@ export function createPostgresRoles(db: Kysely<Database>): PostgresRoles {
               `in role konstruct_tenant password '${checkVerifier(verifier)}'`,
           )
           .execute(trx);
+        for (const statement of bounds) await sql.raw(statement).execute(trx);
         await sql`insert into tenant_roles (role_name, tenant_id) values (${role}, ${tenantId})
                   on conflict (role_name) do update set tenant_id = excluded.tenant_id`.execute(trx);
       });
     },
-    async update(role, tenantId, verifier) {
+    async update(role, tenantId, verifier, limits) {
       checkRole(role);
+      const bounds = limitsClauses(role, limits);
       await db.transaction().execute(async (trx) => {
         const password = verifier === null ? "" : ` password '${checkVerifier(verifier)}'`;
         await sql.raw(`alter role ${role} login nosuperuser nobypassrls nocreatedb nocreaterole inherit${password}`).execute(trx);
+        // An ordinary role may ALTER ROLE … SET its own defaults (statement_timeout = 0): drop
+        // whatever it set, then put ours back.
+        await sql.raw(`alter role ${role} reset all`).execute(trx);
+        for (const statement of bounds) await sql.raw(statement).execute(trx);
         await sql.raw(`grant konstruct_tenant to ${role}`).execute(trx);
         await sql`insert into tenant_roles (role_name, tenant_id) values (${role}, ${tenantId})
                   on conflict (role_name) do update set tenant_id = excluded.tenant_id`.execute(trx);

@@ -55,8 +55,8 @@ export function createRedisAcl(redis: Redis): RedisAcl {
         "reset",
         spec.enabled ? "on" : "off",
         ...spec.passwordHashes.map((h) => `#${h}`),
-        spec.keys,
-        spec.channels,
+        ...spec.keys.split(" "),
+        ...spec.channels.split(" "),
         ...spec.commands.split(" "),
       );
     },

@@ -2,9 +2,21 @@ import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { jsonEqual, type Outcome, ok } from "../conditions.ts";
 import { ProvisionError, SpecConflictError } from "../errors.ts";
-import type { TenantRow } from "../ports.ts";
+import type { RoleLimits, TenantRow } from "../ports.ts";
 import { generatePassword, scramVerifier, verifierMatches } from "./passwords.ts";
 import { DATABASE_SECRET, MANAGED_BY, type TenantDeps, type TenantNames } from "./tenant-context.ts";
+
+/**
+ * What bounds each tenant login role. The connection limit keeps one tenant's reports from
+ * taking the server's connection slots; the timeouts end a runaway query and a transaction left
+ * open (which would hold back vacuum and block migrations' DDL behind its locks). The role may
+ * still `SET` a timeout in its own session (PostgreSQL lets any role change these), and may
+ * `ALTER ROLE` its own defaults: every resync puts these back.
+ */
+export const TENANT_ROLE_LIMITS: RoleLimits = Object.freeze({
+  connectionLimit: 5,
+  settings: Object.freeze({ statement_timeout: "30s", idle_in_transaction_session_timeout: "60s" }),
+});
 
 /** The tenant row as the spec wants it. */
 export function desiredTenantRow(tenant: Tenant, names: TenantNames): TenantRow {
@@ -54,13 +66,14 @@ export async function ensureTenantDatabase(tenant: Tenant, names: TenantNames, d
   const role = await deps.roles.get(names.role);
   try {
     if (role === null) {
-      await deps.roles.create(names.role, await scramVerifier(password), names.tenantId);
+      await deps.roles.create(names.role, await scramVerifier(password), names.tenantId, TENANT_ROLE_LIMITS);
       deps.log.info({ tenantId: names.tenantId, role: names.role }, "created tenant database role");
     } else {
       // A password we did not know (Secret lost) or a verifier that no longer matches (changed by hand) is reset.
       const stale = password !== known || (role.verifier !== null && !(await verifierMatches(role.verifier, password)));
-      if (stale || !role.canLogin || !role.inTenantGroup || role.mappedTenantId !== names.tenantId) {
-        await deps.roles.update(names.role, names.tenantId, stale ? await scramVerifier(password) : null);
+      const drifted = !role.canLogin || !role.inTenantGroup || !jsonEqual(role.limits, TENANT_ROLE_LIMITS);
+      if (stale || drifted || role.mappedTenantId !== names.tenantId) {
+        await deps.roles.update(names.role, names.tenantId, stale ? await scramVerifier(password) : null, TENANT_ROLE_LIMITS);
         deps.log.info({ tenantId: names.tenantId, role: names.role }, "repaired tenant database role");
       }
     }

@@ -1,4 +1,4 @@
-import { tenantKeyPattern } from "@konstruct/core";
+import { tenantKeyPattern, tenantWritableKeyPatterns } from "@konstruct/core";
 import { jsonEqual, type Outcome, ok } from "../conditions.ts";
 import { ProvisionError } from "../errors.ts";
 import type { AclUserSpec } from "../ports.ts";
@@ -6,16 +6,26 @@ import { generatePassword, sha256Hex } from "./passwords.ts";
 import { MANAGED_BY, REDIS_SECRET, type TenantDeps, type TenantNames } from "./tenant-context.ts";
 
 /**
- * Commands a tenant may run, on its own keys and channels only. `@dangerous` and `@admin`
- * cover FLUSHALL/FLUSHDB, KEYS, CONFIG, DEBUG, SHUTDOWN, MONITOR, CLIENT KILL, ACL and the
- * like. Also denied, though outside those categories: commands that name keys or channels
- * without going through the key patterns (SCAN and RANDOMKEY return other tenants' key
- * names, DBSIZE counts them, PUBSUB lists channels), SELECT (another database), FUNCTION and
- * SCRIPT FLUSH/KILL/DEBUG (server-wide state every tenant shares;
- * a synchronous script debugger blocks the server).
+ * Commands a tenant may run, on its own keys and channels only: an allow-list of the data
+ * types' commands plus what a client needs to connect (AUTH, HELLO, PING, MULTI/EXEC, CLIENT
+ * ID/GETNAME/SETNAME/INFO), then everything that reaches past the tenant's own keys taken away:
+ * - scripting and functions (`while true do end` in EVAL blocks every client of the server);
+ * - other CLIENT subcommands: TRACKING (with HELLO 3 and BCAST it delivers invalidations for
+ *   every tenant's key names), LIST, KILL, PAUSE, UNBLOCK, …;
+ * - blocking commands (BLPOP, XREAD, WAIT, …), which hold server-side state for a client;
+ * - other databases (SELECT, MOVE, COPY … DB, SWAPDB) and key enumeration that ignores key
+ *   patterns (SCAN, RANDOMKEY, DBSIZE, KEYS), PUBSUB introspection;
+ * - `@dangerous` and `@admin` (FLUSHALL, CONFIG, DEBUG, SORT BY, RESTORE, MONITOR, …).
+ * Names only from Redis 7.0, so ACL SETUSER accepts every one of them there.
  */
-export const TENANT_COMMAND_RULES =
-  "+@all -@dangerous -@admin -scan -randomkey -dbsize -pubsub -select -function -script|flush -script|kill -script|debug";
+export const TENANT_COMMAND_RULES = [
+  "-@all",
+  ...["+@string", "+@list", "+@hash", "+@set", "+@sortedset", "+@stream", "+@bitmap", "+@hyperloglog", "+@geo"],
+  ...["+@keyspace", "+@transaction", "+@pubsub", "+@connection"],
+  ...["-@dangerous", "-@admin", "-@scripting", "-@blocking"],
+  ...["-scan", "-randomkey", "-dbsize", "-move", "-copy", "-select", "-swapdb", "-wait", "-pubsub"],
+  ...["-client", "+client|id", "+client|getname", "+client|setname", "+client|info"],
+].join(" ");
 
 /** The ACL user a tenant's password should produce. */
 export function desiredAclUser(tenantId: string, password: string): AclUserSpec {
@@ -23,7 +33,9 @@ export function desiredAclUser(tenantId: string, password: string): AclUserSpec 
   return {
     enabled: true,
     passwordHashes: [sha256Hex(password)],
-    keys: `~${pattern}`,
+    // Redis 7 key permissions: read every key of the tenant (`%R~`), read and write only the
+    // types the platform does not decide with.
+    keys: [`%R~${pattern}`, ...tenantWritableKeyPatterns(tenantId).map((p) => `~${p}`)].join(" "),
     channels: `&${pattern}`,
     commands: TENANT_COMMAND_RULES,
   };

@@ -23,11 +23,11 @@ export function memoryStores() {
     async get(role) {
       return roles.get(role) ?? null;
     },
-    async create(role, verifier, tenantId) {
+    async create(role, verifier, tenantId, limits) {
       writes.push(`create role ${role}`);
-      roles.set(role, { canLogin: true, inTenantGroup: true, mappedTenantId: tenantId, verifier });
+      roles.set(role, { canLogin: true, inTenantGroup: true, mappedTenantId: tenantId, verifier, limits });
     },
-    async update(role, tenantId, verifier) {
+    async update(role, tenantId, verifier, limits) {
       writes.push(`update role ${role}`);
       const before = roles.get(role);
       roles.set(role, {
@@ -35,6 +35,7 @@ export function memoryStores() {
         inTenantGroup: true,
         mappedTenantId: tenantId,
         verifier: verifier ?? before?.verifier ?? null,
+        limits,
       });
     },
     async drop(role) {

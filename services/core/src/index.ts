@@ -61,7 +61,15 @@ export {
 export { hashPassword, verifyPassword } from "./passwords.ts";
 export { decodeOutboundReply, decodeWorkItem, deliveryKey, OutboundReply, WorkItem } from "./pipeline.ts";
 export type { RedisKeyType } from "./redis-keys.ts";
-export { keyPart, REDIS_KEY_TYPES, redisChannel, redisKey, tenantKeyPattern } from "./redis-keys.ts";
+export {
+  keyPart,
+  REDIS_KEY_TYPES,
+  redisChannel,
+  redisKey,
+  TENANT_WRITABLE_KEY_TYPES,
+  tenantKeyPattern,
+  tenantWritableKeyPatterns,
+} from "./redis-keys.ts";
 export type { Validator } from "./schema.ts";
 export { compile } from "./schema.ts";
 export { scramVerifier, verifierMatches } from "./scram.ts";

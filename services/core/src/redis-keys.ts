@@ -4,10 +4,11 @@ import { assertTenantId } from "./ids.ts";
 
 /**
  * Every Redis key and pub/sub channel is `<tenantId>:<type>:<discriminator>`, built here and
- * nowhere else. The tenant's ACL user is limited to `~<tenantId>:*` and `&<tenantId>:*`, so a
- * key that did not start with the tenant's own id would be refused by Redis for that tenant —
- * and, worse, reachable by another. Types and discriminator parts are restricted to characters
- * that are neither key separators nor glob metacharacters.
+ * nowhere else. The tenant's ACL user may read `<tenantId>:*`, write only the types in
+ * {@link TENANT_WRITABLE_KEY_TYPES}, and use the channels `&<tenantId>:*`, so a key that did
+ * not start with the tenant's own id would be refused by Redis for that tenant — and, worse,
+ * reachable by another. Types and discriminator parts are restricted to characters that are
+ * neither key separators nor glob metacharacters.
  */
 const TYPE = /^[a-z][a-z0-9-]{0,31}$/;
 const PART = /^[A-Za-z0-9._@+=-]{1,200}$/;
@@ -27,6 +28,14 @@ export const REDIS_KEY_TYPES = [
   "probe",
 ] as const;
 export type RedisKeyType = (typeof REDIS_KEY_TYPES)[number];
+
+/**
+ * The key types a tenant's own Redis user may write: `cache`, which no service reads. Every
+ * other type holds what the platform decides with (rate limits, concurrency slots, token
+ * budgets, idempotency records, conversation memory, web chat sessions), so the tenant may
+ * read those keys but not change them. A service must never trust a key of a type listed here.
+ */
+export const TENANT_WRITABLE_KEY_TYPES = ["cache"] as const satisfies readonly RedisKeyType[];
 
 function checkType(type: string): void {
   if (!TYPE.test(type) || !(REDIS_KEY_TYPES as readonly string[]).includes(type)) {
@@ -58,9 +67,15 @@ export function redisChannel(tenantId: string, type: RedisKeyType, ...parts: str
   return redisKey(tenantId, type, ...parts);
 }
 
-/** The ACL key pattern that confines a tenant's Redis user: `~<tenantId>:*`. */
+/** The glob of every key and channel of a tenant: `<tenantId>:*`. */
 export function tenantKeyPattern(tenantId: string): string {
   return `${assertTenantId(tenantId)}:*`;
+}
+
+/** The globs of the keys a tenant's own Redis user may write: `<tenantId>:cache:*`, … */
+export function tenantWritableKeyPatterns(tenantId: string): string[] {
+  assertTenantId(tenantId);
+  return TENANT_WRITABLE_KEY_TYPES.map((type) => `${tenantId}:${type}:*`);
 }
 
 /**

@@ -72,7 +72,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     db: deps.db,
     contexts,
     pool: deps.pool,
-    memory: createSessionMemory(deps.redis, settings.sessionTtlSeconds),
+    memory: createSessionMemory(deps.redis, settings.sessionTtlSeconds, deps.log),
     slots: createTenantSlots(deps.redis, { leaseMs: settings.slotLeaseMs }),
     state: createRunState(deps.redis, settings.runStateTtlSeconds),
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),

@@ -44,12 +44,20 @@ export function createRunState(redis: Redis, ttlSeconds: number): RunState {
   return {
     key,
     async get(tenantId, deliveryKey) {
-      const hash = await redis.hgetall(key(tenantId, deliveryKey));
+      // HMGET of the known fields, not HGETALL: what is read is bounded by what this code
+      // writes, whatever else the hash may hold.
+      const [reply, tokens, memory, published] = await redis.hmget(
+        key(tenantId, deliveryKey),
+        RUN_FIELDS.reply,
+        RUN_FIELDS.tokens,
+        RUN_FIELDS.memory,
+        RUN_FIELDS.published,
+      );
       return {
-        reply: hash.reply ? (JSON.parse(hash.reply) as SettledReply) : null,
-        tokensRecorded: hash.tokens === "1",
-        memoryAppended: hash.memory === "1",
-        published: hash.published === "1",
+        reply: reply ? (JSON.parse(reply) as SettledReply) : null,
+        tokensRecorded: tokens === "1",
+        memoryAppended: memory === "1",
+        published: published === "1",
       };
     },
     async settle(tenantId, deliveryKey, reply) {

@@ -1,5 +1,6 @@
 import { type KonstructMessage, keyPart, redisKey } from "@konstruct/core";
 import type { Redis } from "ioredis";
+import type { Logger } from "pino";
 import type { ChatMessage } from "./llm-provider.ts";
 
 /**
@@ -40,12 +41,53 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], '1')
 return 1`;
 
-/** Redis-backed {@link SessionMemory}. */
-export function createSessionMemory(redis: Redis, ttlSeconds: number): SessionMemory {
+/**
+ * What one load may bring back: a turn larger than `maxTurnBytes` is skipped (with a warning),
+ * and turns are taken newest first until `maxTotalBytes`, so a poisoned or runaway list costs
+ * neither the orchestrator's memory nor the model's context.
+ */
+export const SESSION_MEMORY_BOUNDS = Object.freeze({ maxTurnBytes: 64 * 1024, maxTotalBytes: 512 * 1024 });
+
+// KEYS[1] the list; ARGV[1] turns wanted, ARGV[2] max bytes per turn, ARGV[3] max bytes in all.
+// Filtered in Redis, so an oversized entry never crosses the network. Returns {skipped, turns}.
+const LOAD_BOUNDED = `
+local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+local maxTurn, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local kept, skipped = {}, 0
+for i = #items, 1, -1 do
+  local size = string.len(items[i])
+  if size > maxTurn then
+    skipped = skipped + 1
+  elseif size > budget then
+    break
+  else
+    budget = budget - size
+    table.insert(kept, 1, items[i])
+  end
+end
+return {skipped, kept}`;
+
+/** Redis-backed {@link SessionMemory}; `log` hears about skipped oversized turns. */
+export function createSessionMemory(
+  redis: Redis,
+  ttlSeconds: number,
+  log?: Logger,
+  bounds: { maxTurnBytes: number; maxTotalBytes: number } = SESSION_MEMORY_BOUNDS,
+): SessionMemory {
   return {
     async load(tenantId, message, limit) {
       if (limit <= 0) return [];
-      const raw = await redis.lrange(sessionKey(tenantId, message), -limit, -1);
+      const [skipped, raw] = (await redis.eval(
+        LOAD_BOUNDED,
+        1,
+        sessionKey(tenantId, message),
+        limit,
+        bounds.maxTurnBytes,
+        bounds.maxTotalBytes,
+      )) as [number, string[]];
+      if (skipped > 0) {
+        log?.warn({ tenantId, skipped, maxTurnBytes: bounds.maxTurnBytes }, "ignored oversized turns in conversation memory");
+      }
       return raw.flatMap((entry) => {
         try {
           const turn = JSON.parse(entry) as ChatMessage;

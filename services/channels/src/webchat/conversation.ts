@@ -71,10 +71,14 @@ export async function appendOnce(
   return typeof result === "string" ? result : null;
 }
 
-/** Parses the fields of one stream entry; null for anything this version did not write. */
+/** The largest stream entry a reader parses and forwards to a page; larger ones are skipped. */
+export const MAX_ENTRY_CHARS = 64 * 1024;
+
+/** Parses the fields of one stream entry; null for anything this version did not write, or oversized. */
 export function parseEntry(fields: readonly string[]): ConversationEntry | null {
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] !== "e") continue;
+    if ((fields[i + 1] as string).length > MAX_ENTRY_CHARS) return null;
     try {
       const value = JSON.parse(fields[i + 1] as string) as ConversationEntry;
       return value && (value.kind === "visitor" || value.kind === "agent") ? value : null;

@@ -30,6 +30,11 @@ export function watchConfigChanges(
     if (closed) return;
     const c = new pg.Client({ connectionString, application_name: "konstruct-config-listener" });
     client = c;
+    // Any role that may connect can NOTIFY any channel (PostgreSQL has no privilege for it), so
+    // a tenant's own login can send these too. That is harmless by construction: a notification
+    // only drops cached entries, which are then re-read from rows only the platform may write.
+    // The trigger always names a tenant, so a payload that does not is ignored instead of
+    // dropping every tenant's entries.
     c.on("notification", (n) => {
       let tenantId: unknown;
       try {
@@ -37,7 +42,8 @@ export function watchConfigChanges(
       } catch {
         tenantId = undefined;
       }
-      invalidate(isUuid(tenantId) ? tenantId : undefined);
+      if (isUuid(tenantId)) invalidate(tenantId);
+      else log.debug({ reason: "no-tenant-id", processId: n.processId }, "ignored a configuration notification");
     });
     c.on("error", (err) => log.warn({ err }, "configuration change listener lost its connection"));
     c.on("end", () => {
