@@ -84,6 +84,32 @@ export interface TenantRows {
   delete(id: string): Promise<void>;
 }
 
+/** The Tenant that holds a tenant id: its uid, and its name for messages. */
+export interface TenantOwner {
+  uid: string;
+  name: string;
+}
+
+/**
+ * Which Tenant holds each tenant id (table tenant_owners). A claim is recorded before anything
+ * is written for the id, so two Tenants can never both provision it; Retain releases it.
+ */
+export interface TenantOwners {
+  get(tenantId: string): Promise<TenantOwner | null>;
+  /**
+   * Records `owner` as the holder if the holder is still `expected` (null: none); false when
+   * another reconcile changed it meanwhile (compare-and-swap).
+   */
+  claim(tenantId: string, owner: TenantOwner, expected: string | null): Promise<boolean>;
+  /** Drops the record if `ownerUid` still holds it. */
+  release(tenantId: string, ownerUid: string): Promise<void>;
+}
+
+/** Every Tenant object the API server has (including those being deleted), from the operator's cache. */
+export interface TenantCatalog {
+  list(): readonly Tenant[];
+}
+
 /** A Redis ACL user as the operator manages it. */
 export interface AclUserSpec {
   enabled: boolean;

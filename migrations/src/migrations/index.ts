@@ -4,6 +4,7 @@ import * as tenancy from "./0002-tenancy.ts";
 import * as configNotify from "./0003-config-notify.ts";
 import * as recordTokens from "./0004-record-tokens.ts";
 import * as channelTypes from "./0005-channel-types.ts";
+import * as tenantOwners from "./0006-tenant-owners.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   "0003-config-notify": configNotify,
   "0004-record-tokens": recordTokens,
   "0005-channel-types": channelTypes,
+  "0006-tenant-owners": tenantOwners,
 };
