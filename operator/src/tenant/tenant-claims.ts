@@ -98,7 +98,12 @@ export async function holdsNamespace(tenant: Tenant, names: TenantNames, deps: T
   const ns = names.namespace;
   if (isReservedNamespace(ns) || ns === deps.installNamespace) return false;
   const labels = await deps.kube.getNamespaceLabels(ns);
-  return labels !== null && labels[TENANT_UID_LABEL] === tenant.metadata.uid;
+  // Relabelled for another Tenant since (an admin handing it on): no longer this Tenant's to delete.
+  return (
+    labels !== null &&
+    labels[TENANT_UID_LABEL] === tenant.metadata.uid &&
+    (labels[TENANT_LABEL] ?? tenant.metadata.name) === tenant.metadata.name
+  );
 }
 
 /**

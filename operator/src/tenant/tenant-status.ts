@@ -31,11 +31,14 @@ export function tenantStatus(tenant: Tenant, names: TenantNames, o: TenantOutcom
 
 /**
  * The status of a Tenant whose claims were refused (or could not be checked): Ready and every
- * dependency False with the claim's reason, nothing else changed (no tenant id or namespace is
- * reported for it), so a refused Tenant that stays refused writes nothing again.
+ * dependency False with the claim's reason, nothing else changed (a new Tenant gets no tenant id
+ * or namespace reported), so a refused Tenant that stays refused writes nothing again.
  */
 export function refusedStatus(tenant: Tenant, claims: Outcome, now: Date): TenantStatus {
-  const blocked = notReady(claims.reason, `nothing is provisioned for this Tenant: ${claims.message}`);
+  const blocked = notReady(
+    claims.reason,
+    `not reconciled until the Tenant's namespace and tenant id are allowed: ${claims.message}`,
+  );
   return {
     ...tenant.status,
     observedGeneration: tenant.metadata.generation,
