@@ -24,6 +24,8 @@ export interface KubernetesPort {
   applySecret(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<void>;
   /** The labels of a namespace, or null when it does not exist. */
   getNamespaceLabels(name: string): Promise<Record<string, string> | null>;
+  /** Creates a namespace; fails (409) when it exists, so one that appeared since it was checked is never taken over. */
+  createNamespace(name: string, labels: Record<string, string>): Promise<void>;
   applyNamespace(name: string, labels: Record<string, string>): Promise<void>;
   deleteNamespace(name: string): Promise<void>;
   /** The subjects of a RoleBinding, or null when it does not exist. */

@@ -14,9 +14,10 @@ export const ADMINS_ROLE_BINDING = "konstruct-tenant-admins";
 export async function ensureTenantNamespace(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<Outcome> {
   const labels = { ...tenantLabels(tenant, names), [TENANT_UID_LABEL]: tenant.metadata.uid as string };
   const existing = await deps.kube.getNamespaceLabels(names.namespace);
-  if (existing === null || Object.entries(labels).some(([k, v]) => existing[k] !== v)) {
-    await deps.kube.applyNamespace(names.namespace, labels);
-  }
+  // Created, not applied: a namespace someone made since checkTenantClaims looked fails with 409
+  // and is judged again on the retry, instead of being taken over.
+  if (existing === null) await deps.kube.createNamespace(names.namespace, labels);
+  else if (Object.entries(labels).some(([k, v]) => existing[k] !== v)) await deps.kube.applyNamespace(names.namespace, labels);
 
   const subjects: RoleBindingSubject[] = (tenant.spec.admins ?? []).map((a) => ({ kind: a.kind, name: a.name }));
   const current = await deps.kube.getRoleBindingSubjects(names.namespace, ADMINS_ROLE_BINDING);
