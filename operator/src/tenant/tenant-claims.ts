@@ -78,9 +78,7 @@ async function claimTenantId(tenant: Tenant, names: TenantNames, deps: TenantDep
         `(reclaimPolicy Retain) can be adopted: delete this Tenant and create it without spec.tenantId`,
     );
   if (id !== me.uid) {
-    const rival = others.find(
-      (t) => t.metadata.uid === id || (t.status?.tenantId === id && !claimsRefused(t) && t.metadata.uid !== undefined),
-    );
+    const rival = others.find((t) => t.metadata.uid === id || (t.status?.tenantId === id && !claimsRefused(t)));
     if (rival) return inUse(rival.metadata.name);
   }
   const holder = await deps.owners.get(id);
