@@ -100,6 +100,8 @@ export class Operator extends Construct {
                   // The leader-election Lease lives in the install namespace (where the Role allows it), held under the pod's name.
                   { name: "LEADER_ELECTION", value: "true" },
                   { name: "LEASE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                  // No Tenant may claim the install namespace (its Secrets hold the platform's credentials).
+                  { name: "INSTALL_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
                   { name: "LEASE_NAME", value: LEASE_NAME },
                   { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                   // A bounded heap keeps the operator's RSS under 200 MB at 500 Tenants (operator/bench).

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { fields, intField, LogLevel, listenFields, parseConfig } from "@konstruct/core";
 import { type Static, Type } from "@sinclair/typebox";
+import { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
 
 const Schema = Type.Object({
   DATABASE_ADMIN_URL: fields.DATABASE_ADMIN_URL,
@@ -25,7 +26,11 @@ const Schema = Type.Object({
   WATCH_WATCHDOG_SECONDS: intField(300, "a watch silent for this long is restarted"),
   RECONCILE_CONCURRENCY: intField(8, "reconciles in flight at once per controller"),
   LEADER_ELECTION: Type.Boolean({ default: true, description: "campaign for the leader Lease (false: single replica)" }),
-  LEASE_NAMESPACE: Type.String({ default: "konstruct-system", description: "namespace of the leader Lease" }),
+  LEASE_NAMESPACE: Type.String({ default: DEFAULT_INSTALL_NAMESPACE, description: "namespace of the leader Lease" }),
+  INSTALL_NAMESPACE: Type.String({
+    default: DEFAULT_INSTALL_NAMESPACE,
+    description: "namespace the operator is installed in; no Tenant may use it as its namespace",
+  }),
   LEASE_NAME: Type.String({ default: "konstruct-operator", description: "name of the leader Lease" }),
   LEASE_DURATION_SECONDS: intField(15, "leader Lease duration; a standby takes over this long after the leader stops renewing"),
   POD_NAME: Type.String({ default: `${hostname()}-${process.pid}`, description: "this replica's identity in the Lease" }),

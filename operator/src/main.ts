@@ -37,6 +37,7 @@ const operator = await startOperator({
     redisPort: config.TENANT_REDIS_PORT ?? Number(redisUrl.port || 6379),
   },
   log,
+  installNamespace: config.INSTALL_NAMESPACE,
   identity: config.POD_NAME,
   resyncIntervalMs: config.RESYNC_INTERVAL_SECONDS * 1000,
   watchdogMs: config.WATCH_WATCHDOG_SECONDS * 1000,

@@ -24,6 +24,8 @@ export interface KubernetesPort {
   applySecret(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<void>;
   /** The labels of a namespace, or null when it does not exist. */
   getNamespaceLabels(name: string): Promise<Record<string, string> | null>;
+  /** Creates a namespace; fails (409) when it exists, so one that appeared since it was checked is never taken over. */
+  createNamespace(name: string, labels: Record<string, string>): Promise<void>;
   applyNamespace(name: string, labels: Record<string, string>): Promise<void>;
   deleteNamespace(name: string): Promise<void>;
   /** The subjects of a RoleBinding, or null when it does not exist. */
@@ -94,6 +96,32 @@ export interface TenantRows {
   update(row: TenantRow): Promise<void>;
   /** Deletes the row; every tenant-scoped row goes with it (on delete cascade). */
   delete(id: string): Promise<void>;
+}
+
+/** The Tenant that holds a tenant id: its uid, and its name for messages. */
+export interface TenantOwner {
+  uid: string;
+  name: string;
+}
+
+/**
+ * Which Tenant holds each tenant id (table tenant_owners). A claim is recorded before anything
+ * is written for the id, so two Tenants can never both provision it; Retain releases it.
+ */
+export interface TenantOwners {
+  get(tenantId: string): Promise<TenantOwner | null>;
+  /**
+   * Records `owner` as the holder if the holder is still `expected` (null: none); false when
+   * another reconcile changed it meanwhile (compare-and-swap).
+   */
+  claim(tenantId: string, owner: TenantOwner, expected: string | null): Promise<boolean>;
+  /** Drops the record if `ownerUid` still holds it. */
+  release(tenantId: string, ownerUid: string): Promise<void>;
+}
+
+/** Every Tenant object the API server has (including those being deleted), from the operator's cache. */
+export interface TenantCatalog {
+  list(): readonly Tenant[];
 }
 
 /** A Redis ACL user as the operator manages it. */

@@ -98,6 +98,7 @@ beforeAll(async () => {
       redisPort: Number(redisUrl.port),
     },
     log: createLogger({ name: "operator-charts-test", level: process.env.OPERATOR_TEST_LOG ?? "silent" }),
+    installNamespace: values.namespace,
     identity: "konstruct-operator-test",
     resyncIntervalMs: 60_000,
     watchdogMs: 30_000,

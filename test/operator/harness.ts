@@ -155,6 +155,8 @@ export async function runOperator(
       redisPort: Number(redisUrl.port),
     },
     log,
+    // The Lease lives in the install namespace, as in the chart.
+    installNamespace: LEASE_NAMESPACE,
     identity: options.identity ?? "operator-test",
     resyncIntervalMs: options.resyncIntervalMs ?? 60_000,
     ...(options.notReadyBackoff ? { notReadyBackoff: options.notReadyBackoff } : {}),

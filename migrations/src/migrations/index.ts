@@ -5,6 +5,7 @@ import * as configNotify from "./0003-config-notify.ts";
 import * as recordTokens from "./0004-record-tokens.ts";
 import * as channelTypes from "./0005-channel-types.ts";
 import * as tenantReadOnly from "./0006-tenant-read-only.ts";
+import * as tenantOwners from "./0007-tenant-owners.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   "0004-record-tokens": recordTokens,
   "0005-channel-types": channelTypes,
   "0006-tenant-read-only": tenantReadOnly,
+  "0007-tenant-owners": tenantOwners,
 };

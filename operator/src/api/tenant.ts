@@ -3,6 +3,7 @@ import { CHANNEL_TYPES, CHANNELS, type ChannelDefinition } from "@konstruct/chan
 import { UUID_PATTERN } from "@konstruct/core/ids";
 import { type Static, Type } from "@sinclair/typebox";
 import { TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
+import { NOT_RESERVED_NAMESPACE_RULE, RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES } from "./namespaces.ts";
 import { type CelRule, Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
 
 /** The API group and version of Konstruct's custom resources. */
@@ -143,17 +144,26 @@ export const TenantSpec = withRules(
       displayName: Type.String({ description: "Human-readable name of the customer.", minLength: 1, maxLength: 200 }),
       namespace: Type.Optional(
         Type.String({
-          description: "Namespace holding the tenant's Agents and Secrets. Defaults to konstruct-<name>. Immutable.",
+          description:
+            "Namespace holding the tenant's Agents and Secrets. Defaults to konstruct-<name>. Immutable. " +
+            "The operator creates it, or adopts an existing one only when it is labelled konstruct.io/tenant=<this Tenant's name>; " +
+            `never ${RESERVED_NAMESPACES.join(", ")}, ${RESERVED_NAMESPACE_PREFIXES.map((p) => `${p}*`).join(", ")} or the operator's own namespace.`,
           pattern: DNS_LABEL,
           maxLength: 63,
-          "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "namespace is immutable" }],
+          "x-kubernetes-validations": [
+            { rule: "self == oldSelf", message: "namespace is immutable" },
+            {
+              rule: NOT_RESERVED_NAMESPACE_RULE,
+              message: `${[...RESERVED_NAMESPACES, ...RESERVED_NAMESPACE_PREFIXES.map((p) => `${p}*`)].join(" and ")} belong to Kubernetes and cannot be a tenant's namespace; choose another`,
+            },
+          ],
         }),
       ),
       tenantId: Type.Optional(
         Type.String({
           description:
             "Tenant id (UUID) to use instead of metadata.uid: set it to adopt the data a Tenant deleted with " +
-            "reclaimPolicy Retain left behind. Immutable.",
+            "reclaimPolicy Retain left behind. Immutable. The id of another live Tenant is refused (TenantIdInUse).",
           pattern: UUID_PATTERN,
           maxLength: 36,
           "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "tenantId is immutable" }],

@@ -71,6 +71,12 @@ export function createKubernetesPort(client: KubeClient, options: { instance: st
       );
       return ns === null ? null : (ns.metadata.labels ?? {});
     },
+    async createNamespace(name, labels) {
+      await client.request("POST", "/api/v1/namespaces", {
+        body: { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } },
+        query: { fieldManager: FIELD_MANAGER },
+      });
+    },
     async applyNamespace(name, labels) {
       await apply(`/api/v1/namespaces/${enc(name)}`, { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
     },

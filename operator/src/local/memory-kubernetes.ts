@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { KubeApiError } from "../errors.ts";
 import type { Agent, KubernetesPort, ObjectRef, RoleBindingSubject, Tenant } from "../ports.ts";
 
 /** The objects the in-memory port holds, by kind; finalizer and status writes update them. */
@@ -84,6 +85,13 @@ export class MemoryKubernetes implements KubernetesPort {
 
   async getNamespaceLabels(name: string) {
     return this.namespaces.get(name) ?? null;
+  }
+
+  async createNamespace(name: string, labels: Record<string, string>) {
+    if (this.namespaces.has(name)) throw new KubeApiError(409, "AlreadyExists", `namespaces "${name}" already exists`);
+    this.#count("createNamespace");
+    this.namespaces.set(name, { ...labels });
+    this.deletedNamespaces.delete(name);
   }
 
   async applyNamespace(name: string, labels: Record<string, string>) {

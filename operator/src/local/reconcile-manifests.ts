@@ -10,10 +10,12 @@ import { createAgentStore } from "../adapters/agent-store.ts";
 import { createChannelStore } from "../adapters/channel-store.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
+import { createTenantOwners } from "../adapters/tenant-owners.ts";
 import { createTenantRows } from "../adapters/tenant-rows.ts";
 import type { AgentDeps } from "../agent/agent-context.ts";
 import { reconcileAgent } from "../agent/agent-controller.ts";
 import { Agent } from "../api/agent.ts";
+import { DEFAULT_INSTALL_NAMESPACE } from "../api/namespaces.ts";
 import { Tenant } from "../api/tenant.ts";
 import type { TenantDeps, TenantEndpoints } from "../tenant/tenant-context.ts";
 import { tenantNames } from "../tenant/tenant-context.ts";
@@ -135,6 +137,10 @@ export async function reconcileManifests(files: readonly string[], deps: LocalDe
     rows: createTenantRows(deps.db),
     acl: createRedisAcl(deps.redis),
     channels: createChannelStore(deps.db),
+    owners: createTenantOwners(deps.db),
+    tenants: { list: () => tenants.map((t) => kube.get({ kind: "Tenant", name: t.metadata.name }) ?? t) },
+    // Local runs have no cluster, so no install namespace to protect beyond the reserved ones.
+    installNamespace: DEFAULT_INSTALL_NAMESPACE,
     secretKey: deps.secretKey,
     endpoints: deps.endpoints,
     log: deps.log,

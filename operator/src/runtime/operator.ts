@@ -5,6 +5,7 @@ import { createAgentStore } from "../adapters/agent-store.ts";
 import { createChannelStore } from "../adapters/channel-store.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
+import { createTenantOwners } from "../adapters/tenant-owners.ts";
 import { createTenantRows } from "../adapters/tenant-rows.ts";
 import type { AgentDeps } from "../agent/agent-context.ts";
 import { reconcileAgent } from "../agent/agent-controller.ts";
@@ -13,6 +14,7 @@ import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
+import { claimsRefused } from "../tenant/tenant-claims.ts";
 import { type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
 import { reconcileTenant } from "../tenant/tenant-controller.ts";
 import type { BackoffOptions } from "./backoff.ts";
@@ -29,6 +31,8 @@ export interface OperatorOptions {
   secretKey: SecretKey;
   endpoints: TenantEndpoints;
   log: Logger;
+  /** The namespace the operator is installed in: never a tenant's. */
+  installNamespace: string;
   identity: string;
   resyncIntervalMs: number;
   /** Retry backoff after a not-ready result: NOT_READY_BACKOFF, its cap lowered to the resync interval. */
@@ -61,8 +65,11 @@ class Controllers {
   constructor(o: OperatorOptions, metrics: OperatorMetrics) {
     const kube = createKubernetesPort(o.client, { instance: o.identity });
     const directory: TenantDirectory = {
+      // A Tenant refused its namespace (it names one that another Tenant holds) is not its owner.
       byNamespace: (namespace) =>
-        this.tenants.list().find((t) => t.metadata.deletionTimestamp === undefined && safeNamespace(t) === namespace) ?? null,
+        this.tenants
+          .list()
+          .find((t) => t.metadata.deletionTimestamp === undefined && !claimsRefused(t) && safeNamespace(t) === namespace) ?? null,
     };
     const tenantDeps: TenantDeps = {
       kube,
@@ -70,6 +77,9 @@ class Controllers {
       rows: createTenantRows(o.db),
       acl: createRedisAcl(o.redis),
       channels: createChannelStore(o.db),
+      owners: createTenantOwners(o.db),
+      tenants: { list: () => this.tenants.list() },
+      installNamespace: o.installNamespace,
       secretKey: o.secretKey,
       endpoints: o.endpoints,
       log: o.log.child({ controller: "tenant" }),

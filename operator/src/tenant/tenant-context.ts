@@ -1,6 +1,6 @@
 import type { Logger, SecretKey } from "@konstruct/core";
 import type { Tenant } from "../api/tenant.ts";
-import type { ChannelStore, KubernetesPort, PostgresRoles, RedisAcl, TenantRows } from "../ports.ts";
+import type { ChannelStore, KubernetesPort, PostgresRoles, RedisAcl, TenantCatalog, TenantOwners, TenantRows } from "../ports.ts";
 
 /** Where tenants reach PostgreSQL and Redis: written into their Secrets (may differ from the admin URLs). */
 export interface TenantEndpoints {
@@ -18,6 +18,11 @@ export interface TenantDeps {
   rows: TenantRows;
   acl: RedisAcl;
   channels: ChannelStore;
+  owners: TenantOwners;
+  /** Every Tenant, to refuse a claim on another live Tenant's id. */
+  tenants: TenantCatalog;
+  /** The operator's own namespace: never a tenant's. */
+  installNamespace: string;
   secretKey: SecretKey;
   endpoints: TenantEndpoints;
   log: Logger;
@@ -37,6 +42,12 @@ export const DATABASE_SECRET = "konstruct-database";
 export const REDIS_SECRET = "konstruct-redis";
 export const TENANT_FINALIZER = "konstruct.io/tenant-cleanup";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "konstruct-operator" } as const;
+/** The Tenant (by name) a namespace is for: set by the operator on what it creates, or by an admin to hand a namespace over. */
+export const TENANT_LABEL = "konstruct.io/tenant";
+/** The Tenant (by uid) that created or adopted a namespace: only that Tenant's deletion may delete it. */
+export const TENANT_UID_LABEL = "konstruct.io/tenant-uid";
+/** The tenant id whose data a namespace holds (kept after a Retain, for the Tenant that adopts that id). */
+export const TENANT_ID_LABEL = "konstruct.io/tenant-id";
 
 /** The ids and names a Tenant's dependencies go by. */
 export function tenantNames(tenant: Tenant): TenantNames {
@@ -54,5 +65,5 @@ export function tenantNames(tenant: Tenant): TenantNames {
 
 /** Labels on everything the operator creates for a tenant. */
 export function tenantLabels(tenant: Tenant, names: TenantNames): Record<string, string> {
-  return { ...MANAGED_BY, "konstruct.io/tenant": tenant.metadata.name, "konstruct.io/tenant-id": names.tenantId };
+  return { ...MANAGED_BY, [TENANT_LABEL]: tenant.metadata.name, [TENANT_ID_LABEL]: names.tenantId };
 }

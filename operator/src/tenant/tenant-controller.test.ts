@@ -12,7 +12,7 @@ import { reconcileTenant } from "./tenant-controller.ts";
 const TENANT_ID = "7d1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e4f";
 const key = parseSecretKey(Buffer.alloc(32, 1).toString("base64"));
 
-function setup(spec: Partial<Tenant["spec"]> = {}) {
+function setup(spec: Partial<Tenant["spec"]> = {}, others: Tenant[] = []) {
   const kube = new MemoryKubernetes();
   const stores = memoryStores();
   const tenant: Tenant = {
@@ -28,6 +28,9 @@ function setup(spec: Partial<Tenant["spec"]> = {}) {
     rows: stores.rowsPort,
     acl: stores.aclPort,
     channels: stores.channelsPort,
+    owners: stores.ownersPort,
+    tenants: { list: () => [kube.get({ kind: "Tenant", name: "acme" }) ?? tenant, ...others] },
+    installNamespace: "konstruct-system",
     secretKey: key,
     endpoints: { postgresHost: "db", postgresPort: 5432, postgresDatabase: "konstruct", redisHost: "redis", redisPort: 6379 },
     log: createLogger({ name: "test", level: "silent" }),
@@ -118,6 +121,57 @@ describe("reconcileTenant", () => {
       status: "False",
       reason: "NamespaceTaken",
     });
+  });
+
+  it("refuses the install namespace with NamespaceNotAllowed, before any write (not even its finalizer)", async () => {
+    const { kube, stores, deps, current } = setup({ namespace: "konstruct-system" });
+    expect(await reconcileTenant(current(), deps)).toEqual({ requeue: true });
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "False",
+      reason: "NamespaceNotAllowed",
+    });
+    expect(current().metadata.finalizers).toBeUndefined();
+    expect(stores.writes).toEqual([]);
+    expect([...kube.writes.keys()].filter((w) => w !== "patchStatus" && w !== "recordEvent")).toEqual([]);
+  });
+
+  it("refuses an existing namespace not created or labelled for the Tenant with NamespaceNotOwned", async () => {
+    const { kube, stores, deps, current } = setup();
+    await kube.applyNamespace("konstruct-acme", { team: "payments" });
+    await reconcileTenant(current(), deps);
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("NamespaceNotOwned");
+    expect(await kube.getNamespaceLabels("konstruct-acme")).toEqual({ team: "payments" });
+    expect(stores.writes).toEqual([]);
+  });
+
+  it("refuses another live Tenant's id with TenantIdInUse, and deleting it later leaves that tenant's data alone", async () => {
+    const victim = "0b1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e40";
+    const other: Tenant = {
+      apiVersion: "konstruct.io/v1alpha1",
+      kind: "Tenant",
+      metadata: { name: "victim", uid: victim, generation: 1 },
+      spec: { displayName: "Victim", reclaimPolicy: "Retain" },
+      status: { tenantId: victim },
+    };
+    const { stores, deps, current } = setup({ tenantId: victim }, [other]);
+    await stores.ownersPort.claim(victim, { uid: victim, name: "victim" }, null);
+    stores.writes.length = 0;
+    await reconcileTenant(current(), deps);
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "False",
+      reason: "TenantIdInUse",
+    });
+    expect(stores.writes).toEqual([]);
+    // Even a Tenant that got its finalizer (accepted once) drops nothing under another's claim.
+    await reconcileTenant(
+      {
+        ...structuredClone(current()),
+        metadata: { ...current().metadata, finalizers: [TENANT_FINALIZER], deletionTimestamp: new Date().toISOString() },
+      },
+      deps,
+    );
+    expect(stores.writes).toEqual([]);
+    expect(stores.owners.get(victim)?.uid).toBe(victim);
   });
 
   it("writes TENANT_LIMIT_DEFAULTS into the row of a Tenant that sets no limits, and the spec's where it does", async () => {

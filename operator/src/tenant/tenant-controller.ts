@@ -3,21 +3,29 @@ import { attempt, notReady } from "../conditions.ts";
 import type { ReconcileResult } from "../ports.ts";
 import { writeStatus } from "../status-writer.ts";
 import { ensureTenantChannels } from "./tenant-channels.ts";
+import { checkTenantClaims } from "./tenant-claims.ts";
 import { type TenantDeps, tenantNames } from "./tenant-context.ts";
 import { ensureTenantFinalizer, finalizeTenant, tenantRef } from "./tenant-finalizer.ts";
 import { ensureTenantNamespace } from "./tenant-namespace.ts";
 import { ensureTenantDatabase } from "./tenant-postgres.ts";
 import { ensureTenantRedis } from "./tenant-redis.ts";
-import { tenantStatus } from "./tenant-status.ts";
+import { refusedStatus, tenantStatus } from "./tenant-status.ts";
 
 /**
- * Reconciles one Tenant: finalizer first, then namespace, database, Redis and channels (each
- * detects drift and writes only what differs), then status. A failing dependency becomes a
- * condition and a retry with backoff; it never stops the others from being checked.
+ * Reconciles one Tenant: its claims first (a Tenant refused its namespace or tenant id gets a
+ * condition saying why and nothing else), then the finalizer, namespace, database, Redis and
+ * channels (each detects drift and writes only what differs), then status. A failing
+ * dependency becomes a condition and a retry with backoff; it never stops the others from
+ * being checked.
  */
 export async function reconcileTenant(tenant: Tenant, deps: TenantDeps): Promise<ReconcileResult> {
   const names = tenantNames(tenant);
   if (tenant.metadata.deletionTimestamp !== undefined) return finalizeTenant(tenant, names, deps);
+  const claims = await attempt("ClaimCheckFailed", () => checkTenantClaims(tenant, names, deps));
+  if (!claims.ready) {
+    await writeStatus(deps.kube, tenantRef(tenant), tenant.status, refusedStatus(tenant, claims, new Date()));
+    return { requeue: true };
+  }
   await ensureTenantFinalizer(tenant, deps);
 
   const namespace = await attempt("NamespaceFailed", () => ensureTenantNamespace(tenant, names, deps));

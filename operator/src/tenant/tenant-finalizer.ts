@@ -3,6 +3,7 @@ import type { Tenant } from "../api/tenant.ts";
 import { ensureFinalizer, finalize } from "../finalizers.ts";
 import { objectRef } from "../object-ref.ts";
 import type { ObjectRef, ReconcileResult } from "../ports.ts";
+import { holdsNamespace, holdsTenantId } from "./tenant-claims.ts";
 import { TENANT_FINALIZER, type TenantDeps, type TenantNames } from "./tenant-context.ts";
 
 export function tenantRef(tenant: Tenant): ObjectRef {
@@ -18,6 +19,8 @@ export async function ensureTenantFinalizer(tenant: Tenant, deps: TenantDeps): P
  * A deleted Tenant: with reclaimPolicy Delete, drop the role, the ACL user and the tenant's
  * Redis keys, delete the tenant row (its agents, channels and usage go with it, on delete
  * cascade) and the namespace; with Retain, keep all of it and say how to adopt it again.
+ * Only what this Tenant holds is touched: the tenant id's data when its claim is this Tenant's,
+ * the namespace when the operator created or adopted it for this Tenant (holdsNamespace).
  * Only then is the finalizer released. Every step tolerates what is already gone.
  */
 export async function finalizeTenant(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<ReconcileResult> {
@@ -28,26 +31,41 @@ export async function finalizeTenant(tenant: Tenant, names: TenantNames, deps: T
 
 /** Deletes or keeps the tenant's data, as its reclaimPolicy says, and records an Event saying which. */
 async function reclaim(tenant: Tenant, names: TenantNames, ref: ObjectRef, deps: TenantDeps): Promise<void> {
+  const ownsData = await holdsTenantId(tenant, names, deps);
+  const ownsNamespace = await holdsNamespace(tenant, names, deps);
+  const uid = tenant.metadata.uid as string;
+  const kept = [
+    ...(ownsData ? [] : [`tenant ${names.tenantId}'s data (another Tenant holds that id)`]),
+    ...(ownsNamespace ? [] : [`namespace ${names.namespace} (not created or adopted for this Tenant)`]),
+  ];
+  const notOurs = kept.length > 0 ? `; left alone, not this Tenant's: ${kept.join(", ")}` : "";
   if (tenant.spec.reclaimPolicy === "Delete") {
-    await deps.roles.drop(names.role);
-    await deps.acl.delete(names.aclUser);
-    const keys = await deps.acl.deleteKeys(`${tenantKeyPattern(names.tenantId)}`);
-    await deps.rows.delete(names.tenantId);
-    await deps.kube.deleteNamespace(names.namespace);
-    deps.log.info({ tenantId: names.tenantId, keys }, "deleted tenant data");
-    await deps.kube.recordEvent(
-      ref,
-      "Normal",
-      "Deleted",
-      `dropped role ${names.role}, ACL user ${names.aclUser}, ${keys} Redis keys, the tenant's rows and namespace ${names.namespace}`,
-    );
+    let keys = 0;
+    if (ownsData) {
+      await deps.roles.drop(names.role);
+      await deps.acl.delete(names.aclUser);
+      keys = await deps.acl.deleteKeys(`${tenantKeyPattern(names.tenantId)}`);
+      await deps.rows.delete(names.tenantId);
+      await deps.owners.release(names.tenantId, uid);
+    }
+    if (ownsNamespace) await deps.kube.deleteNamespace(names.namespace);
+    deps.log.info({ tenantId: names.tenantId, keys, ownsData, ownsNamespace }, "deleted tenant data");
+    const dropped = [
+      ...(ownsData ? [`dropped role ${names.role}, ACL user ${names.aclUser}, ${keys} Redis keys, the tenant's rows`] : []),
+      ...(ownsNamespace ? [`namespace ${names.namespace}`] : []),
+    ];
+    await deps.kube.recordEvent(ref, "Normal", "Deleted", `${dropped.join(" and ") || "deleted nothing"}${notOurs}`);
   } else {
+    // Releasing the claim is what lets a new Tenant adopt the data with spec.tenantId.
+    if (ownsData) await deps.owners.release(names.tenantId, uid);
     await deps.kube.recordEvent(
       ref,
       "Normal",
       "Retained",
-      `reclaimPolicy Retain: kept tenant ${names.tenantId}'s rows, role ${names.role}, Redis keys and namespace ${names.namespace}; ` +
-        `create a Tenant with spec.tenantId: ${names.tenantId} to adopt them`,
+      ownsData
+        ? `reclaimPolicy Retain: kept tenant ${names.tenantId}'s rows, role ${names.role}, Redis keys and namespace ${names.namespace}; ` +
+            `create a Tenant with spec.tenantId: ${names.tenantId} to adopt them${notOurs}`
+        : `reclaimPolicy Retain: nothing to keep${notOurs}`,
     );
   }
 }

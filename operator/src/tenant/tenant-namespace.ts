@@ -1,29 +1,23 @@
 import { TENANT_ADMIN_CLUSTER_ROLE } from "../api/rbac.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { jsonEqual, type Outcome, ok } from "../conditions.ts";
-import { SpecConflictError } from "../errors.ts";
 import type { RoleBindingSubject } from "../ports.ts";
-import { type TenantDeps, type TenantNames, tenantLabels } from "./tenant-context.ts";
+import { TENANT_UID_LABEL, type TenantDeps, type TenantNames, tenantLabels } from "./tenant-context.ts";
 
 export const ADMINS_ROLE_BINDING = "konstruct-tenant-admins";
 
 /**
- * The tenant namespace, labelled with its tenant, and a RoleBinding of `spec.admins` to the
- * tenant-admin ClusterRole. A namespace labelled for another Tenant is never taken over.
+ * The tenant namespace, labelled with its tenant (name, id and uid: the uid marks it as created
+ * or adopted by this Tenant, so only this Tenant's deletion deletes it), and a RoleBinding of
+ * `spec.admins` to the tenant-admin ClusterRole. checkTenantClaims has allowed the namespace.
  */
 export async function ensureTenantNamespace(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<Outcome> {
-  const labels = tenantLabels(tenant, names);
+  const labels = { ...tenantLabels(tenant, names), [TENANT_UID_LABEL]: tenant.metadata.uid as string };
   const existing = await deps.kube.getNamespaceLabels(names.namespace);
-  const owner = existing?.["konstruct.io/tenant"];
-  if (existing !== null && owner !== undefined && owner !== tenant.metadata.name) {
-    throw new SpecConflictError(
-      "NamespaceTaken",
-      `namespace ${names.namespace} belongs to Tenant ${owner}; choose another spec.namespace`,
-    );
-  }
-  if (existing === null || Object.entries(labels).some(([k, v]) => existing[k] !== v)) {
-    await deps.kube.applyNamespace(names.namespace, labels);
-  }
+  // Created, not applied: a namespace someone made since checkTenantClaims looked fails with 409
+  // and is judged again on the retry, instead of being taken over.
+  if (existing === null) await deps.kube.createNamespace(names.namespace, labels);
+  else if (Object.entries(labels).some(([k, v]) => existing[k] !== v)) await deps.kube.applyNamespace(names.namespace, labels);
 
   const subjects: RoleBindingSubject[] = (tenant.spec.admins ?? []).map((a) => ({ kind: a.kind, name: a.name }));
   const current = await deps.kube.getRoleBindingSubjects(names.namespace, ADMINS_ROLE_BINDING);

@@ -1,5 +1,5 @@
 import type { Tenant, TenantStatus } from "../api/tenant.ts";
-import { mergeConditions, type Outcome, readyOf } from "../conditions.ts";
+import { mergeConditions, notReady, type Outcome, readyOf } from "../conditions.ts";
 import type { ChannelsOutcome } from "./tenant-channels.ts";
 import { DATABASE_SECRET, REDIS_SECRET, type TenantNames } from "./tenant-context.ts";
 
@@ -26,5 +26,27 @@ export function tenantStatus(tenant: Tenant, names: TenantNames, o: TenantOutcom
     databaseSecret: DATABASE_SECRET,
     redisSecret: REDIS_SECRET,
     channels: o.channels.channels,
+  };
+}
+
+/**
+ * The status of a Tenant whose claims were refused (or could not be checked): Ready and every
+ * dependency False with the claim's reason, nothing else changed (a new Tenant gets no tenant id
+ * or namespace reported), so a refused Tenant that stays refused writes nothing again.
+ */
+export function refusedStatus(tenant: Tenant, claims: Outcome, now: Date): TenantStatus {
+  const blocked = notReady(
+    claims.reason,
+    `not reconciled until the Tenant's namespace and tenant id are allowed: ${claims.message}`,
+  );
+  return {
+    ...tenant.status,
+    observedGeneration: tenant.metadata.generation,
+    conditions: mergeConditions(
+      tenant.status?.conditions,
+      { Ready: claims, NamespaceReady: blocked, DatabaseReady: blocked, RedisReady: blocked, ChannelsReady: blocked },
+      tenant.metadata.generation,
+      now,
+    ),
   };
 }

@@ -7,6 +7,8 @@ import type {
   PostgresRoles,
   RedisAcl,
   RoleState,
+  TenantOwner,
+  TenantOwners,
   TenantRow,
   TenantRows,
 } from "../ports.ts";
@@ -102,6 +104,23 @@ export function memoryStores() {
       channels.delete(id);
     },
   };
+  const owners = new Map<string, TenantOwner>();
+  const ownersPort: TenantOwners = {
+    async get(tenantId) {
+      return owners.get(tenantId) ?? null;
+    },
+    async claim(tenantId, owner, expected) {
+      if ((owners.get(tenantId)?.uid ?? null) !== expected) return false;
+      writes.push(`claim tenant ${tenantId}`);
+      owners.set(tenantId, { ...owner });
+      return true;
+    },
+    async release(tenantId, ownerUid) {
+      if (owners.get(tenantId)?.uid !== ownerUid) return;
+      writes.push(`release tenant ${tenantId}`);
+      owners.delete(tenantId);
+    },
+  };
   const agents = new Map<string, AgentRow & { tenantId: string }>();
   const agentKey = (tenantId: string, name: string) => `${tenantId}/${name}`;
   // Like the partial unique index agents_one_default_per_tenant: a second default is refused.
@@ -137,5 +156,19 @@ export function memoryStores() {
       agents.delete(agentKey(tenantId, name));
     },
   };
-  return { writes, roles, tenants, acl, channels, agents, rolesPort, rowsPort, aclPort, channelsPort, agentsPort };
+  return {
+    writes,
+    roles,
+    tenants,
+    acl,
+    channels,
+    agents,
+    owners,
+    rolesPort,
+    rowsPort,
+    aclPort,
+    channelsPort,
+    agentsPort,
+    ownersPort,
+  };
 }

@@ -17,6 +17,7 @@ export type {
   NewTenant,
   PortalUserRecord,
   PortalUsersTable,
+  TenantOwnersTable,
   TenantRecord,
   TenantRolesTable,
   TenantsTable,

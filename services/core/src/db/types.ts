@@ -81,6 +81,18 @@ export interface TenantRolesTable {
   created_at: Generated<Date>;
 }
 
+/**
+ * Which Tenant resource (by uid) holds a tenant id. Only the operator reads and writes it; no
+ * foreign key, because the claim is recorded before the tenant row exists.
+ */
+export interface TenantOwnersTable {
+  tenant_id: string;
+  owner_uid: string;
+  /** The Tenant's name, for messages. */
+  owner_name: string;
+  claimed_at: Timestamp;
+}
+
 /** The schema as service code sees it. */
 export interface Database {
   tenants: TenantsTable;
@@ -89,6 +101,7 @@ export interface Database {
   portal_users: PortalUsersTable;
   token_usage: TokenUsageTable;
   tenant_roles: TenantRolesTable;
+  tenant_owners: TenantOwnersTable;
 }
 
 export type TenantRecord = Selectable<TenantsTable>;
