@@ -46,7 +46,10 @@ function tenantRedis(): Redis {
 beforeAll(async () => {
   env = await startEnvironment();
   operator = await runOperator(env, { resyncIntervalMs: 2_000 });
-  await env.admin.request("POST", TENANTS, { body: tenantManifest("mallory", { reclaimPolicy: "Delete" }) });
+  // The channel is in the spec, as in real life: a row inserted behind the operator's back would
+  // be removed by its next resync (channels follow spec.channels), racing the reads below.
+  const channels = [{ name: "chat", type: "webchat", externalId: "mallory-chat" }];
+  await env.admin.request("POST", TENANTS, { body: tenantManifest("mallory", { reclaimPolicy: "Delete", channels }) });
   await env.admin.request("POST", TENANTS, { body: tenantManifest("victim", { reclaimPolicy: "Delete" }) });
   tenantId = (await waitReady(env.admin, "mallory")).status?.tenantId as string;
   otherId = (await waitReady(env.admin, "victim")).status?.tenantId as string;
@@ -56,10 +59,6 @@ beforeAll(async () => {
     .returning("id")
     .executeTakeFirstOrThrow();
   agentId = agent.id;
-  await env.db
-    .insertInto("channel_connections")
-    .values({ tenant_id: tenantId, name: "slack", channel_type: "slack", external_id: "T-MALLORY", credentials: "v1.secret" })
-    .execute();
   await env.db
     .insertInto("portal_users")
     .values({ tenant_id: tenantId, email: "owner@mallory.example", password_hash: "$argon2id$v=19$x", role: "owner" })
@@ -114,13 +113,13 @@ describe("a tenant's PostgreSQL login", () => {
       .select("external_id")
       .where("tenant_id", "=", tenantId)
       .execute();
-    expect(routes).toEqual([{ external_id: "T-MALLORY" }]);
+    expect(routes).toEqual([{ external_id: "mallory-chat" }]);
   });
 
   it("reads its own rows, but never the encrypted credentials nor the portal users' password hashes", async () => {
     const c = await tenantClient();
     const { rows } = await c.query("select name, channel_type, external_id from channel_connections");
-    expect(rows).toEqual([{ name: "slack", channel_type: "slack", external_id: "T-MALLORY" }]);
+    expect(rows).toEqual([{ name: "chat", channel_type: "webchat", external_id: "mallory-chat" }]);
     expect((await c.query("select email, role from portal_users")).rows).toEqual([
       { email: "owner@mallory.example", role: "owner" },
     ]);
