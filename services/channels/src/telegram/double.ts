@@ -34,6 +34,8 @@ export interface TelegramApiCall {
   args: Record<string, unknown>;
   status: number;
   response: Record<string, unknown>;
+  /** When the call was answered (ms since the epoch). */
+  at: number;
 }
 
 /** A failure injected into the next matching calls. */
@@ -160,7 +162,7 @@ export async function startTelegramApi(options: TelegramApiOptions = {}): Promis
     if (!match) return send(error(404, "Not Found"));
     const [, token = "", method = ""] = match;
     const record = (answer: Answer) => {
-      calls.push({ method, token, args, status: answer.status, response: answer.body });
+      calls.push({ method, token, args, status: answer.status, response: answer.body, at: Date.now() });
       return answer;
     };
     const bot = bots.get(token);
