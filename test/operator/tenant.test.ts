@@ -129,7 +129,7 @@ describe("Tenant reconcile", () => {
   });
 
   it("rejects an invalid Tenant in the API server, naming the field", async () => {
-    const bad = tenantManifest("bad", { channels: [{ name: "c", type: "telegram", externalId: "x" }] });
+    const bad = tenantManifest("bad", { channels: [{ name: "c", type: "pigeon", externalId: "x" }] });
     await expect(env.admin.request("POST", TENANTS, { body: bad })).rejects.toThrow(/spec\.channels\[0\]\.type/);
     const noSecret = tenantManifest("bad2", { channels: [{ name: "c", type: "slack", externalId: "T123" }] });
     await expect(env.admin.request("POST", TENANTS, { body: noSecret })).rejects.toThrow(

@@ -1,3 +1,4 @@
+import { CHANNEL_TYPES } from "@konstruct/channels";
 import { UUID_PATTERN } from "@konstruct/core/ids";
 import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
@@ -48,7 +49,7 @@ describe("CRDs generated from the TypeBox schemas", () => {
       string,
       unknown
     >;
-    expect((channel.properties as Record<string, Record<string, unknown>>).type?.enum).toEqual(["slack", "webchat"]);
+    expect((channel.properties as Record<string, Record<string, unknown>>).type?.enum).toEqual([...CHANNEL_TYPES]);
     const rules = spec["x-kubernetes-validations"] as { rule: string; fieldPath?: string }[];
     expect(rules.some((r) => r.fieldPath === ".namespace" && r.rule.includes("oldSelf"))).toBe(true);
     expect(agentCrd.spec.scope).toBe("Namespaced");
@@ -64,7 +65,7 @@ describe("CRDs generated from the TypeBox schemas", () => {
     };
     expect(Value.Check(Tenant, good)).toBe(true);
     expect(
-      Value.Check(Tenant, { ...good, spec: { ...good.spec, channels: [{ name: "x", type: "telegram", externalId: "1" }] } }),
+      Value.Check(Tenant, { ...good, spec: { ...good.spec, channels: [{ name: "x", type: "carrierpigeon", externalId: "1" }] } }),
     ).toBe(false);
   });
 

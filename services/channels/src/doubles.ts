@@ -9,3 +9,12 @@ export type {
   SlackTokenInfo,
 } from "./slack/double.ts";
 export { signSlackRequest, startSlackApi } from "./slack/double.ts";
+export type {
+  TelegramApiCall,
+  TelegramApiDouble,
+  TelegramApiFailure,
+  TelegramApiOptions,
+  TelegramBotInfo,
+  TelegramSentMessage,
+} from "./telegram/double.ts";
+export { startTelegramApi } from "./telegram/double.ts";

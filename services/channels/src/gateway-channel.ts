@@ -32,6 +32,8 @@ export interface ChannelDeps {
   settings: {
     slackSigningSecret: string;
     slackApiUrl: string;
+    /** Telegram Bot API base URL (`TELEGRAM_API_URL`); the public one when absent. */
+    telegramApiUrl?: string | undefined;
     /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */
     staleClaimMs?: number;
     /** Web chat session signing key (`WEBCHAT_SESSION_SECRET`); derived from the secret key when absent. */

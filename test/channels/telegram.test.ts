@@ -1,0 +1,418 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
+import {
+  connectNats,
+  type Database,
+  encryptSecret,
+  ensureJetStream,
+  outboundConsumer,
+  parseSecretKey,
+  STREAMS,
+} from "@konstruct/core";
+import { buildApp, createJetStreamPublisher, createMetrics, type GatewayMetrics, startOutboundWorkers } from "@konstruct/gateway";
+import {
+  createTestDatabase,
+  type OllamaDouble,
+  serverUrl,
+  startOllamaDouble,
+  startTelegramApi,
+  startTestNats,
+  type TelegramApiDouble,
+  type TelegramSentMessage,
+  type TestDatabase,
+  type TestNats,
+} from "@konstruct/testkit";
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Redis } from "ioredis";
+import type { Kysely } from "kysely";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
+
+// Telegram end to end: the gateway's Telegram channel (webhook and outbound worker), the real
+// router and orchestrator in-process over a private NATS, real PostgreSQL and Redis, the Ollama
+// double answering, and the Bot API double receiving sendMessage.
+
+const SECRET_KEY = parseSecretKey(randomBytes(32).toString("base64"));
+
+interface TelegramTenant {
+  tenantId: string;
+  connectionId: string;
+  botId: number;
+  username: string;
+  botToken: string;
+  webhookSecret: string;
+  prompt: string;
+}
+
+let db: TestDatabase;
+let nats: TestNats;
+let ollama: OllamaDouble;
+let telegram: TelegramApiDouble;
+let pipeline: InProcessPipeline;
+let gateway: { url: string; nc: NatsConnection; jsm: JetStreamManager; metrics: GatewayMetrics; stop(): Promise<void> };
+let acme: TelegramTenant;
+let globex: TelegramTenant;
+let nextUpdateId = 500_000;
+let nextMessageId = 1;
+
+async function seedTelegramTenant(admin: Kysely<Database>, name: string): Promise<TelegramTenant> {
+  const tenantId = randomUUID();
+  const suffix = randomBytes(4).toString("hex");
+  const botId = 100_000_000 + Math.floor(Math.random() * 800_000_000);
+  const tenant: TelegramTenant = {
+    tenantId,
+    connectionId: randomUUID(),
+    botId,
+    username: `${name}_${suffix}_bot`,
+    botToken: `${botId}:${randomBytes(16).toString("hex")}`,
+    webhookSecret: randomBytes(24).toString("base64url"),
+    // The orchestrator opens the system prompt with the agent's name, which the Ollama double echoes.
+    prompt: `You are ${name} helper,`,
+  };
+  await admin
+    .insertInto("tenants")
+    .values({
+      id: tenantId,
+      name: `${name}-${suffix}`,
+      display_name: name,
+      namespace: `konstruct-${name}-${suffix}`,
+      messages_per_minute: 600,
+      max_concurrent_runs: 8,
+      tokens_per_day: 10_000_000,
+      updated_at: new Date(),
+    })
+    .execute();
+  await admin
+    .insertInto("channel_connections")
+    .values({
+      id: tenant.connectionId,
+      tenant_id: tenantId,
+      name: "telegram",
+      channel_type: "telegram",
+      external_id: String(botId),
+      credentials: encryptSecret(
+        SECRET_KEY,
+        tenantId,
+        JSON.stringify({ botToken: tenant.botToken, webhookSecret: tenant.webhookSecret }),
+      ),
+      updated_at: new Date(),
+    })
+    .execute();
+  await admin
+    .insertInto("agents")
+    .values({
+      tenant_id: tenantId,
+      name: "helper",
+      display_name: `${name} helper`,
+      role: "Support",
+      system_prompt: `You answer for ${name}.`,
+      model: "llama3.2",
+      fallback_models: [],
+      temperature: 0.2,
+      max_history_messages: 20,
+      is_default: true,
+      channels: [],
+      updated_at: new Date(),
+    })
+    .execute();
+  return tenant;
+}
+
+async function startTelegramGateway() {
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const nc = await connectNats(nats.url, "telegram-gateway-test");
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  await ensureJetStream(jsm, [{ ...outboundConsumer("telegram"), ackWaitMs: 5_000 }]);
+  const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 1 });
+  const metrics = createMetrics();
+  const all = await createChannels({
+    db: db.app,
+    redis,
+    secretKey: SECRET_KEY,
+    publisher: createJetStreamPublisher(js, { timeoutMs: 5_000 }),
+    ledger: createRedisReplyLedger(redis),
+    metrics,
+    log,
+    settings: {
+      slackSigningSecret: "unused-platform-secret",
+      slackApiUrl: "http://127.0.0.1:9/api/",
+      telegramApiUrl: telegram.url,
+      staleClaimMs: 1_000,
+    },
+  });
+  const channels = all.filter((channel) => channel.type === "telegram");
+  const app = await buildApp({ channels, metrics, readiness: [], log });
+  const workers = await startOutboundWorkers({ js, channels, concurrency: 4, log });
+  const url = await app.listen({ port: 0, host: "127.0.0.1" });
+  return {
+    url,
+    nc,
+    jsm,
+    metrics,
+    async stop() {
+      await app.close();
+      await workers.stop();
+      await nc.drain().catch(() => {});
+      await redis.quit().catch(() => {});
+    },
+  };
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase("telegram");
+  nats = await startTestNats();
+  ollama = await startOllamaDouble();
+  acme = await seedTelegramTenant(db.admin, "acme");
+  globex = await seedTelegramTenant(db.admin, "globex");
+  telegram = await startTelegramApi({
+    bots: {
+      [acme.botToken]: { id: acme.botId, username: acme.username },
+      [globex.botToken]: { id: globex.botId, username: globex.username },
+    },
+  });
+  pipeline = await startPipeline({
+    natsUrl: nats.url,
+    databaseUrl: db.appUrl,
+    redisUrl: serverUrl("REDIS_ADMIN_URL"),
+    ollamaUrl: ollama.url,
+  });
+  gateway = await startTelegramGateway();
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await pipeline?.stop();
+  await ollama?.close();
+  await telegram?.close();
+  await nats?.stop();
+  await db?.drop();
+});
+
+// --- helpers -------------------------------------------------------------------------------
+
+const person = { id: 4242, is_bot: false, first_name: "Ada" };
+
+function privateUpdate(text: string, chatId = 4242, from: Record<string, unknown> = person) {
+  return {
+    update_id: nextUpdateId++,
+    message: {
+      message_id: nextMessageId++,
+      date: Math.floor(Date.now() / 1000),
+      from,
+      chat: { id: chatId, type: "private", first_name: "Ada" },
+      text,
+    },
+  };
+}
+
+function groupUpdate(chatId: number, text: string, extra: Record<string, unknown> = {}) {
+  return {
+    update_id: nextUpdateId++,
+    message: {
+      message_id: nextMessageId++,
+      date: Math.floor(Date.now() / 1000),
+      from: person,
+      chat: { id: chatId, type: "supergroup", title: "Team" },
+      text,
+      ...extra,
+    },
+  };
+}
+
+async function deliver(tenant: TelegramTenant, body: unknown, secret: string | null = tenant.webhookSecret) {
+  const response = await fetch(`${gateway.url}/webhooks/telegram/${tenant.connectionId}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(secret === null ? {} : { "x-telegram-bot-api-secret-token": secret }) },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const repliesTo = (tenant: TelegramTenant, chatId: number | string): TelegramSentMessage[] =>
+  telegram.sent({ chatId: String(chatId), botId: tenant.botId });
+
+const replyTo = (tenant: TelegramTenant, chatId: number, messageId: number) =>
+  waitFor(`a reply to message ${messageId}`, () => repliesTo(tenant, chatId).find((m) => m.reply_to_message_id === messageId));
+
+async function counter(name: "webhooks" | "posts", labels: Record<string, string>): Promise<number> {
+  const metric = await gateway.metrics[name].get();
+  return metric.values
+    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+const inboundLastSeq = async () => (await gateway.jsm.streams.info(STREAMS.inbound)).state.last_seq;
+
+// --- tests ---------------------------------------------------------------------------------
+
+describe("Telegram webhook verification", () => {
+  it("rejects a forged, missing or other bot's secret token with 401 before reading the body, and publishes nothing", async () => {
+    const before = await inboundLastSeq();
+    const update = privateUpdate("let me in");
+    for (const secret of [null, "", "forged-secret", globex.webhookSecret, `${acme.webhookSecret}x`]) {
+      const result = await deliver(acme, update, secret);
+      expect(result.status, String(secret)).toBe(401);
+      expect(JSON.parse(result.text)).toEqual({ error: "unauthorized" });
+    }
+    // Not JSON at all: still only the token decides, so the parser never ran.
+    expect((await deliver(acme, "{not json", "forged-secret")).status).toBe(401);
+    // An unknown connection answers exactly like a wrong token.
+    const unknown = await fetch(`${gateway.url}/webhooks/telegram/${randomUUID()}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": acme.webhookSecret },
+      body: JSON.stringify(update),
+    });
+    expect(unknown.status).toBe(401);
+    expect(await unknown.json()).toEqual({ error: "unauthorized" });
+    expect(await inboundLastSeq()).toBe(before);
+    expect(await counter("webhooks", { channel: "telegram", result: "unauthorized" })).toBeGreaterThanOrEqual(7);
+  });
+});
+
+describe("Telegram private chats", () => {
+  it("answers a verified private message exactly once, from the right tenant's agent, also when Telegram redelivers the update", async () => {
+    const chatId = 5001;
+    const update = privateUpdate("what is our refund policy?", chatId);
+    expect((await deliver(acme, update)).status).toBe(200);
+    expect((await deliver(acme, update)).status).toBe(200); // Telegram's redelivery: same update_id
+    const reply = await replyTo(acme, chatId, update.message.message_id);
+    expect(reply.text).toContain(acme.prompt);
+    expect(reply.text).toContain("you said: what is our refund policy?");
+    expect(await counter("webhooks", { channel: "telegram", result: "duplicate" })).toBeGreaterThanOrEqual(1);
+
+    // A later message's reply has arrived: the redelivery had its chance and posted nothing.
+    const later = privateUpdate("thanks", chatId);
+    await deliver(acme, later);
+    const second = await replyTo(acme, chatId, later.message.message_id);
+    expect(second.text).toContain("history=2");
+    expect(repliesTo(acme, chatId).filter((m) => m.reply_to_message_id === update.message.message_id)).toHaveLength(1);
+    expect(repliesTo(globex, chatId)).toHaveLength(0);
+  });
+
+  it("gives the bot's own messages and other bots' messages no answer, and says why in the metrics", async () => {
+    const chatId = 5002;
+    const own = privateUpdate("I am the bot", chatId, { id: acme.botId, is_bot: true, first_name: "Acme" });
+    const otherBot = privateUpdate("I am another bot", chatId, { id: 777, is_bot: true, first_name: "Other" });
+    const before = await inboundLastSeq();
+    expect((await deliver(acme, own)).status).toBe(200);
+    expect((await deliver(acme, otherBot)).status).toBe(200);
+    expect(await inboundLastSeq()).toBe(before);
+    expect(await counter("webhooks", { channel: "telegram", result: "ignored_own_message" })).toBe(1);
+    expect(await counter("webhooks", { channel: "telegram", result: "ignored_bot" })).toBe(1);
+
+    const person = privateUpdate("hello", chatId);
+    await deliver(acme, person);
+    await replyTo(acme, chatId, person.message.message_id);
+    expect(repliesTo(acme, chatId)).toHaveLength(1);
+  });
+
+  it("waits out a 429's retry_after, then posts once", async () => {
+    const chatId = 5003;
+    telegram.failNext(1, { status: 429, retryAfter: 2 }, "sendMessage");
+    const update = privateUpdate("are you busy?", chatId);
+    await deliver(acme, update);
+    await replyTo(acme, chatId, update.message.message_id);
+    const calls = telegram.calls.filter((c) => c.method === "sendMessage" && c.args.chat_id === String(chatId));
+    expect(calls.map((c) => c.status)).toEqual([429, 200]);
+    expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(2_000);
+    expect(repliesTo(acme, chatId)).toHaveLength(1);
+  });
+
+  it("dead-letters a reply whose sendMessage failed with a 5xx instead of posting it again (Telegram offers no way to look)", async () => {
+    const chatId = 5004;
+    const poisonBefore = await counter("posts", { channel: "telegram", result: "poison" });
+    telegram.failNext(1, { status: 502, description: "Bad Gateway" }, "sendMessage");
+    const update = privateUpdate("will this arrive?", chatId);
+    await deliver(acme, update);
+    await waitFor("the reply to be dead-lettered", async () =>
+      (await counter("posts", { channel: "telegram", result: "poison" })) > poisonBefore ? true : undefined,
+    );
+    const calls = telegram.calls.filter((c) => c.method === "sendMessage" && c.args.chat_id === String(chatId));
+    expect(calls.map((c) => c.status)).toEqual([502]);
+    expect(repliesTo(acme, chatId)).toHaveLength(0);
+  });
+
+  it("posts once when sendMessage landed but its answer was lost: never a second copy", async () => {
+    const chatId = 5005;
+    const poisonBefore = await counter("posts", { channel: "telegram", result: "poison" });
+    telegram.failNext(1, { dropResponse: true }, "sendMessage");
+    const update = privateUpdate("did you get that?", chatId);
+    await deliver(acme, update);
+    await waitFor("the interrupted reply to be dead-lettered", async () =>
+      (await counter("posts", { channel: "telegram", result: "poison" })) > poisonBefore ? true : undefined,
+    );
+    expect(repliesTo(acme, chatId)).toHaveLength(1);
+  });
+});
+
+describe("Telegram tenants", () => {
+  it("keeps a second tenant's bot to its own messages", async () => {
+    const chatId = 5006;
+    const forAcme = privateUpdate("acme question", chatId);
+    const forGlobex = privateUpdate("globex question", chatId);
+    // Globex's secret opens only Globex's webhook.
+    expect((await deliver(acme, forGlobex, globex.webhookSecret)).status).toBe(401);
+    await deliver(acme, forAcme);
+    await deliver(globex, forGlobex);
+    const acmeReply = await replyTo(acme, chatId, forAcme.message.message_id);
+    const globexReply = await replyTo(globex, chatId, forGlobex.message.message_id);
+    expect(acmeReply.text).toContain(acme.prompt);
+    expect(globexReply.text).toContain(globex.prompt);
+    expect(repliesTo(acme, chatId)).toHaveLength(1);
+    expect(repliesTo(globex, chatId)).toHaveLength(1);
+    // Each bot's replies went out with its own token.
+    const tokens = new Set(telegram.calls.filter((c) => c.args.chat_id === String(chatId)).map((c) => c.token));
+    expect(tokens).toEqual(new Set([acme.botToken, globex.botToken]));
+  });
+});
+
+describe("Telegram groups", () => {
+  it("engages only when mentioned or replied to", async () => {
+    const chatId = -1_000_000_777;
+    const chatter = groupUpdate(chatId, "lunch at noon?");
+    const other = groupUpdate(chatId, "@someone_else hi", { entities: [{ type: "mention", offset: 0, length: 13 }] });
+    const mention = `@${acme.username}`;
+    const asked = groupUpdate(chatId, `${mention} where is the office?`, {
+      entities: [{ type: "mention", offset: 0, length: mention.length }],
+    });
+    await deliver(acme, chatter);
+    await deliver(acme, other);
+    await deliver(acme, asked);
+    const answer = await replyTo(acme, chatId, asked.message.message_id);
+    expect(answer.text).toContain("you said: where is the office?");
+
+    // A reply to the bot's answer engages without a mention, in the same conversation.
+    const followUp = groupUpdate(chatId, "and parking?", {
+      reply_to_message: { message_id: answer.message_id, from: { id: acme.botId, is_bot: true, first_name: "Acme" } },
+    });
+    await deliver(acme, followUp);
+    const second = await replyTo(acme, chatId, followUp.message.message_id);
+    expect(second.text).toContain("history=2");
+
+    // Chatter after the bot spoke still does not engage it.
+    const more = groupUpdate(chatId, "see you there");
+    await deliver(acme, more);
+    const last = groupUpdate(chatId, `${mention} thanks`, { entities: [{ type: "mention", offset: 0, length: mention.length }] });
+    await deliver(acme, last);
+    await replyTo(acme, chatId, last.message.message_id);
+    expect(repliesTo(acme, chatId).map((m) => m.reply_to_message_id)).toEqual([
+      asked.message.message_id,
+      followUp.message.message_id,
+      last.message.message_id,
+    ]);
+    expect(telegram.calls.filter((c) => c.method === "getMe" && c.token === acme.botToken)).toHaveLength(1);
+  });
+});
