@@ -225,10 +225,10 @@ describe("examples/ on a real kube-apiserver", () => {
     const message = await rejection(
       tenant({
         displayName: "Bad",
-        channels: [{ name: "tg", type: "telegram", externalId: "1", credentialsSecretRef: { name: "s" } }],
+        channels: [{ name: "pg", type: "pigeon", externalId: "1", credentialsSecretRef: { name: "s" } }],
       }),
     );
-    expect(message).toMatch(/spec\.channels\[0\]\.type: Unsupported value: "telegram"/);
+    expect(message).toMatch(/spec\.channels\[0\]\.type: Unsupported value: "pigeon"/);
   });
 
   it("reject a missing field, naming the field", async () => {
