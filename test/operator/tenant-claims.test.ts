@@ -17,7 +17,7 @@ import {
   waitReady,
 } from "./harness.ts";
 
-// Whoever creates a Tenant gets that tenant only (issue 10, attack 3): no namespace of
+// Whoever creates a Tenant gets that tenant only: no namespace of
 // Kubernetes, of the operator or of anyone else, and no other live Tenant's id.
 
 let env: OperatorEnvironment;

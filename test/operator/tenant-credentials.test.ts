@@ -17,7 +17,7 @@ import {
   waitReady,
 } from "./harness.ts";
 
-// Issue 10: what a tenant can do with the credentials the operator hands it, tried as an
+// What a tenant can do with the credentials the operator hands it, tried as an
 // attacker would, with the URLs from its own Secrets against the real servers.
 
 let env: OperatorEnvironment;

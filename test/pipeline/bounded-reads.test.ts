@@ -4,7 +4,7 @@ import { createSessionMemory, sessionKey } from "@konstruct/orchestrator";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// Issue 10: what the services load from Redis is bounded, whatever a key has grown to.
+// What the services load from Redis is bounded, whatever a key has grown to.
 
 let redis: Redis;
 

@@ -17,7 +17,7 @@ const READABLE_COLUMNS: Record<string, readonly string[]> = {
 };
 
 /**
- * A tenant's own database login is read-only (issue 10): with INSERT/UPDATE/DELETE it could
+ * A tenant's own database login is read-only: with INSERT/UPDATE/DELETE it could
  * connect another company's Slack workspace to itself, rewrite its agents, or delete its
  * token_usage rows to reset its daily budget. Configuration is written only by the operator
  * (as admin) and the services (as konstruct_app, which keeps every privilege it had).

@@ -1,5 +1,5 @@
 /**
- * How the operator should be run, for the charts (issue 6). With V8's default heap sizing the
+ * How the operator should be run, for the charts. With V8's default heap sizing the
  * process grows to ~380 MB RSS at 500 Tenants, almost all of it uncollected garbage; a bounded
  * heap keeps it under 200 MB and was no slower in the benchmark (operator/bench/tenants.ts).
  */
