@@ -154,10 +154,10 @@ done
 
 # --- add-ons ------------------------------------------------------------------------------------
 stage "Ingress controller (Traefik)$($offline && echo ' and NetworkPolicy enforcer (kube-router)')"
-sed "s#@TRAEFIK_IMAGE@#$traefik_image#" scripts/kind/manifests/traefik.yaml | k apply -f - >/dev/null
+sed "s#__TRAEFIK_IMAGE__#$traefik_image#" scripts/kind/manifests/traefik.yaml | k apply -f - >/dev/null
 if $offline; then
-  sed "s#@KUBE_ROUTER_IMAGE@#${IMAGES[kube-router]}#" scripts/kind/manifests/kube-router.yaml | k apply -f - >/dev/null
-  sed "s#@DOUBLES_IMAGE@#${IMAGES[doubles]}#" scripts/kind/manifests/slack-double.yaml | k apply -f - >/dev/null
+  sed "s#__KUBE_ROUTER_IMAGE__#${IMAGES[kube-router]}#" scripts/kind/manifests/kube-router.yaml | k apply -f - >/dev/null
+  sed "s#__DOUBLES_IMAGE__#${IMAGES[doubles]}#" scripts/kind/manifests/slack-double.yaml | k apply -f - >/dev/null
 fi
 
 # --- the install ----------------------------------------------------------------------------------
