@@ -167,11 +167,11 @@ if $offline; then
   cat >"$work/values.offline.yaml" <<EOF
 # Written by scripts/kind.sh --offline: the images built by scripts/kind/build.sh and the doubles.
 images:
-  konstruct: { repository: ${konstruct_image%:*}, tag: ${konstruct_image##*:}, pullPolicy: IfNotPresent }
-  postgres: { repository: ${IMAGES[postgres]%:*}, tag: ${IMAGES[postgres]##*:}, pullPolicy: IfNotPresent }
-  redis: { repository: ${IMAGES[redis]%:*}, tag: ${IMAGES[redis]##*:}, pullPolicy: IfNotPresent }
-  nats: { repository: ${IMAGES[nats]%:*}, tag: ${IMAGES[nats]##*:}, pullPolicy: IfNotPresent }
-  ollama: { repository: ${IMAGES[doubles]%:*}, tag: ${IMAGES[doubles]##*:}, pullPolicy: IfNotPresent }
+  konstruct: { repository: ${konstruct_image%:*}, tag: "${konstruct_image##*:}", pullPolicy: IfNotPresent }
+  postgres: { repository: ${IMAGES[postgres]%:*}, tag: "${IMAGES[postgres]##*:}", pullPolicy: IfNotPresent }
+  redis: { repository: ${IMAGES[redis]%:*}, tag: "${IMAGES[redis]##*:}", pullPolicy: IfNotPresent }
+  nats: { repository: ${IMAGES[nats]%:*}, tag: "${IMAGES[nats]##*:}", pullPolicy: IfNotPresent }
+  ollama: { repository: ${IMAGES[doubles]%:*}, tag: "${IMAGES[doubles]##*:}", pullPolicy: IfNotPresent }
 slack:
   apiUrl: http://slack-api.konstruct-doubles.svc.cluster.local:443/api/
 EOF
