@@ -23,9 +23,14 @@ names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPC
   AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ
   PERFMON BPF CHECKPOINT_RESTORE)
 
+# `docker exec --privileged` (kind runs node commands so) would ask for the missing capability
+# too; without the flag the command gets the node container's capabilities, which suffice.
+subcommand="${1:-}"
 args=()
 for arg in "$@"; do
-  if [ "$arg" = "--privileged" ]; then
+  if [ "$arg" = "--privileged" ] && [ "$subcommand" = "exec" ]; then
+    continue
+  elif [ "$arg" = "--privileged" ]; then
     mask=$((0x${KONSTRUCT_KIND_CAP_BOUNDING:?}))
     for i in "${!names[@]}"; do
       (( mask >> i & 1 )) && args+=(--cap-add "${names[$i]}")
