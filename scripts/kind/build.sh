@@ -69,7 +69,8 @@ stamp_ok() { [ -f "$bin/.$1.stamp" ] && [ "$(cat "$bin/.$1.stamp")" = "$2" ]; }
 build_module() { # build_module NAME DIR LDFLAGS PACKAGE...: `go build` of tools of a wrapper module
   local name="$1" dir="$2" ldflags="$3" stamp
   shift 3
-  stamp="$(cat "$dir/go.mod" "$dir/go.sum" 2>/dev/null | { cat; echo "$ldflags $*"; } | hash_of)"
+  # A module without dependencies has no go.sum.
+  stamp="$( { cat "$dir/go.mod"; [ ! -f "$dir/go.sum" ] || cat "$dir/go.sum"; echo "$ldflags $*"; } | hash_of)"
   stamp_ok "$name" "$stamp" && return 0
   say "go build $name ($*)"
   (cd "$dir" && nice -n 10 "${go_env[@]}" go build -trimpath -ldflags "$ldflags" -o "$bin/" "$@") ||
@@ -94,8 +95,9 @@ build_go() {
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubeadm \
     k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet go.etcd.io/etcd/server/v3
-  # The etcd server's main package is the module root, so its binary is named after it.
-  [ ! -f "$bin/v3" ] || mv -f "$bin/v3" "$bin/etcd"
+  # The etcd server's main package is the module root (go.etcd.io/etcd/server/v3): its binary
+  # is named after the last path element that is not a major version.
+  [ ! -f "$bin/server" ] || mv -f "$bin/server" "$bin/etcd"
   build_module pause "$here/pause" "-s -w" .
   go_install kind "sigs.k8s.io/kind@$KIND_VERSION"
   go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"
@@ -153,7 +155,7 @@ docker_build() { # docker_build KEY NAME CONTEXT-DIR < Dockerfile: build unless 
   IMAGES[$key]="$name:$tag"
   image_exists "${IMAGES[$key]}" && return 0
   say "docker build ${IMAGES[$key]}"
-  echo "$dockerfile" | nice -n 10 docker build --quiet --tag "${IMAGES[$key]}" --file - "$context" >/dev/null ||
+  echo "$dockerfile" | DOCKER_BUILDKIT=0 nice -n 10 docker build --quiet --tag "${IMAGES[$key]}" --file - "$context" >/dev/null ||
     die "docker build of ${IMAGES[$key]} failed"
 }
 
@@ -192,7 +194,7 @@ image_konstruct() {
   IMAGES[konstruct]="konstruct:$tag"
   image_exists "${IMAGES[konstruct]}" && return 0
   say "docker build ${IMAGES[konstruct]} (the project's Dockerfile, NODE_IMAGE=${IMAGES[node]})"
-  nice -n 10 docker build --quiet --build-arg "NODE_IMAGE=${IMAGES[node]}" --tag "${IMAGES[konstruct]}" "$root" >/dev/null ||
+  DOCKER_BUILDKIT=0 nice -n 10 docker build --quiet --build-arg "NODE_IMAGE=${IMAGES[node]}" --tag "${IMAGES[konstruct]}" "$root" >/dev/null ||
     die "docker build of the Konstruct image failed"
 }
 
@@ -353,8 +355,8 @@ image_kind_node() {
   chmod -R u+w "$ctx/files"
   for binary in kubelet kubeadm kubectl; do cp "$bin/$binary" "$ctx/$binary"; done
   cp "$here/node-entrypoint.sh" "$ctx/"
-  sed -e "s#@NODE_ROUTES_IMAGE@#${IMAGES[node-routes]}#" "$here/manifests/node-routes.yaml" >"$ctx/default-cni.yaml"
-  sed -e "s#@LOCAL_PATH_IMAGE@#${IMAGES[local-path]}#" -e "s#@HELPER_IMAGE@#${IMAGES[debian]}#" \
+  sed -e "s#__NODE_ROUTES_IMAGE__#${IMAGES[node-routes]}#" "$here/manifests/node-routes.yaml" >"$ctx/default-cni.yaml"
+  sed -e "s#__LOCAL_PATH_IMAGE__#${IMAGES[local-path]}#" -e "s#__HELPER_IMAGE__#${IMAGES[debian]}#" \
     "$here/manifests/local-path-storage.yaml" >"$ctx/default-storage.yaml"
   # The preloaded images are part of the node image's inputs.
   for key in "${!KUBEADM_IMAGES[@]}"; do echo "${IMAGES[$key]} ${KUBEADM_IMAGES[$key]}"; done | LC_ALL=C sort >"$ctx/preload.txt"
