@@ -87,8 +87,7 @@ go_install() { # go_install NAME MODULE/PACKAGE@VERSION: a module without replac
   echo "$target" >"$bin/.$name.stamp"
 }
 
-build_go() {
-
+build_go_node() { # what the node image needs
   local version_pkg="k8s.io/component-base/version"
   build_module kubernetes "$here/k8s" \
     "-s -w -X $version_pkg.gitVersion=$K8S_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$k8s_minor -X $version_pkg.gitTreeState=clean" \
@@ -102,6 +101,9 @@ build_go() {
   go_install kind "sigs.k8s.io/kind@$KIND_VERSION"
   go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"
   go_install local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+}
+
+build_go_addons() { # what scripts/kind.sh installs once the cluster runs
   go_install kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
   build_module traefik "$here/traefik" "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
     github.com/traefik/traefik/v3/cmd/traefik
@@ -270,7 +272,7 @@ EOF
   KUBEADM_IMAGES[kube-proxy]="$registry/kube-proxy:$K8S_VERSION"
 }
 
-images_addons() {
+images_cluster_addons() {
   local ctx
   # Traefik: the Ingress controller. kube-router (firewall only): the NetworkPolicy enforcer.
   binary_image traefik konstruct-kind/traefik traefik entrypoint
@@ -284,6 +286,10 @@ COPY kube-router /usr/local/bin/kube-router
 ENTRYPOINT ["/usr/local/bin/kube-router"]
 EOF
   rm -rf "$ctx"
+}
+
+images_node_addons() { # preloaded in the node image: kind applies them at cluster creation
+  local ctx
   ctx="$(context_dir)"
   cp "$bin/local-path-provisioner" "$ctx/local-path-provisioner"
   docker_build local-path konstruct-kind/local-path-provisioner "$ctx" <<EOF
@@ -445,11 +451,16 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers; run scripts/kind/e
 command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go 1.26 or newer"
 rm -rf "$tools"/context.* "$tools"/save.*
 # The Go builds are CPU-bound and the base images mostly wait on the Debian mirror and npm, so
-# they run side by side; the Go output goes to .tools/kind/go-build.log.
-say "Go binaries (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kind $KIND_VERSION, CoreDNS $COREDNS_VERSION, Traefik $TRAEFIK_VERSION, kube-router $KUBE_ROUTER_VERSION, local-path-provisioner $LOCAL_PATH_VERSION) in the background…"
+# they run side by side: first what the node image needs, then (while the node image is made)
+# the add-ons. Go's output goes to .tools/kind/go-build.log.
 go_started=$SECONDS
-build_go >"$tools/go-build.log" 2>&1 &
+say "Go binaries for the node (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kind $KIND_VERSION, CoreDNS $COREDNS_VERSION, local-path-provisioner $LOCAL_PATH_VERSION) in the background…"
+build_go_node >"$tools/go-build.log" 2>&1 &
 go_pid=$!
+go_wait() {
+  wait "$go_pid" || { cat "$tools/go-build.log" >&2; die "the Go builds failed (output above)"; }
+  say "Go binaries ready ($((SECONDS - go_started))s since they started)"
+}
 stage "Debian base image"
 image_debian
 stage "Node base image"
@@ -460,15 +471,22 @@ stage "test doubles image"
 image_doubles
 stage "store images (PostgreSQL, Redis, NATS)"
 images_stores
-stage "waiting for the Go binaries"
-wait "$go_pid" || { cat "$tools/go-build.log" >&2; die "the Go builds failed (output above)"; }
-say "Go binaries ready ($((SECONDS - go_started))s since they started)"
+stage "waiting for the node's Go binaries"
+go_wait
+go_started=$SECONDS
+say "Go binaries for the add-ons (kube-router $KUBE_ROUTER_VERSION, Traefik $TRAEFIK_VERSION) in the background…"
+build_go_addons >>"$tools/go-build.log" 2>&1 &
+go_pid=$!
 stage "Kubernetes component images"
 images_kubernetes
-stage "add-on images (ingress, policies, storage, pod network)"
-images_addons
+stage "pod network and storage images"
+images_node_addons
 stage "kind node image"
 image_kind_node
+stage "waiting for the add-ons' Go binaries"
+go_wait
+stage "add-on images (Traefik, kube-router)"
+images_cluster_addons
 stage ""
 say "all images ready in $((SECONDS - build_started))s"
 
