@@ -16,12 +16,12 @@ for dir in "${dirs[@]}"; do
 done
 [ -n "$real" ] || { echo "docker-shim: no docker on PATH besides the shim" >&2; exit 127; }
 
-# Linux capability numbers (include/uapi/linux/capability.h).
+# Linux capability numbers (include/uapi/linux/capability.h), up to the last one every Docker
+# engine knows: Docker 20.10 refuses PERFMON, BPF and CHECKPOINT_RESTORE (38-40) by name.
 names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE
   NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT
   SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE
-  AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ
-  PERFMON BPF CHECKPOINT_RESTORE)
+  AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ)
 
 # `docker exec --privileged` (kind runs node commands so) would ask for the missing capability
 # too; without the flag the command gets the node container's capabilities, which suffice.
