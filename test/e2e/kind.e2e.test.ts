@@ -299,8 +299,11 @@ describe.skipIf(kind.skip !== null)("Konstruct on kind", () => {
       const [repository] = kind.konstructImage.split(":");
       const upgraded = `${repository}:upgrade-${randomBytes(3).toString("hex")}`;
       execFileSync("docker", ["tag", kind.konstructImage, upgraded]);
+      // kind load runs `docker exec --privileged`: through scripts/kind.sh's docker shim where the host needs it.
+      const shim = `${repoRoot}.data/kind/${kind.clusterName}/shim`;
       execFileSync(`${repoRoot}.tools/kind/bin/kind`, ["load", "docker-image", upgraded, "--name", kind.clusterName], {
         stdio: "ignore",
+        env: { ...process.env, PATH: `${shim}:${process.env.PATH}` },
       });
       const dir = mkdtempSync(join(tmpdir(), "konstruct-upgrade-"));
       writeFileSync(
