@@ -436,7 +436,8 @@ EOF
   done
   rm -rf "$save_dir"
   # kind's containerd config names pause:3.10; kubeadm's is $PAUSE_VERSION (set above).
-  docker exec "$container" bash -c 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.2; done; rm -f /tmp/containerd.log'
+  # `sleep` as PID 1 reaps nothing: a stopped containerd stays a zombie, so wait for its state.
+  docker exec "$container" bash -c 'pkill containerd; while ps -C containerd -o stat= | grep -qv Z; do sleep 0.2; done; rm -f /tmp/containerd.log'
   docker commit \
     --change 'ENTRYPOINT ["/usr/local/bin/konstruct-node-entrypoint", "/usr/local/bin/entrypoint", "/sbin/init"]' \
     --change 'CMD []' \
