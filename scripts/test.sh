@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): everything a fresh machine needs, then every test.
 #
-#   npm test                      # lint, unit and integration tests
+#   npm test                      # lint, unit and integration tests, then the kind end-to-end suite
 #   npm test -- test/db           # only some files (arguments go to vitest)
 #
 # Installs Node 24 when the machine's Node is older than 22 (scripts/node-env.sh), npm packages
 # from package-lock.json, the Debian packages and servers for PostgreSQL, Redis and NATS
 # (scripts/servers.sh), and builds the test kube-apiserver and etcd from Go modules
 # (scripts/build-control-plane.sh). Servers it starts keep running for the next run; stop them
-# with `npm run servers -- stop`.
+# with `npm run servers -- stop`. The end-to-end suite (test/e2e) starts a Docker engine when it
+# can, builds its images and runs the install on a kind cluster that it deletes afterwards.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,20 +29,37 @@ npm run --silent lint || lint_status=$?
 
 step "tests"
 mkdir -p .data
-report=.data/vitest-report.json
-rm -f "$report"
+reports=()
 test_status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || test_status=$?
+vitest() { # vitest REPORT ARGS...: a vitest run whose JSON report feeds the closing line
+  local report="$1"
+  shift
+  rm -f "$report"
+  reports+=("$report")
+  npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || test_status=$?
+}
+if [ $# -gt 0 ]; then
+  vitest .data/vitest-report.json "$@"
+else
+  vitest .data/vitest-report.json --project unit --project integration
+  # Alone, after the rest: the cluster needs the machine's cores. The suite builds every image it
+  # needs (scripts/kind/build.sh) and is skipped only where no Docker engine can be started.
+  step "end-to-end tests on kind (scripts/kind.sh --offline)"
+  vitest .data/vitest-e2e-report.json --project e2e
+fi
 
 # A closing line any CI can read, whatever the runner prints above it.
-if [ -f "$report" ]; then
-  # shellcheck disable=SC2016 # JavaScript, not shell, inside the quotes
-  node -e '
-    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
-    const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-  ' "$report"
-fi
+# shellcheck disable=SC2016 # JavaScript, not shell, inside the quotes
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const file of process.argv.slice(1)) {
+    if (!fs.existsSync(file)) continue;
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "${reports[@]}"
 if [ "$lint_status" -ne 0 ]; then
   echo "lint failed (npm run lint); run npm run format to fix formatting" >&2
 fi

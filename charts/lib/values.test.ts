@@ -23,9 +23,9 @@ describe("values", () => {
     expect(loadValues(join(chartsDir, "values.example.yaml"))).toEqual(parseValues({}));
   });
 
-  it("accepts the kind values, which run Ollama on the GPU-labelled node without a GPU", () => {
+  it("accepts the kind values, which request the GPU that scripts/kind.sh makes the GPU-labelled node advertise", () => {
     const kind = loadValues(join(chartsDir, "values.kind.yaml"));
-    expect(kind.ollama.gpu).toMatchObject({ count: 0, nodeSelector: { "nvidia.com/gpu.present": "true" } });
+    expect(kind.ollama.gpu).toMatchObject({ count: 1, nodeSelector: { "nvidia.com/gpu.present": "true" } });
     expect(kind.images.konstruct.pullPolicy).toBe("Never");
     expect(synthesize(kind).length).toBeGreaterThan(30);
   });
