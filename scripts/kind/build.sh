@@ -203,13 +203,16 @@ image_konstruct() {
 image_doubles() {
   local ctx
   ctx="$(context_dir)"
-  mkdir -p "$ctx/test/src/doubles" "$ctx/test/e2e/doubles"
+  mkdir -p "$ctx/test/src/doubles" "$ctx/test/e2e/doubles" "$ctx/services/channels/src/slack"
   cp "$root/test/src/doubles/"*.ts "$ctx/test/src/doubles/"
   cp "$root/test/e2e/doubles/"*.ts "$ctx/test/e2e/doubles/"
+  # The Slack Web API double lives with its channel; it imports nothing but Node's own modules.
+  cp "$root/services/channels/src/slack/double.ts" "$ctx/services/channels/src/slack/"
   cp "$root/test/e2e/doubles/ollama" "$ctx/ollama"
   docker_build doubles konstruct-kind/doubles "$ctx" <<EOF
 FROM ${IMAGES[node]}
 COPY test /app/test
+COPY services /app/services
 COPY ollama /usr/local/bin/ollama
 RUN chmod 0755 /usr/local/bin/ollama
 USER 1000:1000

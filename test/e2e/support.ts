@@ -10,8 +10,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
+import { signSlackRequest } from "@konstruct/channels/doubles";
 import { inject } from "vitest";
-import { signSlackRequest } from "../src/doubles/slack-api.ts";
 
 /** Set by test/e2e/global-setup.ts. */
 export interface KindCluster {

@@ -12,8 +12,8 @@
  * running"), which the chart's probes call.
  */
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { startSlackApi } from "../../../services/channels/src/slack/double.ts";
 import { startOllamaDouble } from "../../src/doubles/ollama.ts";
-import { startSlackApi } from "../../src/doubles/slack-api.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
