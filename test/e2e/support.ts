@@ -240,7 +240,8 @@ export function tenantObjects(
     channels.push({ name: "slack", type: "slack", externalId: tenant.teamId, credentialsSecretRef: { name: `${name}-slack` } });
   }
   const objects: Record<string, unknown>[] = [
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
+    // Handed over to the Tenant by its label: the operator adopts no namespace it did not create otherwise.
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: { "konstruct.io/tenant": name } } },
     {
       apiVersion: "v1",
       kind: "Secret",
