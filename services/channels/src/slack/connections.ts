@@ -1,6 +1,8 @@
-import { CredentialsError, type Database, decryptSecret, routeByConnectionId, type SecretKey, withTenant } from "@konstruct/core";
+import type { Database, SecretKey } from "@konstruct/core";
 import type { Kysely } from "kysely";
 import { type ConnectionCacheOptions, createConnectionCache } from "../connection-cache.ts";
+import { loadSealedConnection } from "../sealed-connections.ts";
+import { SLACK_SECRET_KEYS } from "./definition.ts";
 
 /** One Slack connection with its decrypted credentials. Never logged. */
 export interface SlackConnection {
@@ -26,46 +28,18 @@ export interface SlackConnectionStoreOptions extends ConnectionCacheOptions {
 }
 
 /**
- * Reads Slack connections from PostgreSQL — tenant from `routeByConnectionId`, then the row and
- * its sealed credentials through `withTenant`, decrypted with the tenant bound in — and keeps
- * them for a short TTL. Concurrent misses for one id share one query.
+ * Reads Slack connections from PostgreSQL (see `loadSealedConnection`) and keeps them for a
+ * short TTL. Concurrent misses for one id share one query.
  */
 export function createSlackConnectionStore(options: SlackConnectionStoreOptions): SlackConnectionStore {
-  const { db, secretKey } = options;
+  const source = { db: options.db, secretKey: options.secretKey, type: "slack", label: "Slack", keys: SLACK_SECRET_KEYS };
 
   async function load(connectionId: string): Promise<SlackConnection | null> {
-    const route = await routeByConnectionId(db, connectionId);
-    if (route?.channelType !== "slack") return null;
-    const row = await withTenant(db, route.tenantId, (trx) =>
-      trx
-        .selectFrom("channel_connections")
-        .select(["external_id", "credentials"])
-        .where("id", "=", connectionId)
-        .executeTakeFirst(),
-    );
-    if (!row) return null;
-    if (!row.credentials) {
-      throw new CredentialsError(`Slack connection ${connectionId} has no credentials; the operator writes them from its Secret`);
-    }
-    const credentials = parseCredentials(decryptSecret(secretKey, route.tenantId, row.credentials), connectionId);
-    return { connectionId, tenantId: route.tenantId, teamId: row.external_id, ...credentials };
+    const found = await loadSealedConnection(source, connectionId);
+    if (!found) return null;
+    const { botToken, signingSecret } = found.credentials;
+    return { connectionId, tenantId: found.tenantId, teamId: found.externalId, botToken, signingSecret };
   }
 
   return { get: createConnectionCache(load, options) };
-}
-
-function parseCredentials(json: string, connectionId: string): { botToken: string; signingSecret: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (cause) {
-    throw new CredentialsError(`credentials of Slack connection ${connectionId} are not a JSON object`, { cause });
-  }
-  const { botToken, signingSecret } = (value ?? {}) as Record<string, unknown>;
-  if (typeof botToken !== "string" || !botToken || typeof signingSecret !== "string" || !signingSecret) {
-    throw new CredentialsError(
-      `credentials of Slack connection ${connectionId} need string fields botToken and signingSecret; fix the connection's Secret`,
-    );
-  }
-  return { botToken, signingSecret };
 }
