@@ -1,3 +1,4 @@
+import { deliveryKey, inboundSubject, type KonstructMessage } from "@konstruct/core";
 import type { Counter, Histogram } from "prom-client";
 
 /** Result of one publish: `duplicate` when JetStream already held this message id. */
@@ -21,4 +22,35 @@ export interface ChannelMetrics {
   posts: Counter<"channel" | "result">;
   /** Time of one outbound post call. */
   postSeconds: Histogram<"channel">;
+}
+
+/**
+ * Publishes a normalized message on its channel's inbound subject with its delivery key as the
+ * JetStream message id (so a channel's retry is stored once) and times the acknowledgement.
+ */
+export async function publishInbound(
+  publisher: InboundPublisher,
+  metrics: ChannelMetrics,
+  message: KonstructMessage,
+): Promise<PublishResult> {
+  const started = performance.now();
+  const result = await publisher.publish(inboundSubject(message.channelType), message, deliveryKey(message));
+  metrics.publishSeconds.observe({ channel: message.channelType }, (performance.now() - started) / 1000);
+  return result;
+}
+
+/** A webhook's metric result from its HTTP status, when its handler recorded none. */
+export function webhookResultOfStatus(status: number): string {
+  switch (status) {
+    case 401:
+      return "unauthorized";
+    case 400:
+      return "malformed";
+    case 413:
+      return "too_large";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "error" : String(status);
+  }
 }

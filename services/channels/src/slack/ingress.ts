@@ -1,8 +1,8 @@
-import { deliveryKey, inboundSubject, MessageValidationError } from "@konstruct/core";
+import { MessageValidationError } from "@konstruct/core";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
-import type { ChannelMetrics, InboundPublisher } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound, webhookResultOfStatus } from "../host.ts";
 import type { SlackConnectionStore } from "./connections.ts";
 import { normalizeSlackEvent } from "./normalize.ts";
 import { verifySlackSignature } from "./signature.ts";
@@ -45,7 +45,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: SLACK_BODY_LIMIT }, (_request, body, done) => done(null, body));
 
   app.addHook("onResponse", async (request, reply) => {
-    metrics.webhooks.inc({ channel: "slack", result: results.get(request) ?? resultOfStatus(reply.statusCode) });
+    metrics.webhooks.inc({ channel: "slack", result: results.get(request) ?? webhookResultOfStatus(reply.statusCode) });
   });
 
   const handle = async (
@@ -106,9 +106,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
       return reply.status(200).send();
     }
 
-    const started = performance.now();
-    const { duplicate } = await publisher.publish(inboundSubject("slack"), normalized.message, deliveryKey(normalized.message));
-    metrics.publishSeconds.observe({ channel: "slack" }, (performance.now() - started) / 1000);
+    const { duplicate } = await publishInbound(publisher, metrics, normalized.message);
     results.set(request, duplicate ? "duplicate" : "accepted");
     return reply.status(200).send();
   };
@@ -131,18 +129,3 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
     );
   });
 };
-
-function resultOfStatus(status: number): string {
-  switch (status) {
-    case 401:
-      return "unauthorized";
-    case 400:
-      return "malformed";
-    case 413:
-      return "too_large";
-    case 503:
-      return "unavailable";
-    default:
-      return status >= 500 ? "error" : String(status);
-  }
-}

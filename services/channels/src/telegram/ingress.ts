@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { deliveryKey, inboundSubject, MessageValidationError } from "@konstruct/core";
+import { MessageValidationError } from "@konstruct/core";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
-import type { ChannelMetrics, InboundPublisher } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound, webhookResultOfStatus } from "../host.ts";
 import type { TelegramConnection, TelegramConnectionStore } from "./connections.ts";
 import { TELEGRAM_CONNECTION_ROUTE } from "./definition.ts";
 import { needsBotUsername, normalizeTelegramUpdate, type TelegramIgnoreReason, updateTypeOf } from "./normalize.ts";
@@ -60,7 +60,7 @@ export const telegramIngress: FastifyPluginAsync<TelegramIngressOptions> = async
   );
 
   app.addHook("onResponse", async (request, reply) => {
-    metrics.webhooks.inc({ channel: "telegram", result: results.get(request) ?? resultOfStatus(reply.statusCode) });
+    metrics.webhooks.inc({ channel: "telegram", result: results.get(request) ?? webhookResultOfStatus(reply.statusCode) });
   });
 
   app.post<{ Params: { connectionId: string } }>(
@@ -121,30 +121,9 @@ export const telegramIngress: FastifyPluginAsync<TelegramIngressOptions> = async
         return reply.status(200).send();
       }
 
-      const started = performance.now();
-      const { duplicate } = await publisher.publish(
-        inboundSubject("telegram"),
-        normalized.message,
-        deliveryKey(normalized.message),
-      );
-      metrics.publishSeconds.observe({ channel: "telegram" }, (performance.now() - started) / 1000);
+      const { duplicate } = await publishInbound(publisher, metrics, normalized.message);
       results.set(request, duplicate ? "duplicate" : "accepted");
       return reply.status(200).send();
     },
   );
 };
-
-function resultOfStatus(status: number): string {
-  switch (status) {
-    case 401:
-      return "unauthorized";
-    case 400:
-      return "malformed";
-    case 413:
-      return "too_large";
-    case 503:
-      return "unavailable";
-    default:
-      return status >= 500 ? "error" : String(status);
-  }
-}

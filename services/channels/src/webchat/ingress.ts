@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { deliveryKey, inboundSubject, type KonstructMessage } from "@konstruct/core";
+import type { KonstructMessage } from "@konstruct/core";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { ChannelMetrics, InboundPublisher } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound } from "../host.ts";
 import type { WebchatConnection, WebchatConnectionStore } from "./connections.ts";
 import { appendOnce, type ConversationLimits, STREAM_ID } from "./conversation.ts";
 import { toWebchatError, WebchatError } from "./errors.ts";
@@ -252,9 +252,7 @@ export const webchatIngress: FastifyPluginAsync<WebchatIngressOptions> = async (
         deliveryId,
       };
 
-      const started = performance.now();
-      const { duplicate } = await publisher.publish(inboundSubject("webchat"), message, deliveryKey(message));
-      metrics.publishSeconds.observe({ channel: "webchat" }, (performance.now() - started) / 1000);
+      const { duplicate } = await publishInbound(publisher, metrics, message);
       // After the publish, so a message the queue refused never shows as sent; once per client id,
       // so a retried request adds no second copy.
       await redisCall("recording the visitor's message", () =>
