@@ -152,4 +152,31 @@ describe("an anonymous flood from one address", () => {
     expect(((await refused.json()) as { error: string }).error).toBe("rate_limited");
     for (const s of streams) s.close();
   });
+
+  it("counts a client that is not behind a trusted proxy by its own address, whatever X-Forwarded-For it sends", async () => {
+    // A gateway that trusts only a proxy the test is not: each request names a new address.
+    const direct = await startWebchatGateway({
+      db: db.app,
+      natsUrl: nats.url,
+      redisUrl: serverUrl("REDIS_ADMIN_URL"),
+      trustedProxies: "192.0.2.1",
+    });
+    try {
+      const tenant = await seedWebchatTenant(db.admin, { agentName: "Sam", agentRole: "Support", systemPrompt: "You are Sam." });
+      const statuses = await Promise.all(
+        Array.from({ length: 80 }, async (_, i) => {
+          const response = await fetch(`${direct.url}/webchat/${tenant.connectionId}/session`, {
+            method: "POST",
+            headers: { "x-forwarded-for": `198.18.0.${i + 1}` },
+          });
+          await response.arrayBuffer();
+          return response.status;
+        }),
+      );
+      expect(count(statuses, 200)).toBe(60);
+      expect(count(statuses, 429)).toBe(20);
+    } finally {
+      await direct.stop();
+    }
+  });
 });

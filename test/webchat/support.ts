@@ -88,6 +88,8 @@ export async function startWebchatGateway(options: {
   natsUrl: string;
   redisUrl: string;
   settings?: Partial<WebchatSettings>;
+  /** Proxies whose X-Forwarded-For is believed (the gateway's default: loopback). */
+  trustedProxies?: string;
 }): Promise<WebchatGateway> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const nc = await connectNats(options.natsUrl, "konstruct-gateway-webchat-test");
@@ -113,7 +115,13 @@ export async function startWebchatGateway(options: {
     { settings: options.settings ?? {} },
   );
   const channels = [channel];
-  const app = await buildApp({ channels, metrics, readiness: [], log });
+  const app = await buildApp({
+    channels,
+    metrics,
+    readiness: [],
+    log,
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+  });
   const workers = await startOutboundWorkers({ js, channels, concurrency: 4, log });
   const url = await app.listen({ port: 0, host: "127.0.0.1" });
 
