@@ -90,7 +90,8 @@ export function portalTenantPolicy(): AdmissionObject[] {
         ],
         validations: [
           {
-            expression: "request.operation == 'UPDATE' && request.subResource == ''",
+            // subResource is absent, not empty, on the main resource.
+            expression: "request.operation == 'UPDATE' && (!has(request.subResource) || request.subResource == '')",
             message: "the portal may not create or delete Tenants, nor write their status",
             reason: "Forbidden",
           },
