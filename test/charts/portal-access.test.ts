@@ -153,16 +153,8 @@ beforeAll(async () => {
   admin = client(plane.adminKubeconfigPath);
   const install = synthesize(values) as Obj[];
   const objects = objectClient(plane.adminKubeconfigPath);
-  // The CRDs as raw JSON: client-node's typed serializer (applyObject) drops `default` and every
-  // `x-kubernetes-*` key of a plain CustomResourceDefinition (it reads `_default`,
-  // `x_kubernetes_list_type`), and the portal's apply of one channel's origins needs
-  // spec.channels to merge as a map, as the CRD says.
   for (const crd of install.filter((o) => o.kind === "CustomResourceDefinition"))
-    await admin.request("PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, {
-      body: crd,
-      patch: "apply",
-      query: { fieldManager: "test", force: "true" },
-    });
+    await applyObject(objects, crd as never, "test");
   await eventually(async () => {
     const crd = await admin.request<Obj>("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/tenants.konstruct.io");
     return crd.status?.conditions?.some((c: Obj) => c.type === "Established" && c.status === "True");
