@@ -253,6 +253,21 @@ describe("first owners' invitations", () => {
     expect(after.rows[0]?.n).toBe(3);
   });
 
+  it("refuses, in the API server, an owner that is no email or listed twice in another letter case", async () => {
+    for (const [owners, message] of [
+      [[{ email: "not-an-email" }], /spec\.owners\[0\]\.email: Invalid value/],
+      [[{ email: "ada@alpha.example" }, { email: "Ada@Alpha.example" }], /owners must differ in more than letter case/],
+    ] as const) {
+      const answer = await refusal(
+        admin.request("POST", TENANTS, {
+          query: { dryRun: "All" },
+          body: { ...tenant("charlie", []), spec: { ...tenant("charlie", []).spec, owners } },
+        }),
+      );
+      expect(answer).toMatch(message);
+    }
+  });
+
   it("re-issues an expired invitation: a new link in the Secret, and the old one no longer works", async () => {
     const before = (await links("konstruct-bravo"))["cy_at_bravo.example"] as string;
     await sql`update portal_invitations set expires_at = now() - interval '1 second' where email = 'cy@bravo.example'`.execute(

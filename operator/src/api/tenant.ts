@@ -217,8 +217,8 @@ export const TenantSpec = withRules(
             {
               // Portal accounts are unique by lower-cased email.
               rule: "self.all(a, self.exists_one(b, b.email.lowerAscii() == a.email.lowerAscii()))",
+              // No reason: FieldValueDuplicate would show "Duplicate value" without this message.
               message: "owners must differ in more than letter case",
-              reason: "FieldValueDuplicate",
             },
           ],
         ),

@@ -29,6 +29,7 @@ export async function ensureOwnerInvitations(tenant: Tenant, names: TenantNames,
   const links: Record<string, string> = {};
   const kept = new Set<string>();
   const elsewhere: string[] = [];
+  const clashing: string[] = [];
   let joined = 0;
   let issued = 0;
   for (const email of owners) {
@@ -42,6 +43,12 @@ export async function ensureOwnerInvitations(tenant: Tenant, names: TenantNames,
       continue;
     }
     const key = invitationSecretKey(email);
+    // Two emails with one key (a+b@x and a_b@x) would overwrite each other's link, and re-issue
+    // on every resync: the later one waits until the list is told apart.
+    if (key in links) {
+      clashing.push(email);
+      continue;
+    }
     const live = matchingInvitation(state.live, lower, invitationToken(secret?.[key]));
     if (live !== null) {
       kept.add(live.invitation.id);
@@ -62,6 +69,13 @@ export async function ensureOwnerInvitations(tenant: Tenant, names: TenantNames,
     deps.log.info({ tenantId: names.tenantId, issued, revoked: stale.length }, "owner invitations issued");
   const invited = Object.keys(links).length;
   const summary = `${owners.length} owner(s): ${joined} joined, ${invited} invited (links in Secret ${PORTAL_INVITATIONS_SECRET} of ${names.namespace})`;
+  if (clashing.length > 0) {
+    return notReady(
+      "OwnerKeyClash",
+      `${summary}; ${clashing.join(", ")} would share a key of the Secret with another owner (only letters, digits, '-', '.' ` +
+        "and '_' are kept): list one address per person, each different in those characters",
+    );
+  }
   if (elsewhere.length > 0) {
     return notReady(
       "OwnerEmailTaken",

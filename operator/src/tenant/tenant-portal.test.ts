@@ -118,6 +118,16 @@ describe("first owners' invitations", () => {
     expect((await t.stores.invitationsPort.state(TENANT_ID, [])).live).toEqual([]);
   });
 
+  it("invites only the first of two emails that would share a Secret key, says so, and stays still on resync", async () => {
+    const t = setup(["a+b@acme.example", "a_b@acme.example"]);
+    await t.reconcile();
+    expect(t.condition("OwnersInvited")).toMatchObject({ status: "False", reason: "OwnerKeyClash" });
+    expect(t.stores.invitations.size).toBe(1);
+    t.stores.writes.length = 0;
+    await t.reconcile();
+    expect(t.stores.writes).toEqual([]);
+  });
+
   it("does not invite an email that signs in to another tenant, and says so", async () => {
     const t = setup(["ada@acme.example"]);
     t.stores.portalUsers.push({ tenantId: "0b1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e40", email: "ada@acme.example" });
