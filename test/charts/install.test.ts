@@ -64,6 +64,17 @@ describe("the synthesized install on a real kube-apiserver", () => {
     expect(crds.map((c) => c.metadata!.name)).toEqual(["tenants.konstruct.io", "agents.konstruct.io"]);
     await dryRunThenApply(crds);
     for (const crd of crds) await waitForEstablished(admin, crd.metadata!.name!);
+    // Served with every default, enum and list type of the schema, also outside array items (a
+    // typed client that dropped them would leave the API server defaulting and checking less).
+    const probe = { apiVersion: "konstruct.io/v1alpha1", kind: "Tenant", metadata: { name: "probe" } };
+    const created = await retryingTooManyRequests(() =>
+      admin.create<Obj>({ ...probe, spec: { displayName: "Probe" } } as Obj, undefined, "All"),
+    );
+    expect(created.spec).toMatchObject({ reclaimPolicy: "Retain", limits: { messagesPerMinute: 60 } });
+    const refused = await admin
+      .create({ ...probe, spec: { displayName: "Probe", reclaimPolicy: "Sometimes" } } as Obj, undefined, "All")
+      .then(() => "accepted", serverMessage);
+    expect(refused).toMatch(/spec\.reclaimPolicy: Unsupported value: "Sometimes"/);
   });
 
   it("passes server-side dry run for every other object, then applies for real", async () => {

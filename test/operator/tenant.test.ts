@@ -45,6 +45,8 @@ describe("Tenant reconcile", () => {
       "ChannelsReady",
       "DatabaseReady",
       "NamespaceReady",
+      "OwnersInvited",
+      "PortalAccessReady",
       "Ready",
       "RedisReady",
     ]);

@@ -29,6 +29,11 @@ function setup(spec: Partial<Tenant["spec"]> = {}, others: Tenant[] = []) {
     acl: stores.aclPort,
     channels: stores.channelsPort,
     owners: stores.ownersPort,
+    invitations: stores.invitationsPort,
+    portal: {
+      publicUrl: "https://konstruct.example.com",
+      serviceAccount: { namespace: "konstruct-system", name: "konstruct-portal" },
+    },
     tenants: { list: () => [kube.get({ kind: "Tenant", name: "acme" }) ?? tenant, ...others] },
     installNamespace: "konstruct-system",
     secretKey: key,
