@@ -10,6 +10,16 @@ export type {
 } from "./slack/double.ts";
 export { signSlackRequest, startSlackApi } from "./slack/double.ts";
 export type {
+  ActivityTokenOptions,
+  TeamsApiCall,
+  TeamsApiDouble,
+  TeamsApiFailure,
+  TeamsApiOptions,
+  TeamsBot,
+  TeamsReply,
+} from "./teams/double.ts";
+export { startTeamsApi, TEAMS_DOUBLE_ISSUER } from "./teams/double.ts";
+export type {
   TelegramApiCall,
   TelegramApiDouble,
   TelegramApiFailure,

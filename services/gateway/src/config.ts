@@ -1,4 +1,4 @@
-import { fields, intField, listenFields, parseConfig } from "@konstruct/core";
+import { fields, intField, listenFields, parseConfig, urlField } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 
 const GatewayConfigSchema = Type.Object({
@@ -8,6 +8,28 @@ const GatewayConfigSchema = Type.Object({
   SLACK_API_URL: fields.SLACK_API_URL,
   SLACK_SIGNING_SECRET: fields.SLACK_SIGNING_SECRET,
   TELEGRAM_API_URL: fields.TELEGRAM_API_URL,
+  TEAMS_OPENID_METADATA_URL: urlField(
+    ["http", "https"],
+    "Bot Framework OpenID metadata (its jwks_uri lists the keys that sign Teams activities)",
+    "https://login.botframework.com/v1/.well-known/openidconfiguration",
+  ),
+  TEAMS_TOKEN_ISSUER: Type.String({
+    default: "https://api.botframework.com",
+    minLength: 1,
+    description: "the issuer every Teams activity token must name",
+  }),
+  TEAMS_LOGIN_URL: urlField(
+    ["http", "https"],
+    "Microsoft Entra login host for the Teams bots' client-credentials tokens (without the tenant)",
+    "https://login.microsoftonline.com",
+  ),
+  TEAMS_SERVICE_URLS: Type.String({
+    default:
+      "https://smba.trafficmanager.net,https://smba.infra.gcc.teams.microsoft.com,https://smba.infra.gov.teams.microsoft.us,https://smba.infra.dod.teams.microsoft.us",
+    minLength: 1,
+    description:
+      "origins Teams replies may be posted to (a verified activity's serviceUrl), comma-separated; https://*.host allowed",
+  }),
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
   ...listenFields("gateway"),

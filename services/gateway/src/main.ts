@@ -41,6 +41,12 @@ const channels = await createChannels({
     slackSigningSecret: config.SLACK_SIGNING_SECRET,
     slackApiUrl: config.SLACK_API_URL,
     telegramApiUrl: config.TELEGRAM_API_URL,
+    teams: {
+      openIdMetadataUrl: config.TEAMS_OPENID_METADATA_URL,
+      issuer: config.TEAMS_TOKEN_ISSUER,
+      loginUrl: config.TEAMS_LOGIN_URL,
+      serviceUrls: config.TEAMS_SERVICE_URLS.split(",").map((entry) => entry.trim()),
+    },
     webchatSessionSecret: config.WEBCHAT_SESSION_SECRET,
     webchatPreviousSessionSecret: config.WEBCHAT_SESSION_PREVIOUS_SECRET,
   },
