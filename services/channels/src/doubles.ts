@@ -6,6 +6,8 @@ export type {
   SlackApiFailure,
   SlackApiMessage,
   SlackApiOptions,
+  SlackInstallingTeam,
+  SlackOAuthApp,
   SlackTokenInfo,
 } from "./slack/double.ts";
 export { signSlackRequest, startSlackApi } from "./slack/double.ts";

@@ -5,6 +5,7 @@ import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { ChannelMetrics, InboundPublisher } from "./host.ts";
 import type { ReplyLedger } from "./reply-ledger.ts";
+import type { SlackOAuthSettings } from "./slack/install.ts";
 
 /** One channel of the gateway: its webhook routes and its outbound handler. Adding a channel is one folder that builds this. */
 export interface Channel {
@@ -34,6 +35,8 @@ export interface ChannelDeps {
     slackApiUrl: string;
     /** Telegram Bot API base URL (`TELEGRAM_API_URL`); the public one when absent. */
     telegramApiUrl?: string | undefined;
+    /** The shared Slack app's OAuth ("Add to Slack"); the install routes exist only when set. */
+    slackOAuth?: SlackOAuthSettings | undefined;
     /** Microsoft Teams (Bot Framework) endpoints; the public ones when absent. */
     teams?: TeamsSettings;
     /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */

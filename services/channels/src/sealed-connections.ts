@@ -24,6 +24,11 @@ export interface SealedConnectionSource<K extends string> {
   keys: readonly K[];
   /** Keys read when present (a non-empty string), never required. */
   optionalKeys?: readonly string[];
+  /**
+   * A row without credentials: an error (the operator writes them from a Secret), or `absent`
+   * for connections whose credentials an installation writes and an uninstall clears.
+   */
+  withoutCredentials?: "error" | "absent";
 }
 
 /**
@@ -48,6 +53,7 @@ export async function loadSealedConnection<K extends string>(
   );
   if (!row) return null;
   if (!row.credentials) {
+    if (source.withoutCredentials === "absent") return null;
     throw new CredentialsError(
       `${label} connection ${connectionId} has no credentials; the operator writes them from its Secret`,
     );
