@@ -37,7 +37,7 @@ import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
 
 const SECRET_KEY = parseSecretKey(randomBytes(32).toString("base64"));
 // The key set is fetched again for an unknown key id at most once per this long.
-const KEYS_COOLDOWN_MS = 1_500;
+const KEYS_COOLDOWN_MS = 3_000;
 
 interface TeamsTenant {
   tenantId: string;
@@ -440,9 +440,12 @@ describe("Teams signing keys", () => {
     await replyTo(acme, conversation, rotated.id);
     expect(fetches("keys")).toBe(keysBefore + 1);
 
-    // Key ids nobody publishes: within the cooldown they cost no fetch at all.
+    // Key ids nobody publishes: a burst of them costs at most one fetch per cooldown (none while
+    // the rotation's fetch is fresh), however many arrive. Counted against the burst's own
+    // duration, since a loaded machine may stretch it past a cooldown.
     const unknownKid = await teams.stageKey();
-    for (let i = 0; i < 5; i++) {
+    const burstStarted = Date.now();
+    for (let i = 0; i < 8; i++) {
       const result = await deliver(
         acme,
         personalActivity(acme, "made-up key", conversation),
@@ -450,12 +453,13 @@ describe("Teams signing keys", () => {
       );
       expect(result.status).toBe(401);
     }
-    expect(fetches("keys")).toBe(keysBefore + 1);
-    // After it, one fetch for the next one.
+    const allowed = Math.floor((Date.now() - burstStarted) / KEYS_COOLDOWN_MS);
+    expect(fetches("keys") - (keysBefore + 1)).toBeLessThanOrEqual(allowed);
+    // After a quiet cooldown, the next unknown key id fetches once more.
+    const beforeQuiet = fetches("keys");
     await new Promise((resolve) => setTimeout(resolve, KEYS_COOLDOWN_MS + 100));
     await deliver(acme, personalActivity(acme, "made-up key", conversation), await tokenFor(acme, { kid: unknownKid }));
-    await deliver(acme, personalActivity(acme, "made-up key", conversation), await tokenFor(acme, { kid: unknownKid }));
-    expect(fetches("keys")).toBe(keysBefore + 2);
+    expect(fetches("keys")).toBe(beforeQuiet + 1);
     expect(fetches("metadata")).toBe(metadataBefore);
     expect(repliesIn(acme, conversation)).toHaveLength(1);
   });
