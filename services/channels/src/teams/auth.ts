@@ -91,7 +91,7 @@ export function createTeamsTokenVerifier(options: TeamsTokenVerifierOptions): Te
         ? keys.set
         : createRemoteJWKSet(new URL(jwksUri), {
             cacheMaxAge: options.keysMaxAgeMs ?? 24 * 60 * 60_000,
-            cooldownDuration: options.refetchCooldownMs ?? 5 * 60_000,
+            cooldownDuration: options.refetchCooldownMs ?? 30_000,
             timeoutDuration: fetchTimeoutMs,
           });
     keys = { jwksUri, set, expires: now() + metadataMaxAgeMs };
