@@ -40,8 +40,7 @@ function channelRules(c: ChannelDefinition): CelRule[] {
   const rules: CelRule[] = [];
   if (c.credentials.required.length > 0) {
     rules.push({
-      rule:
-        `self.type != '${c.type}' || has(self.credentialsSecretRef)` + (c.install === undefined ? "" : ` || (${c.install.when})`),
+      rule: `self.type != '${c.type}' || has(self.credentialsSecretRef)${c.install === undefined ? "" : ` || (${c.install.when})`}`,
       message:
         `${c.type} channels need credentialsSecretRef naming a Secret with ${c.credentials.required.join(" and ")}` +
         (c.install === undefined ? "" : ", unless installed through the platform (install)"),

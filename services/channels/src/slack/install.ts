@@ -82,8 +82,8 @@ export const slackInstall: FastifyPluginAsync<SlackInstallOptions> = async (app,
       .header("content-security-policy", "default-src 'none'")
       .header("referrer-policy", "no-referrer")
       .send(
-        `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title></head>` +
-          `<body><h1>${escape(title)}</h1><p>${escape(text)}</p></body></html>`,
+        `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
+          `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body></html>`,
       );
   const cookie = (value: string, maxAgeSeconds: number) =>
     `${INSTALL_COOKIE}=${value}; Path=${cookiePath}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secureCookie ? "; Secure" : ""}`;
@@ -199,6 +199,6 @@ function cookieValue(header: string | undefined, name: string): string | null {
   return null;
 }
 
-function escape(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
