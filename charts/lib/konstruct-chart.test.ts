@@ -244,6 +244,20 @@ describe("the synthesized install", () => {
     expect(policy.spec.egress.flatMap((r: Obj) => (r.ports ?? []).map((p: Obj) => p.port))).toContain(8443);
   });
 
+  it('turns on "Add to Slack" only with slack.clientId: the client id, its secret from the install Secret, the callback on the Ingress host', () => {
+    const env = (list: Obj[]) => podSpec(find("Deployment", "konstruct-gateway", list)).containers[0].env as Obj[];
+    expect(env(objects).map((e) => e.name)).not.toContain("SLACK_CLIENT_ID");
+    const values = parseValues({ slack: { clientId: "1234.5678" } });
+    const withOAuth = synthesize(values);
+    expect(env(withOAuth)).toContainEqual({ name: "SLACK_CLIENT_ID", value: "1234.5678" });
+    expect(env(withOAuth)).toContainEqual({
+      name: "SLACK_CLIENT_SECRET",
+      valueFrom: { secretKeyRef: { name: defaults.secretName, key: "slack-client-secret" } },
+    });
+    const redirect = env(withOAuth).find((e) => e.name === "SLACK_OAUTH_REDIRECT_URL")?.value as string;
+    expect(redirect).toBe(`${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}/webhooks/slack/oauth/callback`);
+  });
+
   it("exposes only the gateway, through an Ingress for webhooks and web chat", () => {
     const ingress = find("Ingress", "konstruct-gateway");
     expect(ingress.spec.ingressClassName).toBe("nginx");

@@ -282,6 +282,14 @@ export const ValuesSchema = Type.Object(
           default: "https://slack.com/api/",
           description: "Slack Web API base",
         }),
+        clientId: Type.Optional(
+          Type.String({
+            pattern: "^[0-9]+\\.[0-9]+$",
+            description:
+              'client id of the shared Slack app: turns on "Add to Slack" (its client secret is the install Secret\'s slack-client-secret; ' +
+              "the redirect URL is https://<domain>/webhooks/slack/oauth/callback, http without ingress TLS)",
+          }),
+        ),
       },
       "Slack",
     ),

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { synthesize } from "@konstruct/charts";
 import {
@@ -222,6 +223,14 @@ describe("examples/ on a real kube-apiserver", () => {
       metadata: { name: "ada", namespace: "konstruct-acme" },
     });
     expect(ada.spec.default).toBe(true);
+  });
+
+  it('examples/channels/ are accepted too: a Teams bot with its Secret, an "Add to Slack" channel with none', async () => {
+    const objects = loadManifests(join(examplesDir, "channels"));
+    const channels = objects.filter((o) => o.kind === "Tenant").flatMap((t) => t.spec.channels as Obj[]);
+    expect(channels.map((c) => c.type)).toEqual(expect.arrayContaining(["teams", "slack"]));
+    expect(channels.find((c) => c.install === "oauth")?.credentialsSecretRef).toBeUndefined();
+    await dryRunThenApply(objects);
   });
 
   // Otherwise valid, so the one mistake is what the server reports.

@@ -39,10 +39,21 @@ function channelRules(c: ChannelDefinition): CelRule[] {
   const rules: CelRule[] = [];
   if (c.credentials.required.length > 0) {
     rules.push({
-      rule: `self.type != '${c.type}' || has(self.credentialsSecretRef)`,
-      message: `${c.type} channels need credentialsSecretRef naming a Secret with ${c.credentials.required.join(" and ")}`,
+      rule: `self.type != '${c.type}' || has(self.credentialsSecretRef)${c.install === undefined ? "" : ` || (${c.install.when})`}`,
+      message:
+        `${c.type} channels need credentialsSecretRef naming a Secret with ${c.credentials.required.join(" and ")}` +
+        (c.install === undefined ? "" : ", unless installed through the platform (install)"),
       fieldPath: ".credentialsSecretRef",
       reason: "FieldValueRequired",
+    });
+  }
+  if (c.install !== undefined) {
+    // The installation writes the credentials; a Secret as well would leave two owners of one token.
+    rules.push({
+      rule: `self.type != '${c.type}' || !(${c.install.when}) || !has(self.credentialsSecretRef)`,
+      message: `a ${c.type} channel installed through the platform takes no credentialsSecretRef: the installation stores its credentials`,
+      fieldPath: ".credentialsSecretRef",
+      reason: "FieldValueForbidden",
     });
   }
   if (c.externalId.pattern !== undefined) {
@@ -251,6 +262,16 @@ const ChannelStatus = Type.Object(
       Type.String({
         description: `Path the gateway serves for this channel: ${CHANNELS.map((c) => c.connectionRoute.replace(":connectionId", "<id>")).join(" or ")}.`,
       }),
+    ),
+    installPath: Type.Optional(
+      Type.String({
+        description:
+          "For a channel installed through the platform (install: oauth): the gateway path that starts the installation; " +
+          "open https://<gateway host><installPath> as an admin of the workspace named by externalId.",
+      }),
+    ),
+    installed: Type.Optional(
+      Type.Boolean({ description: "For a channel installed through the platform: whether an installation is stored." }),
     ),
   },
   { description: "The state of one channel." },
