@@ -32,8 +32,8 @@ export function questionText(type: string, text: string, botUserId: string | nul
   return (channelDefinition(type)?.questionText ?? plainText)(text, botUserId);
 }
 
-export type { ChannelDefinition } from "./definition.ts";
-export { connectionPath } from "./definition.ts";
+export type { ChannelDefinition, ConnectionContext } from "./definition.ts";
+export { ChannelHookError, connectionPath } from "./definition.ts";
 export { SLACK_CONNECTION_ROUTE, SLACK_SECRET_KEYS, SLACK_SHARED_APP_ROUTE, slackChannel } from "./slack/definition.ts";
 export type { NormalizeOptions, SlackIgnoreReason, SlackNormalized } from "./slack/normalize.ts";
 export { normalizeSlackEvent, SlackEventEnvelope, slackTsToIso, stripBotMention } from "./slack/normalize.ts";
