@@ -18,3 +18,18 @@ export type {
   TelegramSentMessage,
 } from "./telegram/double.ts";
 export { startTelegramApi } from "./telegram/double.ts";
+export type {
+  WhatsAppApiCall,
+  WhatsAppApiDouble,
+  WhatsAppApiFailure,
+  WhatsAppApiOptions,
+  WhatsAppNumberInfo,
+  WhatsAppSentMessage,
+} from "./whatsapp/double.ts";
+export {
+  CUSTOMER_SERVICE_WINDOW_MS,
+  signWhatsAppNotification,
+  startWhatsAppApi,
+  whatsappStatusNotification,
+  whatsappTextNotification,
+} from "./whatsapp/double.ts";

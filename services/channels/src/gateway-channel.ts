@@ -34,6 +34,8 @@ export interface ChannelDeps {
     slackApiUrl: string;
     /** Telegram Bot API base URL (`TELEGRAM_API_URL`); the public one when absent. */
     telegramApiUrl?: string | undefined;
+    /** WhatsApp Graph API base URL with its version (`WHATSAPP_API_URL`); the public one when absent. */
+    whatsappApiUrl?: string | undefined;
     /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */
     staleClaimMs?: number;
     /** Web chat session signing key (`WEBCHAT_SESSION_SECRET`); derived from the secret key when absent. */

@@ -2,13 +2,19 @@ import { type ChannelDefinition, connectionPath, plainText } from "./definition.
 import { slackChannel } from "./slack/definition.ts";
 import { telegramChannel } from "./telegram/definition.ts";
 import { webchatChannel } from "./webchat/definition.ts";
+import { whatsappChannel } from "./whatsapp/definition.ts";
 
 /**
  * Every channel Konstruct speaks. Adding one is a folder beside `slack/` (definition, ingress,
  * sender, double) and its definition here; the CRD's enum and rules, the operator's credential
  * check, the webhook paths and the gateway's routes all derive from this list.
  */
-export const CHANNELS = [slackChannel, webchatChannel, telegramChannel] as const satisfies readonly ChannelDefinition[];
+export const CHANNELS = [
+  slackChannel,
+  webchatChannel,
+  telegramChannel,
+  whatsappChannel,
+] as const satisfies readonly ChannelDefinition[];
 
 /** A channel type name, as the CRD, the database and `KonstructMessage.channelType` carry it. */
 export type ChannelTypeName = (typeof CHANNELS)[number]["type"];

@@ -8,6 +8,7 @@ const GatewayConfigSchema = Type.Object({
   SLACK_API_URL: fields.SLACK_API_URL,
   SLACK_SIGNING_SECRET: fields.SLACK_SIGNING_SECRET,
   TELEGRAM_API_URL: fields.TELEGRAM_API_URL,
+  WHATSAPP_API_URL: fields.WHATSAPP_API_URL,
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
   ...listenFields("gateway"),
