@@ -26,6 +26,22 @@ export function splitOperatorRules(rules: readonly PolicyRule[] = OPERATOR_RBAC_
   return { cluster: rules.filter((r) => !isLease(r)), leaderElection: rules.filter(isLease) };
 }
 
+/**
+ * Where the operator says channels' webhooks are (PUBLIC_BASE_URL): the value, else the Ingress's
+ * host; none without either, and none when the value is empty.
+ */
+export function publicBaseUrlOf(values: Values): string | null {
+  const configured = values.operator.publicBaseUrl;
+  if (configured !== undefined) return configured === "" ? null : configured;
+  if (!values.ingress.enabled) return null;
+  return `${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
+}
+
+function publicBaseUrlEnv(values: Values): k8s.EnvVar[] {
+  const url = publicBaseUrlOf(values);
+  return url === null ? [] : [{ name: "PUBLIC_BASE_URL", value: url }];
+}
+
 /** The operator's leader-election Lease, in the install namespace. */
 export const LEASE_NAME = "konstruct-operator";
 
@@ -104,6 +120,7 @@ export class Operator extends Construct {
                   { name: "INSTALL_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
                   { name: "LEASE_NAME", value: LEASE_NAME },
                   { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                  ...publicBaseUrlEnv(values),
                   // A bounded heap keeps the operator's RSS under 200 MB at 500 Tenants (operator/bench).
                   { name: "NODE_OPTIONS", value: OPERATOR_NODE_OPTIONS },
                 ],

@@ -154,6 +154,14 @@ export const ValuesSchema = Type.Object(
         replicas: Replicas(2),
         healthPort: Type.Integer({ minimum: 1024, maximum: 65_535, default: HTTP_PORTS.operator }),
         resources: Resources("100m", "128Mi", "500m", "256Mi"),
+        publicBaseUrl: Type.Optional(
+          Type.String({
+            pattern: "^(https?://[^\\s/]+(/[^\\s]*)?)?$",
+            description:
+              "where webhooks reach the gateway from the internet; the operator registers channels' webhooks there " +
+              "(Telegram's setWebhook). Unset: https://<domain> (http:// without TLS) when the Ingress is enabled; empty: register none",
+          }),
+        ),
       },
       "the operator; more than one replica waits on the leader-election Lease",
     ),
