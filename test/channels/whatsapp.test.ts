@@ -3,6 +3,7 @@ import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gate
 import {
   connectNats,
   type Database,
+  deadLetterSubject,
   encryptSecret,
   ensureJetStream,
   outboundConsumer,
@@ -406,6 +407,10 @@ describe("WhatsApp messages", () => {
     const calls = whatsapp.calls.filter((c) => c.body.to === customer);
     expect(calls.map((c) => (c.response.error as { code?: number } | undefined)?.code)).toEqual([131047]);
     expect(repliesTo(acme, customer)).toHaveLength(0);
+    // The dead letter says why, in words an operator can act on.
+    const dead = await gateway.jsm.streams.getMessage(STREAMS.deadLetter, { last_by_subj: deadLetterSubject(STREAMS.outbound) });
+    expect(dead?.header.get("Konstruct-Reason")).toMatch(/131047 .*outside WhatsApp's 24-hour customer service window/);
+    expect(dead?.json<{ target: { channelId: string } }>().target.channelId).toBe(customer);
   });
 });
 

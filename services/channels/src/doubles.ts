@@ -27,7 +27,6 @@ export type {
   WhatsAppSentMessage,
 } from "./whatsapp/double.ts";
 export {
-  CUSTOMER_SERVICE_WINDOW_MS,
   signWhatsAppNotification,
   startWhatsAppApi,
   whatsappStatusNotification,

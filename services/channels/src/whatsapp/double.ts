@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { CUSTOMER_SERVICE_WINDOW_MS } from "./normalize.ts";
 import { whatsappSignature } from "./signature.ts";
 
 /**
@@ -74,9 +75,6 @@ export interface WhatsAppApiDouble {
   reset(): void;
   close(): Promise<void>;
 }
-
-/** The 24-hour customer service window. */
-export const CUSTOMER_SERVICE_WINDOW_MS = 24 * 60 * 60_000;
 
 /** Signs a notification body as Meta does (`X-Hub-Signature-256`). */
 export function signWhatsAppNotification(appSecret: string, body: string | Buffer): string {

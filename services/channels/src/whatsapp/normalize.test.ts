@@ -8,6 +8,7 @@ const options = {
   connectionId: "0b8f4a4e-3c7d-4e8e-9a55-2f4f7a1e9c02",
   phoneNumberId: NUMBER,
   newId: () => "0b8f4a4e-3c7d-4e8e-9a55-2f4f7a1e9c03",
+  now: () => Date.UTC(2026, 0, 2, 4, 0, 0),
 };
 
 describe("normalizeWhatsAppNotification", () => {
@@ -71,6 +72,17 @@ describe("normalizeWhatsAppNotification", () => {
         options,
       ),
     ).toMatchObject([{ reason: "unsupported_field", detail: "account_update" }]);
+  });
+
+  it("does not answer a message written more than 24 hours ago (Meta retries for days): no reply could reach the customer", () => {
+    const late = whatsappTextNotification({
+      phoneNumberId: NUMBER,
+      displayPhoneNumber: "1",
+      from: "2",
+      text: "still there?",
+      timestamp: options.now() - 24 * 60 * 60_000 - 1_000,
+    }).body;
+    expect(normalizeWhatsAppNotification(late, options)).toMatchObject([{ kind: "ignored", reason: "outside_window" }]);
   });
 
   it("refuses a notification that is not the Cloud API's shape", () => {

@@ -48,7 +48,8 @@ export type WhatsAppIgnoreReason =
   | "status" // sent/delivered/read/failed of our own replies: nothing to answer
   | "error" // an asynchronous error report
   | "non_text" // images, audio, reactions, locations, …: nothing to answer as text
-  | "own_message"; // the business number itself as the sender
+  | "own_message" // the business number itself as the sender
+  | "outside_window"; // written more than 24 hours ago (Meta retries for days): no free-form reply can reach the customer now
 
 export type WhatsAppNormalized =
   | { kind: "message"; message: KonstructMessage }
@@ -63,7 +64,11 @@ export interface WhatsAppNormalizeOptions {
   /** The connection's phone number id (its external id). */
   phoneNumberId: string;
   newId?: () => string;
+  now?: () => number;
 }
+
+/** WhatsApp's customer service window: free-form replies only within 24 hours of the customer's last message. */
+export const CUSTOMER_SERVICE_WINDOW_MS = 24 * 60 * 60_000;
 
 /**
  * Normalizes a verified notification into one result per message or status it carries; throws
@@ -110,6 +115,12 @@ function normalizeValue(value: ChangeValue, options: WhatsAppNormalizeOptions): 
       results.push({ kind: "ignored", reason: "own_message", detail: message.type.slice(0, 32) });
       continue;
     }
+    const writtenAt = Number(message.timestamp) * 1000;
+    if ((options.now ?? Date.now)() - writtenAt > CUSTOMER_SERVICE_WINDOW_MS) {
+      // A notification Meta kept retrying past the window: a model run would produce a reply Graph refuses (131047).
+      results.push({ kind: "ignored", reason: "outside_window", detail: new Date(writtenAt).toISOString() });
+      continue;
+    }
     if (message.type !== "text" || message.text === undefined) {
       results.push({ kind: "ignored", reason: "non_text", detail: message.type.slice(0, 32) });
       continue;
@@ -130,7 +141,7 @@ function normalizeValue(value: ChangeValue, options: WhatsAppNormalizeOptions): 
       sender: { id: message.from, displayName: name ? name.slice(0, 256) : null, isBot: false, botId: null },
       content: { text: message.text.body, mentions: [], mentionsBot: true, attachments: [] },
       threadId: message.from,
-      timestamp: new Date(Number(message.timestamp) * 1000).toISOString(),
+      timestamp: new Date(writtenAt).toISOString(),
       // Meta redelivers a notification with the same message id (wamid): JetStream keeps one.
       deliveryId: message.id,
     };
