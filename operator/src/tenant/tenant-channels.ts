@@ -56,6 +56,12 @@ function storedCredentials(row: ChannelRow, names: TenantNames, deps: TenantDeps
   }
 }
 
+/** One channel's status, and the reason it failed for the condition. */
+interface ChannelResult {
+  status: TenantChannelStatus;
+  reason?: string;
+}
+
 /**
  * Upserts one channel_connections row per `spec.channels` entry, with its credentials read
  * from the referenced Secret and stored encrypted (bound to the tenant id), registers each
@@ -66,108 +72,114 @@ function storedCredentials(row: ChannelRow, names: TenantNames, deps: TenantDeps
 export async function ensureTenantChannels(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<ChannelsOutcome> {
   const specs = tenant.spec.channels ?? [];
   const rows = await deps.channels.list(names.tenantId);
-  const statuses: TenantChannelStatus[] = [];
-  const reasons: string[] = [];
-  for (const channel of specs) {
-    const row = rows.find((r) => r.name === channel.name);
-    try {
-      const definition = definitionOf(channel);
-      const credentials = await readCredentials(channel, names, deps);
-      const settings = definition.settings(channel);
-      const sealed = () =>
-        credentials === null ? null : encryptSecret(deps.secretKey, names.tenantId, JSON.stringify(canonical(credentials)));
-      let id = row?.id;
-      if (row === undefined) {
-        id = await deps.channels.insert(names.tenantId, {
-          name: channel.name,
-          type: channel.type,
-          externalId: channel.externalId,
-          credentials: sealed(),
-          settings,
-        });
-      } else if (
-        row.type !== channel.type ||
-        row.externalId !== channel.externalId ||
-        !jsonEqual(row.settings, settings) ||
-        !jsonEqual(storedCredentials(row, names, deps), credentials)
-      ) {
-        // Another bot or service account now: the old one stops pointing here first.
-        if (row.type !== channel.type || row.externalId !== channel.externalId) await unregisterRow(row, names, deps);
-        await deps.channels.update(names.tenantId, {
-          ...row,
-          type: channel.type,
-          externalId: channel.externalId,
-          credentials: sealed(),
-          settings,
-        });
-      }
-      const connectionId = id as string;
-      const path = webhookPath(channel.type, connectionId);
-      const previous = tenant.status?.channels?.find((s) => s.name === channel.name && s.connectionId === connectionId);
-      try {
-        const registration =
-          credentials === null
-            ? ({ kind: "skipped", note: null } as const)
-            : await ensureRegistered(
-                definition,
-                { connectionId, externalId: channel.externalId, credentials },
-                previous?.registration,
-                deps,
-              );
-        statuses.push({
-          name: channel.name,
-          type: channel.type,
-          connectionId,
-          ready: true,
-          webhookPath: path,
-          ...(registration.kind === "registered" ? { registration: registration.fingerprint } : {}),
-          ...(registration.kind === "skipped" && registration.note ? { message: registration.note } : {}),
-        });
-      } catch (error) {
-        reasons.push(reasonOf(error, "ChannelFailed"));
-        statuses.push({
-          name: channel.name,
-          type: channel.type,
-          connectionId,
-          ready: false,
-          message: messageOf(error),
-          webhookPath: path,
-        });
-      }
-    } catch (error) {
-      reasons.push(reasonOf(error, "ChannelFailed"));
-      statuses.push({
+  const results: ChannelResult[] = [];
+  for (const channel of specs) results.push(await ensureChannel(tenant, channel, rows, names, deps));
+  const removals: ChannelResult[] = [];
+  for (const row of rows.filter((r) => !specs.some((c) => c.name === r.name))) {
+    const removal = await removeChannel(row, names, deps);
+    if (removal) removals.push(removal);
+  }
+  const statuses = results.map((r) => r.status);
+  const failing = [...results, ...removals].filter((r) => !r.status.ready);
+  if (failing.length === 0) return { ...ok("ChannelsReady", `${statuses.length} channel(s) connected`), channels: statuses };
+  // Webhook failures keep their own reason (WebhookRegistrationFailed) when they are the only kind.
+  const reasons = failing.map((r) => r.reason ?? "ChannelFailed");
+  const reason = reasons.every((r) => r === reasons[0]) && reasons[0]?.startsWith("Webhook") ? reasons[0] : "ChannelFailed";
+  return { ...notReady(reason, failing.map((r) => `${r.status.name}: ${r.status.message}`).join("; ")), channels: statuses };
+}
+
+/** Stores one channel's connection (insert or update what differs), then registers it with its service. */
+async function ensureChannel(
+  tenant: Tenant,
+  channel: TenantChannelSpec,
+  rows: readonly ChannelRow[],
+  names: TenantNames,
+  deps: TenantDeps,
+): Promise<ChannelResult> {
+  const row = rows.find((r) => r.name === channel.name);
+  const failed = (error: unknown, where: { connectionId: string; type: string } | undefined): ChannelResult => ({
+    status: {
+      name: channel.name,
+      type: channel.type,
+      ready: false,
+      message: messageOf(error),
+      ...(where ? { connectionId: where.connectionId, webhookPath: webhookPath(where.type, where.connectionId) } : {}),
+    },
+    reason: reasonOf(error, "ChannelFailed"),
+  });
+  let connectionId: string;
+  let definition: ChannelDefinition;
+  let credentials: Credentials;
+  try {
+    definition = definitionOf(channel);
+    credentials = await readCredentials(channel, names, deps);
+    connectionId = await storeConnection(channel, row, credentials, definition.settings(channel), names, deps);
+  } catch (error) {
+    return failed(error, row ? { connectionId: row.id, type: row.type } : undefined);
+  }
+  const path = webhookPath(channel.type, connectionId);
+  const previous = tenant.status?.channels?.find((s) => s.name === channel.name && s.connectionId === connectionId);
+  try {
+    const registration =
+      credentials === null
+        ? ({ kind: "skipped", note: null } as const)
+        : await ensureRegistered(
+            definition,
+            { connectionId, externalId: channel.externalId, credentials },
+            previous?.registration,
+            deps,
+          );
+    return {
+      status: {
         name: channel.name,
         type: channel.type,
-        ready: false,
-        message: messageOf(error),
-        ...(row ? { connectionId: row.id, webhookPath: webhookPath(row.type, row.id) } : {}),
-      });
-    }
+        connectionId,
+        ready: true,
+        webhookPath: path,
+        ...(registration.kind === "registered" ? { registration: registration.fingerprint } : {}),
+        ...(registration.kind === "skipped" && registration.note ? { message: registration.note } : {}),
+      },
+    };
+  } catch (error) {
+    return failed(error, { connectionId, type: channel.type });
   }
-  const removals: string[] = [];
-  for (const row of rows) {
-    if (specs.some((c) => c.name === row.name)) continue;
-    try {
-      await unregisterRow(row, names, deps);
-      await deps.channels.delete(names.tenantId, row.id);
-    } catch (error) {
-      // The row stays, so the next attempt still has the credentials to remove the registration with.
-      reasons.push(reasonOf(error, "ChannelFailed"));
-      removals.push(`removing ${row.name}: ${messageOf(error)}`);
-    }
+}
+
+/** Inserts the connection's row, or updates the fields that differ; returns its id. */
+async function storeConnection(
+  channel: TenantChannelSpec,
+  row: ChannelRow | undefined,
+  credentials: Credentials,
+  settings: Record<string, unknown>,
+  names: TenantNames,
+  deps: TenantDeps,
+): Promise<string> {
+  const sealed = () =>
+    credentials === null ? null : encryptSecret(deps.secretKey, names.tenantId, JSON.stringify(canonical(credentials)));
+  const fields = { type: channel.type, externalId: channel.externalId, settings };
+  if (row === undefined) return deps.channels.insert(names.tenantId, { name: channel.name, ...fields, credentials: sealed() });
+  const moved = row.type !== channel.type || row.externalId !== channel.externalId;
+  if (moved || !jsonEqual(row.settings, settings) || !jsonEqual(storedCredentials(row, names, deps), credentials)) {
+    // Another bot or account now: the old one stops pointing here first.
+    if (moved) await unregisterRow(row, names, deps);
+    await deps.channels.update(names.tenantId, { ...row, ...fields, credentials: sealed() });
   }
-  const failing = statuses.filter((s) => !s.ready);
-  if (failing.length > 0 || removals.length > 0) {
-    // Webhook failures keep their own reason (WebhookRegistrationFailed) when they are the only kind.
-    const reason =
-      reasons.length > 0 && reasons.every((r) => r === reasons[0]) && reasons[0]?.startsWith("Webhook")
-        ? reasons[0]
-        : "ChannelFailed";
-    const outcome = notReady(reason, [...failing.map((s) => `${s.name}: ${s.message}`), ...removals].join("; "));
-    return { ...outcome, channels: statuses };
+  return row.id;
+}
+
+/** Removes a channel no longer in the spec: its registration, then its row; null when done. */
+async function removeChannel(row: ChannelRow, names: TenantNames, deps: TenantDeps): Promise<ChannelResult | null> {
+  try {
+    await unregisterRow(row, names, deps);
+    await deps.channels.delete(names.tenantId, row.id);
+    return null;
+  } catch (error) {
+    // The row stays, so the next attempt still has the credentials to remove the registration with.
+    return {
+      status: { name: row.name, type: row.type, ready: false, message: `removing: ${messageOf(error)}` },
+      reason: reasonOf(error, "ChannelFailed"),
+    };
   }
-  return { ...ok("ChannelsReady", `${statuses.length} channel(s) connected`), channels: statuses };
 }
 
 /**
