@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   createDatabase,
   type Database,
@@ -50,6 +50,53 @@ async function seedTenant(db: Kysely<Database>, id: string, name: string): Promi
   await db
     .insertInto("token_usage")
     .values({ tenant_id: id, agent_id: agent.id, day: "2026-11-28", prompt_tokens: 10, completion_tokens: 5, runs: 1 })
+    .execute();
+  const owner = await db.selectFrom("portal_users").select("id").where("tenant_id", "=", id).executeTakeFirstOrThrow();
+  await db
+    .insertInto("portal_invitations")
+    .values({
+      tenant_id: id,
+      email: `admin@${name}.example`,
+      role: "admin",
+      token_hash: randomBytes(32),
+      invited_by: owner.id,
+      expires_at: new Date(Date.now() + 86_400_000),
+    })
+    .execute();
+  await db
+    .insertInto("portal_sessions")
+    .values({
+      tenant_id: id,
+      user_id: owner.id,
+      token_hash: randomBytes(32),
+      csrf_token: randomBytes(32).toString("base64url"),
+      expires_at: new Date(Date.now() + 86_400_000),
+    })
+    .execute();
+  const conversation = await db
+    .insertInto("conversations")
+    .values({
+      tenant_id: id,
+      channel_type: "slack",
+      connection_name: "slack",
+      thread_key: `T-${name}/C1/1700000000.000100`,
+      started_at: new Date(),
+      last_message_at: new Date(),
+      message_count: 1,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  await db
+    .insertInto("conversation_messages")
+    .values({
+      tenant_id: id,
+      conversation_id: conversation.id,
+      message_key: `in:${randomUUID()}`,
+      direction: "inbound",
+      sender_id: "U1",
+      text: `hello from ${name}`,
+      created_at: new Date(),
+    })
     .execute();
 }
 
@@ -214,6 +261,39 @@ describe("konstruct_record_tokens, the orchestrator's one-statement token count"
   });
 });
 
+describe("the portal's lookups before the tenant is known", () => {
+  it("find a person by email (any case), and only the app role may ask", async () => {
+    const { rows } = await sql<{ tenant_id: string; role: string }>`
+      select tenant_id, role from konstruct_portal_user_by_email(${"OWNER@Globex.example"})`.execute(t.app);
+    expect(rows).toEqual([{ tenant_id: B, role: "owner" }]);
+    expect((await sql`select * from konstruct_portal_user_by_email(${"nobody@x.example"})`.execute(t.app)).rows).toEqual([]);
+    await expect(
+      sql`select * from konstruct_portal_user_by_email(${"owner@acme.example"})`.execute(tenantRole.db),
+    ).rejects.toThrow(/permission denied/);
+  });
+
+  it("find a session or an invitation by its token digest only", async () => {
+    const session = await t.admin
+      .selectFrom("portal_sessions")
+      .select(["token_hash", "id"])
+      .where("tenant_id", "=", A)
+      .executeTakeFirstOrThrow();
+    const { rows } = await sql<{ session_id: string; tenant_id: string }>`
+      select session_id, tenant_id from konstruct_portal_session(${session.token_hash})`.execute(t.app);
+    expect(rows).toEqual([{ session_id: session.id, tenant_id: A }]);
+    const invitation = await t.admin
+      .selectFrom("portal_invitations")
+      .select("token_hash")
+      .where("tenant_id", "=", B)
+      .executeTakeFirstOrThrow();
+    const found = await sql<{
+      tenant_id: string;
+    }>`select tenant_id from konstruct_portal_invitation(${invitation.token_hash})`.execute(t.app);
+    expect(found.rows).toEqual([{ tenant_id: B }]);
+    expect((await sql`select * from konstruct_portal_session(${randomBytes(32)})`.execute(t.app)).rows).toEqual([]);
+  });
+});
+
 describe("a per-tenant login role", () => {
   it("reads only its own tenant's rows", async () => {
     for (const table of TENANT_SCOPED_TABLES) {
@@ -238,6 +318,15 @@ describe("a per-tenant login role", () => {
         await trx.insertInto("agents").values({ tenant_id: B, name: "mole", display_name: "Mole", model: "m" }).execute();
       }),
     ).rejects.toThrow(/permission denied|row-level security/);
+  });
+
+  it("reads its people's sessions and invitations but never their token digests, and writes no history", async () => {
+    expect(await tenantRole.db.selectFrom("portal_sessions").select(["user_id", "expires_at"]).execute()).toHaveLength(1);
+    await expect(sql`select token_hash from portal_sessions`.execute(tenantRole.db)).rejects.toThrow(/permission denied/);
+    await expect(sql`select token_hash from portal_invitations`.execute(tenantRole.db)).rejects.toThrow(/permission denied/);
+    await expect(sql`select csrf_token from portal_sessions`.execute(tenantRole.db)).rejects.toThrow(/permission denied/);
+    await expect(sql`delete from conversation_messages`.execute(tenantRole.db)).rejects.toThrow(/permission denied/);
+    await expect(sql`update conversations set subject = 'x'`.execute(tenantRole.db)).rejects.toThrow(/permission denied/);
   });
 
   it("cannot read the role map or rewrite its own mapping", async () => {

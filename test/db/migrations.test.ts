@@ -1,4 +1,4 @@
-import { createDatabase } from "@konstruct/core";
+import { createDatabase, TENANT_SCOPED_TABLES } from "@konstruct/core";
 import { migrateToLatest, migrations } from "@konstruct/migrations";
 import { createTestDatabase, type TestDatabase } from "@konstruct/testkit";
 import { sql } from "kysely";
@@ -30,10 +30,11 @@ describe("migrations", () => {
       expect(applied.map((r) => r.migrationName).sort()).toEqual(Object.keys(migrations).sort());
       const rows = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(one);
       expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(migrations).sort());
-      const policies = await sql<{ n: number }>`select count(*)::int as n from pg_policies where schemaname = 'public'`.execute(
-        one,
-      );
-      expect(policies.rows[0]?.n).toBe(10);
+      // Applied once, not twice: each tenant-scoped table has its two isolation policies.
+      const policies = await sql<{ n: number }>`
+        select count(*)::int as n from pg_policies
+        where schemaname = 'public' and policyname in ('app_tenant_isolation', 'tenant_role_isolation')`.execute(one);
+      expect(policies.rows[0]?.n).toBe(2 * TENANT_SCOPED_TABLES.length);
     } finally {
       await one.destroy();
       await two.destroy();

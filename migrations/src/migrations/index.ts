@@ -6,6 +6,8 @@ import * as recordTokens from "./0004-record-tokens.ts";
 import * as channelTypes from "./0005-channel-types.ts";
 import * as tenantReadOnly from "./0006-tenant-read-only.ts";
 import * as tenantOwners from "./0007-tenant-owners.ts";
+import * as portal from "./0008-portal.ts";
+import * as conversationHistory from "./0009-conversation-history.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -19,4 +21,6 @@ export const migrations: Record<string, Migration> = {
   "0005-channel-types": channelTypes,
   "0006-tenant-read-only": tenantReadOnly,
   "0007-tenant-owners": tenantOwners,
+  "0008-portal": portal,
+  "0009-conversation-history": conversationHistory,
 };

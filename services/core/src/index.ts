@@ -11,10 +11,15 @@ export type {
   AgentUpdate,
   ChannelConnectionRecord,
   ChannelConnectionsTable,
+  ConversationMessagesTable,
+  ConversationsTable,
   Database,
   NewAgent,
   NewChannelConnection,
   NewTenant,
+  PortalInvitationsTable,
+  PortalRole,
+  PortalSessionsTable,
   PortalUserRecord,
   PortalUsersTable,
   TenantOwnersTable,
@@ -61,6 +66,7 @@ export {
 } from "./nats/streams.ts";
 export { hashPassword, verifyPassword } from "./passwords.ts";
 export { decodeOutboundReply, decodeWorkItem, deliveryKey, OutboundReply, WorkItem } from "./pipeline.ts";
+export { isPortalToken, newPortalToken, PORTAL_ROLES, portalTokenDigest } from "./portal-tokens.ts";
 export type { RedisKeyType } from "./redis-keys.ts";
 export {
   keyPart,

@@ -15,6 +15,8 @@ export interface TenantsTable {
   messages_per_minute: Defaulted<number>;
   max_concurrent_runs: Defaulted<number>;
   tokens_per_day: Defaulted<number>;
+  /** Days of conversation history kept before the purge deletes it. */
+  history_retention_days: Defaulted<number>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -60,8 +62,78 @@ export interface PortalUsersTable {
   tenant_id: string;
   email: string;
   password_hash: string;
-  role: Defaulted<"owner" | "admin" | "member">;
+  role: Defaulted<PortalRole>;
+  display_name: Defaulted<string>;
+  password_changed_at: Defaulted<Date>;
   created_at: Generated<Date>;
+}
+
+export type PortalRole = "owner" | "admin" | "member";
+
+/** A one-time link for a person to join a tenant's portal. Only the token's SHA-256 is kept. */
+export interface PortalInvitationsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  email: string;
+  role: PortalRole;
+  token_hash: Buffer;
+  /** Null when the invitation comes from the Tenant resource (spec.owners). */
+  invited_by: ColumnType<string | null, string | null | undefined, string | null>;
+  expires_at: Timestamp;
+  accepted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  accepted_by: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Generated<Date>;
+}
+
+/** A signed-in browser. Only the cookie token's SHA-256 is kept. */
+export interface PortalSessionsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  user_id: string;
+  token_hash: Buffer;
+  csrf_token: string;
+  created_at: Generated<Date>;
+  last_seen_at: Defaulted<Date>;
+  expires_at: Timestamp;
+  user_agent: Defaulted<string>;
+  address: Defaulted<string>;
+}
+
+/** One thread of a channel, with the counters a list page needs. */
+export interface ConversationsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  channel_type: string;
+  /** The tenant's name for the channel connection. */
+  connection_name: Defaulted<string>;
+  /** The channel's own identity of the thread (e.g. Slack workspace/channel/thread ts). */
+  thread_key: string;
+  agent_id: ColumnType<string | null, string | null | undefined, string | null>;
+  subject: Defaulted<string>;
+  started_at: Timestamp;
+  last_message_at: Timestamp;
+  message_count: Defaulted<number>;
+}
+
+/** One inbound message or reply; `message_key` makes writing it idempotent. */
+export interface ConversationMessagesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  conversation_id: string;
+  message_key: string;
+  direction: "inbound" | "reply";
+  sender_id: Defaulted<string>;
+  sender_name: ColumnType<string | null, string | null | undefined, string | null>;
+  agent_id: ColumnType<string | null, string | null | undefined, string | null>;
+  agent_name: ColumnType<string | null, string | null | undefined, string | null>;
+  model: ColumnType<string | null, string | null | undefined, string | null>;
+  prompt_tokens: ColumnType<number | null, number | null | undefined, number | null>;
+  completion_tokens: ColumnType<number | null, number | null | undefined, number | null>;
+  latency_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  text: string;
+  created_at: Timestamp;
+  /** Generated full-text vector; never written. */
+  search: ColumnType<string, never, never>;
 }
 
 /** LLM tokens used per tenant, agent and day. */
@@ -99,6 +171,10 @@ export interface Database {
   agents: AgentsTable;
   channel_connections: ChannelConnectionsTable;
   portal_users: PortalUsersTable;
+  portal_invitations: PortalInvitationsTable;
+  portal_sessions: PortalSessionsTable;
+  conversations: ConversationsTable;
+  conversation_messages: ConversationMessagesTable;
   token_usage: TokenUsageTable;
   tenant_roles: TenantRolesTable;
   tenant_owners: TenantOwnersTable;
@@ -114,4 +190,14 @@ export type NewChannelConnection = Insertable<ChannelConnectionsTable>;
 export type PortalUserRecord = Selectable<PortalUsersTable>;
 
 /** Tables guarded by row-level security; the isolation tests iterate over this list. */
-export const TENANT_SCOPED_TABLES = ["tenants", "agents", "channel_connections", "portal_users", "token_usage"] as const;
+export const TENANT_SCOPED_TABLES = [
+  "tenants",
+  "agents",
+  "channel_connections",
+  "portal_users",
+  "portal_invitations",
+  "portal_sessions",
+  "token_usage",
+  "conversations",
+  "conversation_messages",
+] as const;
