@@ -231,6 +231,17 @@ describe("the synthesized install", () => {
     }
   });
 
+  it("tells the operator where webhooks reach the gateway: the Ingress's host, a value, or nowhere", () => {
+    const env = (list: Obj[]) => podSpec(find("Deployment", "konstruct-operator", list)).containers[0].env as Obj[];
+    expect(env(objects)).toContainEqual({ name: "PUBLIC_BASE_URL", value: "https://konstruct.example.com" });
+    const custom = synthesize(parseValues({ operator: { publicBaseUrl: "https://chat.example.org/konstruct" } }));
+    expect(env(custom)).toContainEqual({ name: "PUBLIC_BASE_URL", value: "https://chat.example.org/konstruct" });
+    for (const values of [{ operator: { publicBaseUrl: "" } }, { ingress: { enabled: false } }]) {
+      expect(env(synthesize(parseValues(values))).map((e) => e.name)).not.toContain("PUBLIC_BASE_URL");
+    }
+    expect(() => parseValues({ operator: { publicBaseUrl: "konstruct.example.com" } })).toThrow(/operator\.publicBaseUrl/);
+  });
+
   it("configures the OpenAI-compatible provider only when asked: its URL, its key from the Secret, egress to its port", () => {
     const env = (list: Obj[]) => podSpec(find("Deployment", "konstruct-orchestrator", list)).containers[0].env as Obj[];
     expect(env(objects).map((e) => e.name)).not.toContain("OPENAI_BASE_URL");

@@ -30,8 +30,8 @@ const IN_CLUSTER_PORTS: Record<Store, number> = { postgres: 5432, redis: 6379, n
 
 /** Connections that leave the cluster, to `networkPolicies.externalCidr`. */
 const EXTERNAL: readonly { from: Workload; ports: readonly number[]; why: string }[] = [
-  { from: "operator", ports: [443, 6443], why: "the Kubernetes API server" },
-  { from: "gateway", ports: [443], why: "the Slack Web API" },
+  { from: "operator", ports: [443, 6443], why: "the Kubernetes API server, and channels' APIs (Telegram's setWebhook)" },
+  { from: "gateway", ports: [443], why: "the Slack Web API, Telegram's Bot API, WhatsApp's Graph API" },
   { from: "ollama", ports: [443], why: "the model registry, for pulls" },
 ];
 

@@ -34,6 +34,22 @@ export function portalPublicUrl(values: Values): string {
   );
 }
 
+/**
+ * Where the operator says channels' webhooks are (PUBLIC_BASE_URL): the value, else the Ingress's
+ * host; none without either, and none when the value is empty.
+ */
+export function publicBaseUrlOf(values: Values): string | null {
+  const configured = values.operator.publicBaseUrl;
+  if (configured !== undefined) return configured === "" ? null : configured;
+  if (!values.ingress.enabled) return null;
+  return `${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
+}
+
+function publicBaseUrlEnv(values: Values): k8s.EnvVar[] {
+  const url = publicBaseUrlOf(values);
+  return url === null ? [] : [{ name: "PUBLIC_BASE_URL", value: url }];
+}
+
 /** The operator's leader-election Lease, in the install namespace. */
 export const LEASE_NAME = "konstruct-operator";
 
@@ -115,6 +131,7 @@ export class Operator extends Construct {
                   { name: "PORTAL_PUBLIC_URL", value: portalPublicUrl(values) },
                   { name: "PORTAL_SERVICE_ACCOUNT", value: values.operator.portalServiceAccount },
                   { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                  ...publicBaseUrlEnv(values),
                   // A bounded heap keeps the operator's RSS under 200 MB at 500 Tenants (operator/bench).
                   { name: "NODE_OPTIONS", value: OPERATOR_NODE_OPTIONS },
                 ],

@@ -168,6 +168,14 @@ export const ValuesSchema = Type.Object(
           description:
             "the portal's ServiceAccount in the install namespace: the only one that may impersonate portal identities",
         }),
+        publicBaseUrl: Type.Optional(
+          Type.String({
+            pattern: "^(https?://[^\\s/]+(/[^\\s]*)?)?$",
+            description:
+              "where webhooks reach the gateway from the internet; the operator registers channels' webhooks there " +
+              "(Telegram's setWebhook). Unset: https://<domain> (http:// without TLS) when the Ingress is enabled; empty: register none",
+          }),
+        ),
       },
       "the operator; more than one replica waits on the leader-election Lease",
     ),

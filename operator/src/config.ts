@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
-import { fields, intField, LogLevel, listenFields, parseConfig } from "@konstruct/core";
+import { CHANNELS } from "@konstruct/channels";
+import { fields, intField, LogLevel, listenFields, parseConfig, urlField } from "@konstruct/core";
 import { type Static, Type } from "@sinclair/typebox";
 import { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
 import { DEFAULT_PORTAL_PUBLIC_URL, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "./api/portal.ts";
@@ -22,6 +23,15 @@ const Schema = Type.Object({
     Type.String({ description: "Redis host written into tenant Secrets (default: REDIS_ADMIN_URL's)" }),
   ),
   TENANT_REDIS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "Redis port for tenant Secrets" })),
+  PUBLIC_BASE_URL: Type.Optional(
+    urlField(
+      ["https", "http"],
+      "where the gateway is reachable publicly (https://konstruct.example.com): the operator registers channels' webhooks " +
+        "there (Telegram's setWebhook); unset, it registers none",
+    ),
+  ),
+  // Each channel that registers with its service names the variable overriding the service's URL.
+  ...channelApiFields(),
   ...listenFields("operator"),
   RESYNC_INTERVAL_SECONDS: intField(300, "how often every Tenant and Agent is re-checked for drift"),
   WATCH_WATCHDOG_SECONDS: intField(300, "a watch silent for this long is restarted"),
@@ -48,6 +58,22 @@ const Schema = Type.Object({
   POD_NAME: Type.String({ default: `${hostname()}-${process.pid}`, description: "this replica's identity in the Lease" }),
   LOG_LEVEL: LogLevel,
 });
+
+function channelApiFields() {
+  return Object.fromEntries(
+    CHANNELS.flatMap((c) =>
+      "api" in c && c.api ? [[c.api.variable, urlField(["http", "https"], `${c.type} API base URL`, c.api.defaultUrl)]] : [],
+    ),
+  ) as Record<string, ReturnType<typeof urlField>>;
+}
+
+/** API base URLs by channel type, from the variables the channels name. */
+export function channelApiUrls(config: OperatorConfig): Record<string, string> {
+  const values = config as unknown as Record<string, string | undefined>;
+  return Object.fromEntries(
+    CHANNELS.flatMap((c) => ("api" in c && c.api && values[c.api.variable] ? [[c.type, values[c.api.variable] as string]] : [])),
+  );
+}
 
 export type OperatorConfig = Readonly<Static<typeof Schema>>;
 

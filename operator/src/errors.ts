@@ -1,3 +1,4 @@
+import { ChannelHookError } from "@konstruct/channels";
 import { KonstructError } from "@konstruct/core";
 
 /** A dependency (role, ACL user, row, Secret) could not be put in place; the reconcile retries with backoff. */
@@ -38,7 +39,8 @@ export class KubeApiError extends KonstructError {
 
 /** The reason a failure shows in a condition: the error's own reason, else its code in CamelCase. */
 export function reasonOf(error: unknown, fallback: string): string {
-  if (error instanceof ProvisionError || error instanceof SpecConflictError) return error.reason;
+  if (error instanceof ProvisionError || error instanceof SpecConflictError || error instanceof ChannelHookError)
+    return error.reason;
   if (error instanceof KubeApiError) return `KubernetesApi${error.status}`;
   return fallback;
 }

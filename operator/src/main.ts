@@ -1,7 +1,7 @@
 import { createDatabase, createLogger, parseSecretKey } from "@konstruct/core";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
-import { loadConfig } from "./config.ts";
+import { channelApiUrls, loadConfig } from "./config.ts";
 import { KubeClient } from "./kube/kube-client.ts";
 import { startOperator } from "./runtime/operator.ts";
 
@@ -36,6 +36,7 @@ const operator = await startOperator({
     redisHost: config.TENANT_REDIS_HOST ?? redisUrl.hostname,
     redisPort: config.TENANT_REDIS_PORT ?? Number(redisUrl.port || 6379),
   },
+  channelServices: { publicBaseUrl: config.PUBLIC_BASE_URL ?? null, apiUrls: channelApiUrls(config) },
   log,
   installNamespace: config.INSTALL_NAMESPACE,
   portal: {

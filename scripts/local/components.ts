@@ -15,6 +15,8 @@ export interface Connections {
   /** The NATS servers; each service connects as its own user, with its password from the local secrets. */
   natsUrl: string;
   slackApiUrl: string;
+  telegramApiUrl: string;
+  whatsappApiUrl: string;
   model: Model;
   logLevel: string;
 }
@@ -43,6 +45,8 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
         ...nats("gateway"),
         ...listenOn(ports.gateway.port),
         SLACK_API_URL: connections.slackApiUrl,
+        TELEGRAM_API_URL: connections.telegramApiUrl,
+        WHATSAPP_API_URL: connections.whatsappApiUrl,
         SLACK_SIGNING_SECRET: secrets.SLACK_SIGNING_SECRET,
         KONSTRUCT_SECRET_KEY: secrets.KONSTRUCT_SECRET_KEY,
         WEBCHAT_SESSION_SECRET: secrets.WEBCHAT_SESSION_SECRET,
@@ -76,6 +80,7 @@ export function operatorSpec(
   secrets: LocalSecrets,
   port: PortSetting,
   admin: { kubeconfig: string; databaseAdminUrl: string; redisAdminUrl: string; logLevel: string; portalUrl: string },
+  extraEnv: Record<string, string> = {},
 ): ComponentSpec {
   return {
     name: "operator",
@@ -93,6 +98,7 @@ export function operatorSpec(
       LOG_LEVEL: admin.logLevel,
       // First owners' invitation links point at the local portal.
       PORTAL_PUBLIC_URL: admin.portalUrl,
+      ...extraEnv,
     },
     readyUrl: readyUrl(port.port, "/healthz"),
   };

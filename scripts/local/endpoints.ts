@@ -15,7 +15,10 @@ export function printEndpoints(reports: TenantReport[], gatewayPort: number): st
       }
       const url = `${base}${channel.webhookPath}`;
       if (channel.type === "webchat") webchat.push(url);
-      print(`    ${channel.type === "webchat" ? "web chat" : "Slack webhook"} (${channel.name}): ${url}`);
+      const label = { webchat: "web chat", slack: "Slack webhook", telegram: "Telegram webhook", whatsapp: "WhatsApp webhook" }[
+        channel.type
+      ];
+      print(`    ${label ?? `${channel.type} webhook`} (${channel.name}): ${url}`);
     }
     // The platform admin hands each first owner their one-time link; nothing is e-mailed.
     for (const owner of report.owners) {

@@ -30,6 +30,8 @@ export interface PlatformOptions {
   services: ComponentSpec[];
   secrets: LocalSecrets;
   operatorPort: PortSetting;
+  /** More of the operator's environment (its public base URL, channel API URLs). */
+  operatorEnv?: Record<string, string>;
   dataDir: string;
   databaseAdminUrl: string;
   redisAdminUrl: string;
@@ -59,13 +61,18 @@ async function throughOperator(options: PlatformOptions): Promise<RunningPlatfor
   const cluster = await startLocalCluster(options.dataDir);
   lifetime.defer(() => cluster.stop());
   print(`kube-apiserver at ${cluster.plane.server}; kubeconfig: ${cluster.plane.adminKubeconfigPath}`);
-  const operator = operatorSpec(options.secrets, options.operatorPort, {
-    kubeconfig: cluster.plane.adminKubeconfigPath,
-    databaseAdminUrl: options.databaseAdminUrl,
-    redisAdminUrl: options.redisAdminUrl,
-    logLevel: options.logLevel,
-    portalUrl: options.portalUrl,
-  });
+  const operator = operatorSpec(
+    options.secrets,
+    options.operatorPort,
+    {
+      kubeconfig: cluster.plane.adminKubeconfigPath,
+      databaseAdminUrl: options.databaseAdminUrl,
+      redisAdminUrl: options.redisAdminUrl,
+      logLevel: options.logLevel,
+      portalUrl: options.portalUrl,
+    },
+    options.operatorEnv,
+  );
   const specs = [operator, ...options.services];
   const supervisor = lifetime.supervise(specs);
   await applyManifests(cluster, examples.manifests);

@@ -5,6 +5,7 @@ import { printEndpoints } from "./endpoints.ts";
 import { required } from "./environment.ts";
 import { loadExamples } from "./examples.ts";
 import { Lifetime } from "./lifetime.ts";
+import { connectMessagingApis } from "./messaging-sandboxes.ts";
 import { findModel } from "./model.ts";
 import { color, print, step } from "./output.ts";
 import { examplesDir, localDataDir } from "./paths.ts";
@@ -38,6 +39,9 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
     step("Slack");
     const slack = await connectSlack(env.SLACK_API_URL, examples.manifests, ports.slack, lifetime);
 
+    step("Telegram and WhatsApp");
+    const messaging = await connectMessagingApis(env, examples.manifests, lifetime);
+
     step("model");
     const model = await findModel(env.OLLAMA_URL);
 
@@ -47,6 +51,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       redisAdminUrl: required(env, "REDIS_ADMIN_URL"),
       natsUrl: required(env, "NATS_URL"),
       slackApiUrl: slack.apiUrl,
+      ...messaging,
       model,
       logLevel,
     };
@@ -63,6 +68,8 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       services: serviceSpecs(secrets, ports, connections),
       secrets,
       operatorPort: ports.operator,
+      // The operator registers the examples' Telegram webhooks at the local gateway, with the sandbox.
+      operatorEnv: { PUBLIC_BASE_URL: `http://127.0.0.1:${ports.gateway.port}`, TELEGRAM_API_URL: messaging.telegramApiUrl },
       dataDir,
       databaseAdminUrl: required(env, "DATABASE_ADMIN_URL"),
       redisAdminUrl: connections.redisAdminUrl,

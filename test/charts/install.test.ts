@@ -210,11 +210,16 @@ describe("the synthesized install on a real kube-apiserver", () => {
 });
 
 describe("examples/ on a real kube-apiserver", () => {
-  it("are accepted: two tenants with agents, Slack and web chat channels, credential Secrets", async () => {
+  it("are accepted: a tenant per kind of channel, with agents and credential Secrets", async () => {
     const objects = loadManifests(examplesDir);
-    expect(objects.filter((o) => o.kind === "Tenant").map((o) => o.metadata!.name)).toEqual(["acme", "globex"]);
+    expect(objects.filter((o) => o.kind === "Tenant").map((o) => o.metadata!.name)).toEqual([
+      "acme",
+      "bluth",
+      "globex",
+      "vandelay",
+    ]);
     expect(new Set(objects.filter((o) => o.kind === "Tenant").flatMap((t) => t.spec.channels.map((c: Obj) => c.type)))).toEqual(
-      new Set(["slack", "webchat"]),
+      new Set(["slack", "webchat", "telegram", "whatsapp"]),
     );
     await dryRunThenApply(objects);
     const ada = await admin.read<Obj>({

@@ -114,7 +114,7 @@ describe("npm start without a kube-apiserver", () => {
     const out = run.output();
     expect(code, out.slice(-4_000)).toBe(0);
     expect(out).toMatch(/the operator's reconcile functions read examples\/ directly/);
-    expect(out).toMatch(/Reconciled acme, globex: Ready/);
+    expect(out).toMatch(/Reconciled acme, bluth, globex, vandelay: Ready/);
     expect(out).toMatch(/PASS slack/);
     expect(out).toMatch(/PASS webchat/);
   }, 240_000);
@@ -166,6 +166,9 @@ describe.skipIf(!controlPlaneBinariesBuilt())("npm start", () => {
     expect(out).toMatch(/No model is reachable/);
     expect(out).toMatch(/no language model is reachable/);
     expect(out).toMatch(/web chat \(support-chat\): http:\/\/127\.0\.0\.1:\d+\/webchat\/[0-9a-f-]{36}\//);
+    // The operator registered the example bot's webhook at the local gateway, with the Bot API sandbox.
+    expect(out).toMatch(/sandbox \| setWebhook http:\/\/127\.0\.0\.1:\d+\/webhooks\/telegram\/[0-9a-f-]{36}/);
+    expect(out).toMatch(/WhatsApp webhook \(customers\): http:\/\/127\.0\.0\.1:\d+\/webhooks\/whatsapp\/[0-9a-f-]{36}/);
   }, 240_000);
 
   it("restarts a killed service, then stops everything cleanly on Ctrl-C", async () => {

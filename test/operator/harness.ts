@@ -128,6 +128,8 @@ export interface TestOperatorOptions {
   watchdogMs?: number;
   leaderElection?: boolean;
   concurrency?: number;
+  /** Where channels register their webhooks (public base URL, API doubles). */
+  channelServices?: { publicBaseUrl: string | null; apiUrls: Record<string, string> };
 }
 
 /** Runs the operator in this process, as the least-privilege user, against the environment's database. */
@@ -154,6 +156,7 @@ export async function runOperator(
       redisHost: redisUrl.hostname,
       redisPort: Number(redisUrl.port),
     },
+    ...(options.channelServices ? { channelServices: options.channelServices } : {}),
     log,
     // The Lease lives in the install namespace, as in the chart.
     installNamespace: LEASE_NAMESPACE,

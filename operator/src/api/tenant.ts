@@ -257,7 +257,16 @@ const ChannelStatus = Type.Object(
     type: Type.String({ description: "The channel type." }),
     connectionId: Type.Optional(Type.String({ description: "Id of the channel connection row." })),
     ready: Type.Boolean({ description: "Whether the connection is stored with its credentials." }),
-    message: Type.Optional(Type.String({ description: "Why the channel is not ready." })),
+    message: Type.Optional(
+      Type.String({ description: "Why the channel is not ready, or what is left to do by hand (register its webhook)." }),
+    ),
+    registration: Type.Optional(
+      Type.String({
+        description:
+          "A keyed fingerprint of the public URL and credentials the operator last registered with the channel's service " +
+          "(Telegram's setWebhook); it registers again when they change.",
+      }),
+    ),
     webhookPath: Type.Optional(
       Type.String({
         description: `Path the gateway serves for this channel: ${CHANNELS.map((c) => c.connectionRoute.replace(":connectionId", "<id>")).join(" or ")}.`,

@@ -17,7 +17,13 @@ import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
 import { claimsRefused } from "../tenant/tenant-claims.ts";
-import { type PortalSettings, type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
+import {
+  type ChannelServices,
+  type PortalSettings,
+  type TenantDeps,
+  type TenantEndpoints,
+  tenantNames,
+} from "../tenant/tenant-context.ts";
 import { reconcileTenant } from "../tenant/tenant-controller.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { type HealthServer, startHealthServer } from "./health-server.ts";
@@ -32,6 +38,8 @@ export interface OperatorOptions {
   redis: Redis;
   secretKey: SecretKey;
   endpoints: TenantEndpoints;
+  /** Where channels register their webhooks; absent: nowhere. */
+  channelServices?: ChannelServices;
   log: Logger;
   /** The namespace the operator is installed in: never a tenant's. */
   installNamespace: string;
@@ -91,6 +99,7 @@ class Controllers {
       installNamespace: o.installNamespace,
       secretKey: o.secretKey,
       endpoints: o.endpoints,
+      ...(o.channelServices ? { channelServices: o.channelServices } : {}),
       log: o.log.child({ controller: "tenant" }),
     };
     const agentDeps: AgentDeps = {

@@ -28,6 +28,17 @@ export interface PortalSettings {
   serviceAccount: { namespace: string; name: string };
 }
 
+/**
+ * What the operator needs to register connections with their channels' services (a channel's
+ * `connect`/`disconnect`, e.g. Telegram's setWebhook).
+ */
+export interface ChannelServices {
+  /** Where the platform's gateway is reachable publicly (`https://konstruct.example.com`); null: register nothing. */
+  publicBaseUrl: string | null;
+  /** API base URLs by channel type, overriding each channel's default (tests point them at doubles). */
+  apiUrls: Readonly<Record<string, string>>;
+}
+
 /** Everything a Tenant reconcile needs, as ports. */
 export interface TenantDeps {
   kube: KubernetesPort;
@@ -45,6 +56,8 @@ export interface TenantDeps {
   installNamespace: string;
   secretKey: SecretKey;
   endpoints: TenantEndpoints;
+  /** Absent: no channel is registered with its service (the local file driver, unit tests). */
+  channelServices?: ChannelServices;
   log: Logger;
 }
 

@@ -1,8 +1,10 @@
 import { tenantKeyPattern } from "@konstruct/core";
 import type { Tenant } from "../api/tenant.ts";
+import { messageOf, reasonOf } from "../errors.ts";
 import { ensureFinalizer, finalize } from "../finalizers.ts";
 import { objectRef } from "../object-ref.ts";
 import type { ObjectRef, ReconcileResult } from "../ports.ts";
+import { unregisterRow } from "./tenant-channels.ts";
 import { holdsNamespace, holdsTenantId } from "./tenant-claims.ts";
 import { TENANT_FINALIZER, type TenantDeps, type TenantNames } from "./tenant-context.ts";
 import { withdrawOwnerInvitations } from "./tenant-owners.ts";
@@ -44,6 +46,8 @@ async function reclaim(tenant: Tenant, names: TenantNames, ref: ObjectRef, deps:
   const notOurs = kept.length > 0 ? `; left alone, not this Tenant's: ${kept.join(", ")}` : "";
   await removePortalAccess(tenant, names, deps);
   if (ownsData && ownsNamespace && tenant.spec.reclaimPolicy !== "Delete") await withdrawOwnerInvitations(tenant, names, deps);
+  // Whatever the policy, a deleted Tenant's channels stop pointing at the platform.
+  if (ownsData) await unregisterChannels(names, ref, deps);
   if (tenant.spec.reclaimPolicy === "Delete") {
     let keys = 0;
     if (ownsData) {
@@ -72,5 +76,21 @@ async function reclaim(tenant: Tenant, names: TenantNames, ref: ObjectRef, deps:
             `create a Tenant with spec.tenantId: ${names.tenantId} to adopt them${notOurs}`
         : `reclaimPolicy Retain: nothing to keep${notOurs}`,
     );
+  }
+}
+
+/**
+ * Removes every channel's registration with its service (Telegram's webhook) while the rows still
+ * hold the credentials to do it with. One that may pass later fails the cleanup, so the finalizer
+ * stays and the work queue retries with backoff; a Warning Event says why.
+ */
+async function unregisterChannels(names: TenantNames, ref: ObjectRef, deps: TenantDeps): Promise<void> {
+  for (const row of await deps.channels.list(names.tenantId)) {
+    try {
+      await unregisterRow(row, names, deps);
+    } catch (error) {
+      await deps.kube.recordEvent(ref, "Warning", reasonOf(error, "ChannelFailed"), `channel ${row.name}: ${messageOf(error)}`);
+      throw error;
+    }
   }
 }

@@ -50,10 +50,60 @@ export interface ChannelDefinition {
   /** Text for the model: the message without the channel's own mention of the bot. */
   questionText(text: string, botUserId: string | null): string;
   /**
+   * Checks the values of the credentials (their presence is checked from `credentials`): each
+   * problem as a sentence saying what to fix, never echoing a value. The operator refuses a
+   * Secret with problems before storing it.
+   */
+  checkCredentials?(credentials: Readonly<Record<string, string>>): string[];
+  /**
+   * Where the channel's service API is, for the operator's {@link connect}/{@link disconnect}
+   * calls: the variable that overrides it (tests point it at a double) and its public default.
+   */
+  api?: { variable: string; defaultUrl: string };
+  /**
+   * Registers the connection with the channel's service, e.g. Telegram's `setWebhook` with the
+   * connection's public URL and secret. The operator calls it when the connection is created or
+   * its URL or credentials change; it must be idempotent. Throws {@link ChannelHookError}.
+   */
+  connect?(context: ConnectionContext): Promise<void>;
+  /**
+   * Removes what {@link connect} registered, when the channel or its Tenant is deleted. Must
+   * tolerate what is already gone. Throws {@link ChannelHookError} with `retryable` when a later
+   * attempt may succeed; the operator gives up on the others (a revoked token has nothing to remove).
+   */
+  disconnect?(context: ConnectionContext): Promise<void>;
+  /**
    * The gateway's side of the channel (routes and sender), imported only when the gateway asks,
    * so the operator and the other services never load a channel's HTTP stack.
    */
   gateway(): Promise<ChannelFactory>;
+}
+
+/** What the operator hands a channel's {@link ChannelDefinition.connect} and `disconnect`. */
+export interface ConnectionContext {
+  connectionId: string;
+  externalId: string;
+  /** The connection's credentials, only the keys the channel declares. Never logged. */
+  credentials: Readonly<Record<string, string>>;
+  /** Where the platform serves the connection publicly: the public base URL and the connection's path. */
+  publicUrl: string;
+  /** The service's API base URL: the configured override or the channel's default. */
+  apiUrl: string;
+}
+
+/** A connect or disconnect call the channel's service refused or did not answer. */
+export class ChannelHookError extends Error {
+  /** CamelCase reason for the Tenant's condition, e.g. `WebhookRegistrationFailed`. */
+  readonly reason: string;
+  /** True when trying again later may succeed (network, 5xx, 429); false when the service refused for good. */
+  readonly retryable: boolean;
+
+  constructor(reason: string, message: string, options: { retryable: boolean; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ChannelHookError";
+    this.reason = reason;
+    this.retryable = options.retryable;
+  }
 }
 
 /** A channel's path for one connection, from its route. */

@@ -30,3 +30,17 @@ export type {
   TelegramSentMessage,
 } from "./telegram/double.ts";
 export { startTelegramApi } from "./telegram/double.ts";
+export type {
+  WhatsAppApiCall,
+  WhatsAppApiDouble,
+  WhatsAppApiFailure,
+  WhatsAppApiOptions,
+  WhatsAppNumberInfo,
+  WhatsAppSentMessage,
+} from "./whatsapp/double.ts";
+export {
+  signWhatsAppNotification,
+  startWhatsAppApi,
+  whatsappStatusNotification,
+  whatsappTextNotification,
+} from "./whatsapp/double.ts";

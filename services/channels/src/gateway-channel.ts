@@ -39,6 +39,8 @@ export interface ChannelDeps {
     slackOAuth?: SlackOAuthSettings | undefined;
     /** Microsoft Teams (Bot Framework) endpoints; the public ones when absent. */
     teams?: TeamsSettings;
+    /** WhatsApp Graph API base URL with its version (`WHATSAPP_API_URL`); the public one when absent. */
+    whatsappApiUrl?: string | undefined;
     /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */
     staleClaimMs?: number;
     /** Web chat session signing key (`WEBCHAT_SESSION_SECRET`); derived from the secret key when absent. */

@@ -3,6 +3,7 @@ import { slackChannel } from "./slack/definition.ts";
 import { teamsChannel } from "./teams/definition.ts";
 import { telegramChannel } from "./telegram/definition.ts";
 import { webchatChannel } from "./webchat/definition.ts";
+import { whatsappChannel } from "./whatsapp/definition.ts";
 
 /**
  * Every channel Konstruct speaks. Adding one is a folder beside `slack/` (definition, ingress,
@@ -14,6 +15,7 @@ export const CHANNELS = [
   webchatChannel,
   telegramChannel,
   teamsChannel,
+  whatsappChannel,
 ] as const satisfies readonly ChannelDefinition[];
 
 /** A channel type name, as the CRD, the database and `KonstructMessage.channelType` carry it. */
@@ -38,8 +40,8 @@ export function questionText(type: string, text: string, botUserId: string | nul
   return (channelDefinition(type)?.questionText ?? plainText)(text, botUserId);
 }
 
-export type { ChannelDefinition } from "./definition.ts";
-export { connectionPath } from "./definition.ts";
+export type { ChannelDefinition, ConnectionContext } from "./definition.ts";
+export { ChannelHookError, connectionPath } from "./definition.ts";
 export { SLACK_CONNECTION_ROUTE, SLACK_SECRET_KEYS, SLACK_SHARED_APP_ROUTE, slackChannel } from "./slack/definition.ts";
 export type { NormalizeOptions, SlackIgnoreReason, SlackNormalized } from "./slack/normalize.ts";
 export { normalizeSlackEvent, SlackEventEnvelope, slackTsToIso, stripBotMention } from "./slack/normalize.ts";

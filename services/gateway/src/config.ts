@@ -48,6 +48,7 @@ const GatewayConfigSchema = Type.Object({
     description:
       "origins Teams replies may be posted to (a verified activity's serviceUrl), comma-separated; https://*.host allowed",
   }),
+  WHATSAPP_API_URL: fields.WHATSAPP_API_URL,
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
   ...listenFields("gateway"),

@@ -48,6 +48,7 @@ const channels = await createChannels({
       loginUrl: config.TEAMS_LOGIN_URL,
       serviceUrls: config.TEAMS_SERVICE_URLS.split(",").map((entry) => entry.trim()),
     },
+    whatsappApiUrl: config.WHATSAPP_API_URL,
     webchatSessionSecret: config.WEBCHAT_SESSION_SECRET,
     webchatPreviousSessionSecret: config.WEBCHAT_SESSION_PREVIOUS_SECRET,
   },

@@ -1,4 +1,5 @@
 import type { ChannelDefinition } from "../definition.ts";
+import { checkTelegramCredentials, connectTelegramWebhook, disconnectTelegramWebhook } from "./webhook.ts";
 
 /** A Telegram connection's webhook: Telegram posts each Update here, with the connection's secret token. */
 export const TELEGRAM_CONNECTION_ROUTE = "/webhooks/telegram/:connectionId";
@@ -35,6 +36,11 @@ export const telegramChannel = {
     patternMessage: "a telegram channel's externalId is the bot's numeric id (its token's part before the colon), e.g. 123456789",
   },
   credentials: { required: TELEGRAM_SECRET_KEYS, optional: [] },
+  checkCredentials: checkTelegramCredentials,
+  api: { variable: "TELEGRAM_API_URL", defaultUrl: "https://api.telegram.org" },
+  // The operator registers the webhook with its secret token, and removes it with the channel.
+  connect: connectTelegramWebhook,
+  disconnect: disconnectTelegramWebhook,
   specFields: {},
   settings: () => ({}),
   connectionRoute: TELEGRAM_CONNECTION_ROUTE,

@@ -110,6 +110,13 @@ export async function startTelegramApi(options: TelegramApiOptions = {}): Promis
       webhooks.set(bot.id, { url: args.url, secretToken: typeof secret === "string" ? secret : null });
       return { status: 200, body: { ok: true, result: true, description: "Webhook was set" } };
     },
+    getWebhookInfo: (_args, bot) => ({
+      status: 200,
+      body: {
+        ok: true,
+        result: { url: webhooks.get(bot.id)?.url ?? "", has_custom_certificate: false, pending_update_count: 0 },
+      },
+    }),
     deleteWebhook: (_args, bot) => {
       webhooks.delete(bot.id);
       return { status: 200, body: { ok: true, result: true, description: "Webhook was deleted" } };
