@@ -31,7 +31,7 @@ export interface PlatformOptions {
   secrets: LocalSecrets;
   operatorPort: PortSetting;
   dataDir: string;
-  databaseAdminUrl: string;
+  databaseOperatorUrl: string;
   redisAdminUrl: string;
   logLevel: string;
   lifetime: Lifetime;
@@ -59,7 +59,7 @@ async function throughOperator(options: PlatformOptions): Promise<RunningPlatfor
   print(`kube-apiserver at ${cluster.plane.server}; kubeconfig: ${cluster.plane.adminKubeconfigPath}`);
   const operator = operatorSpec(options.secrets, options.operatorPort, {
     kubeconfig: cluster.plane.adminKubeconfigPath,
-    databaseAdminUrl: options.databaseAdminUrl,
+    databaseOperatorUrl: options.databaseOperatorUrl,
     redisAdminUrl: options.redisAdminUrl,
     logLevel: options.logLevel,
   });
@@ -82,7 +82,7 @@ async function fromFiles(options: PlatformOptions): Promise<RunningPlatform> {
   const reports = await reconcileFromFiles({
     manifestsDir: examplesDir,
     dataDir: options.dataDir,
-    databaseAdminUrl: options.databaseAdminUrl,
+    databaseOperatorUrl: options.databaseOperatorUrl,
     redisAdminUrl: options.redisAdminUrl,
     secretKey: options.secrets.KONSTRUCT_SECRET_KEY,
   });

@@ -66,7 +66,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       secrets,
       operatorPort: ports.operator,
       dataDir,
-      databaseAdminUrl: required(env, "DATABASE_ADMIN_URL"),
+      databaseOperatorUrl: required(env, "DATABASE_OPERATOR_URL"),
       redisAdminUrl: connections.redisAdminUrl,
       logLevel,
       lifetime,
