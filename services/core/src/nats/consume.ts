@@ -98,7 +98,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
   // The stream set-up may replace a stream (./stream-replace.ts), which deletes its consumers.
   // The pulls carry on by name, so declaring the consumer again is all it takes to resume.
   let recreating: Promise<void> | null = null;
-  const watch = (async () => {
+  void (async () => {
     for await (const status of messages.status()) {
       const gone =
         status.type === "consumer_deleted" || status.type === "consumer_not_found" || status.type === "stream_not_found";
@@ -115,14 +115,13 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
         }
       })();
     }
-  })();
+  })().catch((error) => log.debug({ err: error }, "consumer status watch ended"));
 
   return {
     async stop() {
       stopping.abort();
       await messages.close();
       await loop;
-      await watch.catch(() => {});
       await Promise.allSettled([...inFlight]);
     },
   };
