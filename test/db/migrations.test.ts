@@ -33,7 +33,8 @@ describe("migrations", () => {
       const policies = await sql<{ n: number }>`select count(*)::int as n from pg_policies where schemaname = 'public'`.execute(
         one,
       );
-      expect(policies.rows[0]?.n).toBe(10);
+      // Two per tenant-scoped table (app, tenant role), and the operator's on the five it writes or cascades to.
+      expect(policies.rows[0]?.n).toBe(15);
     } finally {
       await one.destroy();
       await two.destroy();
