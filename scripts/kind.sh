@@ -206,7 +206,11 @@ fi
 for key in nats-gateway-password nats-router-password nats-orchestrator-password nats-jetstream-password \
   postgres-operator-password; do
   if [[ -z "$(k -n "$namespace" get secret konstruct -o "jsonpath={.data.$key}")" ]]; then
-    k -n "$namespace" patch secret konstruct --type merge -p "{\"stringData\":{\"$key\":\"$(openssl rand -hex 24)\"}}" >/dev/null
+    # A letter first: nats-server reads a \$VARIABLE whose value starts like a number ("8004e1…")
+    # as one, and refuses its configuration.
+    value="$(openssl rand -hex 24)"
+    [[ "$key" != nats-* ]] || value="n$value"
+    k -n "$namespace" patch secret konstruct --type merge -p "{\"stringData\":{\"$key\":\"$value\"}}" >/dev/null
   fi
 done
 

@@ -33,7 +33,8 @@ import type { Values } from "./values.ts";
  * `authorization` block an in-cluster install's `konstruct-nats` ConfigMap holds).
  *
  * In-cluster passwords go into URLs through Kubernetes' `$(VAR)` expansion, so they must be
- * URL-safe: `openssl rand -hex 24` is.
+ * URL-safe: `openssl rand -hex 24` is. NATS passwords must also start with a letter: the server
+ * reads a `$VARIABLE` whose value starts like a number (`8004e1…`) as one and refuses to start.
  */
 export const SECRET_KEYS = {
   secretKey: "konstruct-secret-key",
