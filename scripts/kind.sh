@@ -190,6 +190,8 @@ images:
   ollama: { repository: ${IMAGES[doubles]%:*}, tag: "${IMAGES[doubles]##*:}", pullPolicy: IfNotPresent }
 slack:
   apiUrl: http://slack-api.konstruct-doubles.svc.cluster.local:443/api/
+# The Slack double is inside the cluster, which the gateway's rule to the internet leaves out.
+networkPolicies: { clusterCidrs: [10.244.0.0/16, 10.96.0.0/12], channelApiNamespace: konstruct-doubles }
 EOF
   values+=("$work/values.offline.yaml")
 fi
@@ -211,14 +213,20 @@ if ! k -n "$namespace" get secret konstruct >/dev/null 2>&1; then
     --from-literal=slack-signing-secret="$(openssl rand -hex 16)" \
     --from-literal=postgres-admin-password="$(openssl rand -hex 24)" \
     --from-literal=postgres-app-password="$(openssl rand -hex 24)" \
+    --from-literal=postgres-operator-password="$(openssl rand -hex 24)" \
     --from-literal=redis-admin-password="$(openssl rand -hex 24)" \
     --from-literal=redis-password="$(openssl rand -hex 24)" >/dev/null
 fi
-# The NATS users' passwords (charts/lib/install-secret.ts), added to a Secret made before they existed.
-for user in gateway router orchestrator jetstream; do
-  key="nats-$user-password"
+# The NATS users' and the operator role's passwords (charts/lib/install-secret.ts), added to a
+# Secret made before they existed.
+for key in nats-gateway-password nats-router-password nats-orchestrator-password nats-jetstream-password \
+  postgres-operator-password; do
   if [[ -z "$(k -n "$namespace" get secret konstruct -o "jsonpath={.data.$key}")" ]]; then
-    k -n "$namespace" patch secret konstruct --type merge -p "{\"stringData\":{\"$key\":\"$(openssl rand -hex 24)\"}}" >/dev/null
+    # A letter first: nats-server reads a \$VARIABLE whose value starts like a number ("8004e1…")
+    # as one, and refuses its configuration.
+    value="$(openssl rand -hex 24)"
+    [[ "$key" != nats-* ]] || value="n$value"
+    k -n "$namespace" patch secret konstruct --type merge -p "{\"stringData\":{\"$key\":\"$value\"}}" >/dev/null
   fi
 done
 

@@ -17,10 +17,17 @@ else
 fi
 
 step "migrations"
-# The same default password as the tests' (test/src/database.ts): konstruct_app is one role for
-# the whole local server, so both must set it alike.
-app_url="$(node -e 'const u = new URL(process.argv[1]); u.username = "konstruct_app"; u.password = process.env.KONSTRUCT_APP_PASSWORD || "konstruct-app-dev"; console.log(u.toString())' "$DATABASE_ADMIN_URL")"
-DATABASE_URL="$app_url" node migrations/src/main.ts
+# The same default passwords as the tests' (test/src/database.ts): konstruct_app and
+# konstruct_operator are each one role for the whole local server, so both must set them alike.
+role_url() {
+  node -e 'const u = new URL(process.argv[1]); u.username = process.argv[2]; u.password = process.argv[3]; console.log(u.toString())' \
+    "$DATABASE_ADMIN_URL" "$1" "$2"
+}
+app_url="$(role_url konstruct_app "${KONSTRUCT_APP_PASSWORD:-konstruct-app-dev}")"
+operator_url="$(role_url konstruct_operator "${KONSTRUCT_OPERATOR_PASSWORD:-konstruct-operator-dev}")"
+DATABASE_URL="$app_url" DATABASE_OPERATOR_URL="$operator_url" node migrations/src/main.ts
 
 export DATABASE_URL="$app_url"
+# The operator connects as konstruct_operator, as in a cluster, never as the admin.
+export DATABASE_OPERATOR_URL="$operator_url"
 exec node scripts/local/start.ts "$@"

@@ -14,8 +14,10 @@ import type { Values } from "./values.ts";
  * | `slack-client-secret`      | slack.clientId set         | OAuth client secret of the shared Slack app       |
  * | `postgres-admin-password`  | postgres.mode in-cluster   | the `postgres` superuser's password               |
  * | `postgres-app-password`    | postgres.mode in-cluster   | `konstruct_app`'s password (set by migrate)       |
- * | `database-admin-url`       | postgres.mode external     | admin URL (migrations, operator)                  |
+ * | `postgres-operator-password` | postgres.mode in-cluster | `konstruct_operator`'s password (set by migrate)  |
+ * | `database-admin-url`       | postgres.mode external     | admin URL (migrations)                            |
  * | `database-url`             | postgres.mode external     | `konstruct_app` URL (services)                    |
+ * | `database-operator-url`    | postgres.mode external     | `konstruct_operator` URL (operator, migrate)      |
  * | `redis-admin-password`     | redis.mode in-cluster      | the `default` user's password (ACL SETUSER)       |
  * | `redis-password`           | redis.mode in-cluster      | the services' `konstruct` user's password         |
  * | `redis-admin-url`          | redis.mode external        | admin URL (operator)                              |
@@ -32,7 +34,8 @@ import type { Values } from "./values.ts";
  * `authorization` block an in-cluster install's `konstruct-nats` ConfigMap holds).
  *
  * In-cluster passwords go into URLs through Kubernetes' `$(VAR)` expansion, so they must be
- * URL-safe: `openssl rand -hex 24` is.
+ * URL-safe: `openssl rand -hex 24` is. NATS passwords must also start with a letter: the server
+ * reads a `$VARIABLE` whose value starts like a number (`8004e1…`) as one and refuses to start.
  */
 export const SECRET_KEYS = {
   secretKey: "konstruct-secret-key",
@@ -40,8 +43,10 @@ export const SECRET_KEYS = {
   slackClientSecret: "slack-client-secret",
   postgresAdminPassword: "postgres-admin-password",
   postgresAppPassword: "postgres-app-password",
+  postgresOperatorPassword: "postgres-operator-password",
   databaseAdminUrl: "database-admin-url",
   databaseUrl: "database-url",
+  databaseOperatorUrl: "database-operator-url",
   redisAdminPassword: "redis-admin-password",
   redisPassword: "redis-password",
   redisAdminUrl: "redis-admin-url",
@@ -64,8 +69,9 @@ export function natsPasswordVariable(user: NatsUser): string {
 export function requiredSecretKeys(values: Values): string[] {
   const keys: string[] = [SECRET_KEYS.secretKey, SECRET_KEYS.slackSigningSecret];
   if (values.slack.clientId !== undefined) keys.push(SECRET_KEYS.slackClientSecret);
-  if (values.postgres.mode === "in-cluster") keys.push(SECRET_KEYS.postgresAdminPassword, SECRET_KEYS.postgresAppPassword);
-  else keys.push(SECRET_KEYS.databaseAdminUrl, SECRET_KEYS.databaseUrl);
+  if (values.postgres.mode === "in-cluster") {
+    keys.push(SECRET_KEYS.postgresAdminPassword, SECRET_KEYS.postgresAppPassword, SECRET_KEYS.postgresOperatorPassword);
+  } else keys.push(SECRET_KEYS.databaseAdminUrl, SECRET_KEYS.databaseUrl, SECRET_KEYS.databaseOperatorUrl);
   if (values.redis.mode === "in-cluster") keys.push(SECRET_KEYS.redisAdminPassword, SECRET_KEYS.redisPassword);
   else keys.push(SECRET_KEYS.redisAdminUrl, SECRET_KEYS.redisUrl);
   keys.push(...NATS_USERS.map(natsPasswordKey));
@@ -86,6 +92,7 @@ export function optionalFromSecret(values: Values, name: string, key: string): k
 export type ConnectionVar =
   | "DATABASE_URL"
   | "DATABASE_ADMIN_URL"
+  | "DATABASE_OPERATOR_URL"
   | "REDIS_URL"
   | "REDIS_ADMIN_URL"
   | "NATS_URL"
@@ -115,6 +122,12 @@ export function connectionEnv(values: Values, wanted: readonly ConnectionVar[], 
       env.push(fromSecret(values, "POSTGRES_APP_PASSWORD", SECRET_KEYS.postgresAppPassword));
       env.push({ name: "DATABASE_URL", value: `postgres://konstruct_app:$(POSTGRES_APP_PASSWORD)@${pg}` });
     } else env.push(fromSecret(values, "DATABASE_URL", SECRET_KEYS.databaseUrl));
+  }
+  if (want.has("DATABASE_OPERATOR_URL")) {
+    if (values.postgres.mode === "in-cluster") {
+      env.push(fromSecret(values, "POSTGRES_OPERATOR_PASSWORD", SECRET_KEYS.postgresOperatorPassword));
+      env.push({ name: "DATABASE_OPERATOR_URL", value: `postgres://konstruct_operator:$(POSTGRES_OPERATOR_PASSWORD)@${pg}` });
+    } else env.push(fromSecret(values, "DATABASE_OPERATOR_URL", SECRET_KEYS.databaseOperatorUrl));
   }
   if (want.has("REDIS_ADMIN_URL")) {
     if (values.redis.mode === "in-cluster") {

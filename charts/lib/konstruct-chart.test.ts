@@ -173,7 +173,9 @@ describe("the synthesized install", () => {
     expect(job.metadata.name).toMatch(/^konstruct-migrate-[0-9a-f]{8}$/);
     const migrate = podSpec(job).containers[0];
     expect(migrate.args).toEqual(["migrate"]);
-    expect(migrate.env.map((e: Obj) => e.name)).toEqual(expect.arrayContaining(["DATABASE_ADMIN_URL", "DATABASE_URL"]));
+    expect(migrate.env.map((e: Obj) => e.name)).toEqual(
+      expect.arrayContaining(["DATABASE_ADMIN_URL", "DATABASE_URL", "DATABASE_OPERATOR_URL"]),
+    );
     for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator", "konstruct-operator"]) {
       const init = podSpec(find("Deployment", name)).initContainers;
       expect(
@@ -213,8 +215,11 @@ describe("the synthesized install", () => {
       expect(envOf(name)).not.toContain("REDIS_ADMIN_URL");
     }
     expect(envOf("konstruct-operator")).toEqual(
-      expect.arrayContaining(["DATABASE_ADMIN_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY"]),
+      expect.arrayContaining(["DATABASE_OPERATOR_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY"]),
     );
+    // The operator connects as konstruct_operator, never as the PostgreSQL superuser.
+    expect(envOf("konstruct-operator")).not.toContain("DATABASE_ADMIN_URL");
+    expect(envOf("konstruct-operator")).not.toContain("POSTGRES_ADMIN_PASSWORD");
     // Every $(VAR) refers to a variable defined earlier in the same container, or Kubernetes leaves it unexpanded.
     for (const w of workloads) {
       for (const c of [...(podSpec(w).initContainers ?? []), ...podSpec(w).containers]) {
@@ -423,6 +428,45 @@ describe("NetworkPolicies", () => {
       "orchestrator",
       "router",
     ]);
+  });
+
+  it("keep the rules to the internet out of the cluster's pod and service ranges, but not the API server's", () => {
+    const blocks = (component: string) =>
+      policyFor(component)
+        .spec.egress.flatMap((r: Obj) => (r.to ?? []).map((p: Obj) => ({ block: p.ipBlock, ports: r.ports })))
+        .filter((r: Obj) => r.block);
+    const internet = { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] };
+    expect(blocks("gateway")).toEqual([{ block: internet, ports: [{ protocol: "TCP", port: 443 }] }]);
+    expect(blocks("ollama")).toEqual([{ block: internet, ports: [{ protocol: "TCP", port: 443 }] }]);
+    // The API server's endpoint is a node address, often in private space: no exceptions there.
+    expect(blocks("operator")).toEqual([
+      {
+        block: { cidr: "0.0.0.0/0" },
+        ports: [
+          { protocol: "TCP", port: 443 },
+          { protocol: "TCP", port: 6443 },
+        ],
+      },
+    ]);
+    const kind = synthesize(
+      parseValues({
+        openai: { baseUrl: "https://llm.example.com/v1" },
+        networkPolicies: { clusterCidrs: ["10.244.0.0/16", "10.96.0.0/12", "fd00::/48"], channelApiNamespace: "doubles" },
+      }),
+    );
+    const egressOf = (component: string) =>
+      kind.find(
+        (o) => o.kind === "NetworkPolicy" && o.spec.podSelector.matchLabels?.["app.kubernetes.io/component"] === component,
+      )!.spec.egress;
+    const kindInternet = { ipBlock: { cidr: "0.0.0.0/0", except: ["10.244.0.0/16", "10.96.0.0/12"] } };
+    expect(egressOf("orchestrator")).toContainEqual({ to: [kindInternet], ports: [{ protocol: "TCP", port: 443 }] });
+    expect(egressOf("gateway")).toContainEqual({
+      to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "doubles" } } }],
+      ports: [{ protocol: "TCP", port: 443 }],
+    });
+    expect(() => synthesize(parseValues({ networkPolicies: { externalCidr: "203.0.113.0/24" } }))).toThrow(
+      /clusterCidrs: 10\.0\.0\.0\/8 is not inside networkPolicies\.externalCidr/,
+    );
   });
 });
 

@@ -39,7 +39,7 @@ export class MigrationsJob extends Construct {
             volumes: [TMP_VOLUME],
             containers: [
               konstructContainer(values, "migrate", "migrate", {
-                env: connectionEnv(values, ["DATABASE_ADMIN_URL", "DATABASE_URL", "LOG_LEVEL"]),
+                env: connectionEnv(values, ["DATABASE_ADMIN_URL", "DATABASE_URL", "DATABASE_OPERATOR_URL", "LOG_LEVEL"]),
                 resources: resources(values.migrations.resources),
                 volumeMounts: [TMP_MOUNT],
               }),

@@ -28,11 +28,26 @@ export const FLOWS: readonly { from: Workload; to: Store }[] = [
 
 const IN_CLUSTER_PORTS: Record<Store, number> = { postgres: 5432, redis: 6379, nats: 4222, ollama: OLLAMA_PORT };
 
-/** Connections that leave the cluster, to `networkPolicies.externalCidr`. */
-const EXTERNAL: readonly { from: Workload; ports: readonly number[]; why: string }[] = [
-  { from: "operator", ports: [443, 6443], why: "the Kubernetes API server, and channels' APIs (Telegram's setWebhook)" },
-  { from: "gateway", ports: [443], why: "the Slack Web API, Telegram's Bot API, WhatsApp's Graph API" },
-  { from: "ollama", ports: [443], why: "the model registry, for pulls" },
+/**
+ * Connections that leave the cluster, to `networkPolicies.externalCidr`. Those to the internet
+ * leave out the cluster's own ranges (`clusterCidrs`): an open port 443 "anywhere" would
+ * otherwise reach every pod and service of the cluster that listens on it. The API server is the
+ * exception: its endpoint is a node's address, which may well sit in the same private space.
+ */
+const EXTERNAL: readonly { from: Workload; ports: readonly number[]; why: string; internet: boolean }[] = [
+  {
+    from: "operator",
+    ports: [443, 6443],
+    why: "the Kubernetes API server, and channels' APIs (Telegram's setWebhook)",
+    internet: false,
+  },
+  {
+    from: "gateway",
+    ports: [443],
+    why: "the Slack Web API, Telegram's Bot API, WhatsApp's Graph API, the Bot Framework (Teams)",
+    internet: true,
+  },
+  { from: "ollama", ports: [443], why: "the model registry, for pulls", internet: true },
 ];
 
 const WORKLOADS: readonly Workload[] = [
@@ -74,7 +89,10 @@ export class NetworkPolicies extends Construct {
       nats: values.nats.externalPort,
       ollama: values.ollama.url ? portOf(values.ollama.url) : OLLAMA_PORT,
     };
-    const external = { ipBlock: { cidr: values.networkPolicies.externalCidr } };
+    const { externalCidr, clusterCidrs, channelApiNamespace } = values.networkPolicies;
+    const external = { ipBlock: { cidr: externalCidr } };
+    const except = exceptionsWithin(externalCidr, clusterCidrs);
+    const internet = { ipBlock: except.length > 0 ? { cidr: externalCidr, except } : { cidr: externalCidr } };
     const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: "TCP", port: k8s.IntOrString.fromNumber(port) });
     const pods = (component: Workload): k8s.NetworkPolicyPeer => ({ podSelector: { matchLabels: selectorLabels(component) } });
     const dns: k8s.NetworkPolicyEgressRule = {
@@ -112,10 +130,16 @@ export class NetworkPolicies extends Construct {
         );
       }
       for (const rule of EXTERNAL.filter((e) => e.from === component)) {
-        egress.push({ to: [external], ports: rule.ports.map(tcp) });
+        egress.push({ to: [rule.internet ? internet : external], ports: rule.ports.map(tcp) });
+      }
+      if (component === "gateway" && channelApiNamespace) {
+        egress.push({
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": channelApiNamespace } } }],
+          ports: [tcp(443)],
+        });
       }
       if (component === "orchestrator" && values.openai.baseUrl) {
-        egress.push({ to: [external], ports: [tcp(portOf(values.openai.baseUrl))] });
+        egress.push({ to: [internet], ports: [tcp(portOf(values.openai.baseUrl))] });
       }
       new k8s.KubeNetworkPolicy(this, component, {
         metadata: { name: nameOf(component), namespace: ns, labels: labels(component) },
@@ -123,6 +147,37 @@ export class NetworkPolicies extends Construct {
       });
     }
   }
+}
+
+/**
+ * The cluster ranges to leave out of `cidr`: those of its address family (a dual-stack cluster
+ * lists both; an IPv4 rule takes only the IPv4 ones). Kubernetes refuses an `except` that is not
+ * inside `cidr`, so one of the same family that is not is a values error, named here.
+ */
+export function exceptionsWithin(cidr: string, clusterCidrs: readonly string[]): string[] {
+  const v6 = (c: string) => c.includes(":");
+  const same = clusterCidrs.filter((c) => v6(c) === v6(cidr));
+  if (!v6(cidr)) {
+    for (const c of same) {
+      if (!ipv4Within(c, cidr)) {
+        throw new Error(`networkPolicies.clusterCidrs: ${c} is not inside networkPolicies.externalCidr ${cidr}`);
+      }
+    }
+  }
+  return same;
+}
+
+function ipv4Within(inner: string, outer: string): boolean {
+  const parse = (c: string) => {
+    const [address = "", bits = "32"] = c.split("/");
+    const value = address.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+    return { value, bits: Number(bits) };
+  };
+  const a = parse(inner);
+  const b = parse(outer);
+  if (a.bits <= b.bits) return false; // a strict subset only
+  const size = 2 ** (32 - b.bits);
+  return Math.floor(a.value / size) === Math.floor(b.value / size);
 }
 
 function isStore(component: Workload): component is Store {

@@ -118,7 +118,7 @@ export class Operator extends Construct {
               konstructContainer(values, "operator", "operator", {
                 ports: [{ name: "health", containerPort: port, protocol: "TCP" }],
                 env: [
-                  ...connectionEnv(values, ["DATABASE_ADMIN_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY", "LOG_LEVEL"]),
+                  ...connectionEnv(values, ["DATABASE_OPERATOR_URL", "REDIS_ADMIN_URL", "KONSTRUCT_SECRET_KEY", "LOG_LEVEL"]),
                   // The name operator/src/config.ts reads.
                   { name: PORT_VARIABLE, value: String(port) },
                   // The leader-election Lease lives in the install namespace (where the Role allows it), held under the pod's name.

@@ -309,6 +309,19 @@ export const ValuesSchema = Type.Object(
           default: "0.0.0.0/0",
           description: "where the Kubernetes API, Slack, model registries and external servers are",
         }),
+        clusterCidrs: Type.Array(Type.String({ pattern: "^[0-9a-fA-F:.]+/[0-9]{1,3}$" }), {
+          default: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+          description:
+            "the cluster's pod and service ranges (each inside externalCidr), excluded from the rules to the internet " +
+            "(Slack, Telegram, the model registry, the OpenAI-compatible API), so those cannot reach pods of the cluster",
+        }),
+        channelApiNamespace: Type.Optional(
+          Type.String({
+            pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            description:
+              "a namespace inside the cluster serving the channel APIs (a proxy, a test double); the gateway may reach its pods on 443",
+          }),
+        ),
       },
       "NetworkPolicies",
     ),

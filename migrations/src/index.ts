@@ -1,3 +1,3 @@
 export { syncChannelTypes } from "./channel-types.ts";
-export { migrateToLatest, setAppRolePassword } from "./migrate.ts";
+export { migrateToLatest, setAppRolePassword, setOperatorRolePassword } from "./migrate.ts";
 export { migrations } from "./migrations/index.ts";

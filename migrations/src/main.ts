@@ -1,12 +1,13 @@
 import { ConfigError, createDatabase, createLogger, fields, parseConfig } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
-import { migrateToLatest, setAppRolePassword } from "./migrate.ts";
+import { migrateToLatest, setAppRolePassword, setOperatorRolePassword } from "./migrate.ts";
 
 // `npm run migrate`: applies migrations as the admin role, then sets the app role's password
-// from DATABASE_URL when it is given.
+// from DATABASE_URL and the operator role's from DATABASE_OPERATOR_URL, when they are given.
 const schema = Type.Object({
   DATABASE_ADMIN_URL: fields.DATABASE_ADMIN_URL,
   DATABASE_URL: Type.Optional(fields.DATABASE_URL),
+  DATABASE_OPERATOR_URL: Type.Optional(fields.DATABASE_OPERATOR_URL),
   LOG_LEVEL: fields.LOG_LEVEL,
 });
 
@@ -30,6 +31,10 @@ async function main(): Promise<number> {
     if (config.DATABASE_URL) {
       await setAppRolePassword(db, config.DATABASE_URL);
       log.info("konstruct_app login password set from DATABASE_URL");
+    }
+    if (config.DATABASE_OPERATOR_URL) {
+      await setOperatorRolePassword(db, config.DATABASE_OPERATOR_URL);
+      log.info("konstruct_operator login password set from DATABASE_OPERATOR_URL");
     }
     return 0;
   } catch (error) {

@@ -24,17 +24,34 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
 
 /**
  * Gives `konstruct_app` the login password of DATABASE_URL, so the URL the services use is the
- * only place the password is configured. `ALTER ROLE … PASSWORD` takes no bind parameters, so
- * what it is given is a literal: the SCRAM-SHA-256 verifier of the password.
+ * only place the password is configured.
  */
 export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): Promise<void> {
+  await setLoginPassword(db, databaseUrl, "konstruct_app", "DATABASE_URL");
+}
+
+/** Gives `konstruct_operator` the login password of DATABASE_OPERATOR_URL (the operator's URL). */
+export async function setOperatorRolePassword(db: Kysely<any>, operatorUrl: string): Promise<void> {
+  await setLoginPassword(db, operatorUrl, "konstruct_operator", "DATABASE_OPERATOR_URL");
+}
+
+/**
+ * `ALTER ROLE … LOGIN PASSWORD` from a URL naming that role. The statement takes no bind
+ * parameters, so what it is given is a literal: the SCRAM-SHA-256 verifier of the password.
+ */
+async function setLoginPassword(
+  db: Kysely<any>,
+  databaseUrl: string,
+  role: "konstruct_app" | "konstruct_operator",
+  variable: string,
+): Promise<void> {
   const url = new URL(databaseUrl);
   const user = decodeURIComponent(url.username);
-  if (user !== "konstruct_app") {
-    throw new KonstructError("CONFIG_INVALID", `DATABASE_URL must connect as konstruct_app, not ${JSON.stringify(user)}`);
+  if (user !== role) {
+    throw new KonstructError("CONFIG_INVALID", `${variable} must connect as ${role}, not ${JSON.stringify(user)}`);
   }
   const password = decodeURIComponent(url.password);
-  if (password.length < 8) throw new KonstructError("CONFIG_INVALID", "DATABASE_URL's password must be at least 8 characters");
+  if (password.length < 8) throw new KonstructError("CONFIG_INVALID", `${variable}'s password must be at least 8 characters`);
   // PostgreSQL gets the SCRAM verifier, never the password: the statement can then appear in
   // its logs or pg_stat_statements without giving the password away. The verifier's alphabet
   // (base64, `$`, `:`) needs no quoting beyond the literal's quotes.
@@ -43,7 +60,7 @@ export async function setAppRolePassword(db: Kysely<any>, databaseUrl: string): 
   // fails this one with "tuple concurrently updated", which is safe to retry.
   for (let attempt = 1; ; attempt++) {
     try {
-      await sql.raw(`alter role konstruct_app login password ${literal}`).execute(db);
+      await sql.raw(`alter role ${role} login password ${literal}`).execute(db);
       return;
     } catch (error) {
       if (attempt >= 5 || !/tuple concurrently updated/.test(String(error))) throw error;

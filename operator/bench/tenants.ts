@@ -66,7 +66,7 @@ function startOperator(env: OperatorEnvironment, redisUrl: string): { child: Chi
       // What the Deployment sets too (charts): a bounded heap makes V8 collect instead of grow.
       NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS ?? OPERATOR_NODE_OPTIONS,
       KUBECONFIG: env.operatorKubeconfig,
-      DATABASE_ADMIN_URL: env.database.adminUrl,
+      DATABASE_OPERATOR_URL: env.database.operatorUrl,
       REDIS_ADMIN_URL: redisUrl,
       KONSTRUCT_SECRET_KEY: TEST_SECRET_KEY,
       [HOST_VARIABLE]: "127.0.0.1",

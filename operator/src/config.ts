@@ -6,18 +6,18 @@ import { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
 import { DEFAULT_PORTAL_PUBLIC_URL, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "./api/portal.ts";
 
 const Schema = Type.Object({
-  DATABASE_ADMIN_URL: fields.DATABASE_ADMIN_URL,
+  DATABASE_OPERATOR_URL: fields.DATABASE_OPERATOR_URL,
   REDIS_ADMIN_URL: fields.REDIS_ADMIN_URL,
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   KUBECONFIG: Type.Optional(Type.String({ description: "kubeconfig path; unset means in-cluster, else ~/.kube/config" })),
   TENANT_DATABASE_HOST: Type.Optional(
-    Type.String({ description: "PostgreSQL host written into tenant Secrets (default: DATABASE_ADMIN_URL's)" }),
+    Type.String({ description: "PostgreSQL host written into tenant Secrets (default: DATABASE_OPERATOR_URL's)" }),
   ),
   TENANT_DATABASE_PORT: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 65535, description: "PostgreSQL port for tenant Secrets" }),
   ),
   TENANT_DATABASE_NAME: Type.Optional(
-    Type.String({ description: "Database name for tenant Secrets (default: DATABASE_ADMIN_URL's)" }),
+    Type.String({ description: "Database name for tenant Secrets (default: DATABASE_OPERATOR_URL's)" }),
   ),
   TENANT_REDIS_HOST: Type.Optional(
     Type.String({ description: "Redis host written into tenant Secrets (default: REDIS_ADMIN_URL's)" }),

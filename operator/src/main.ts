@@ -14,9 +14,9 @@ if (config.KUBECONFIG) kubeConfig.loadFromFile(config.KUBECONFIG);
 else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
 else kubeConfig.loadFromDefault();
 
-const databaseUrl = new URL(config.DATABASE_ADMIN_URL);
+const databaseUrl = new URL(config.DATABASE_OPERATOR_URL);
 const redisUrl = new URL(config.REDIS_ADMIN_URL);
-const db = createDatabase(config.DATABASE_ADMIN_URL, {
+const db = createDatabase(config.DATABASE_OPERATOR_URL, {
   max: Math.max(4, config.RECONCILE_CONCURRENCY),
   applicationName: "konstruct-operator",
 });

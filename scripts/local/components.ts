@@ -79,7 +79,7 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
 export function operatorSpec(
   secrets: LocalSecrets,
   port: PortSetting,
-  admin: { kubeconfig: string; databaseAdminUrl: string; redisAdminUrl: string; logLevel: string; portalUrl: string },
+  admin: { kubeconfig: string; databaseOperatorUrl: string; redisAdminUrl: string; logLevel: string; portalUrl: string },
   extraEnv: Record<string, string> = {},
 ): ComponentSpec {
   return {
@@ -87,7 +87,7 @@ export function operatorSpec(
     args: [join(root, "operator/src/main.ts")],
     env: {
       KUBECONFIG: admin.kubeconfig,
-      DATABASE_ADMIN_URL: admin.databaseAdminUrl,
+      DATABASE_OPERATOR_URL: admin.databaseOperatorUrl,
       REDIS_ADMIN_URL: admin.redisAdminUrl,
       KONSTRUCT_SECRET_KEY: secrets.KONSTRUCT_SECRET_KEY,
       ...listenOn(port.port),

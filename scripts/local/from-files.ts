@@ -13,7 +13,7 @@ import type { TenantReport } from "./cluster.ts";
 export async function reconcileFromFiles(options: {
   manifestsDir: string;
   dataDir: string;
-  databaseAdminUrl: string;
+  databaseOperatorUrl: string;
   redisAdminUrl: string;
   secretKey: string;
   portalUrl: string;
@@ -22,9 +22,9 @@ export async function reconcileFromFiles(options: {
     .filter((f) => f.endsWith(".yaml"))
     .sort()
     .map((f) => join(options.manifestsDir, f));
-  const db = createDatabase(options.databaseAdminUrl, { max: 2, applicationName: "konstruct-local-operator" });
+  const db = createDatabase(options.databaseOperatorUrl, { max: 2, applicationName: "konstruct-local-operator" });
   const redis = new Redis(options.redisAdminUrl, { maxRetriesPerRequest: 3 });
-  const pg = new URL(options.databaseAdminUrl);
+  const pg = new URL(options.databaseOperatorUrl);
   const rd = new URL(options.redisAdminUrl);
   try {
     const results = await reconcileManifests(files, {

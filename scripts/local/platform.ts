@@ -33,7 +33,7 @@ export interface PlatformOptions {
   /** More of the operator's environment (its public base URL, channel API URLs). */
   operatorEnv?: Record<string, string>;
   dataDir: string;
-  databaseAdminUrl: string;
+  databaseOperatorUrl: string;
   redisAdminUrl: string;
   logLevel: string;
   lifetime: Lifetime;
@@ -66,7 +66,7 @@ async function throughOperator(options: PlatformOptions): Promise<RunningPlatfor
     options.operatorPort,
     {
       kubeconfig: cluster.plane.adminKubeconfigPath,
-      databaseAdminUrl: options.databaseAdminUrl,
+      databaseOperatorUrl: options.databaseOperatorUrl,
       redisAdminUrl: options.redisAdminUrl,
       logLevel: options.logLevel,
       portalUrl: options.portalUrl,
@@ -92,7 +92,7 @@ async function fromFiles(options: PlatformOptions): Promise<RunningPlatform> {
   const reports = await reconcileFromFiles({
     manifestsDir: examplesDir,
     dataDir: options.dataDir,
-    databaseAdminUrl: options.databaseAdminUrl,
+    databaseOperatorUrl: options.databaseOperatorUrl,
     redisAdminUrl: options.redisAdminUrl,
     secretKey: options.secrets.KONSTRUCT_SECRET_KEY,
     portalUrl: options.portalUrl,

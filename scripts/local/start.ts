@@ -56,11 +56,14 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       logLevel,
     };
     // As the `jetstream` user, as in a cluster: the services may only declare their own consumers.
-    await declareStreams(
+    const streams = await declareStreams(
       natsUrlFor(connections.natsUrl, "jetstream", secrets.NATS_PASSWORDS.jetstream),
       "konstruct-local-streams",
     );
     print(`${STREAM_NAMES.join(", ")} declared`);
+    // A stream of an older version still holding messages is kept and replaced on a later start:
+    // a development server full of old test messages must not stop the platform from starting.
+    for (const kept of streams.filter((s) => s.action === "kept")) print(color(33, `warning: ${kept.reason}`));
 
     step("tenants and agents (examples/)");
     const platform = await startPlatform(operatorMode(env), {
@@ -71,7 +74,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       // The operator registers the examples' Telegram webhooks at the local gateway, with the sandbox.
       operatorEnv: { PUBLIC_BASE_URL: `http://127.0.0.1:${ports.gateway.port}`, TELEGRAM_API_URL: messaging.telegramApiUrl },
       dataDir,
-      databaseAdminUrl: required(env, "DATABASE_ADMIN_URL"),
+      databaseOperatorUrl: required(env, "DATABASE_OPERATOR_URL"),
       redisAdminUrl: connections.redisAdminUrl,
       logLevel,
       lifetime,

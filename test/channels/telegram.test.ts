@@ -4,7 +4,7 @@ import {
   connectNats,
   type Database,
   encryptSecret,
-  ensureJetStream,
+  ensureConsumers,
   outboundConsumer,
   parseSecretKey,
   STREAMS,
@@ -125,7 +125,7 @@ async function startTelegramGateway() {
   const nc = await connectNats(nats.url, "telegram-gateway-test");
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  await ensureJetStream(jsm, [{ ...outboundConsumer("telegram"), ackWaitMs: 5_000 }]);
+  await ensureConsumers(jsm, [{ ...outboundConsumer("telegram"), ackWaitMs: 5_000 }]);
   const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 1 });
   const metrics = createMetrics();
   const all = await createChannels({

@@ -77,10 +77,11 @@ beforeAll(async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   const redisUrl = new URL(serverUrl("REDIS_ADMIN_URL"));
-  const pgUrl = new URL(database.adminUrl);
+  const pgUrl = new URL(database.operatorUrl);
   const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 2 });
   redis.on("error", () => {});
-  const db = createDatabase(database.adminUrl, { max: 4, applicationName: "konstruct-charts-test" });
+  // As the chart runs it: the konstruct_operator role, not the superuser.
+  const db = createDatabase(database.operatorUrl, { max: 4, applicationName: "konstruct-charts-test" });
   closeClients = async () => {
     redis.disconnect();
     await db.destroy();

@@ -222,6 +222,14 @@ describe.skipIf(kind.skip !== null)("Konstruct on kind", () => {
       expect(reachableFrom(ns, "deployment/konstruct-orchestrator", "orchestrator", ollama)).toBe("open");
       expect(reachableFrom(ns, "deployment/konstruct-gateway", "gateway", ollama)).toBe("blocked");
     });
+
+    it("keep the rules to the internet out of the cluster: port 443 of a pod is not 'the internet'", () => {
+      const slackApi = "slack-api.konstruct-doubles.svc.cluster.local:443";
+      // The gateway reaches the Slack double through the rule for its namespace (channelApiNamespace)...
+      expect(reachableFrom(ns, "deployment/konstruct-gateway", "gateway", slackApi)).toBe("open");
+      // ...while Ollama's rule to the model registry (443 anywhere but the cluster) does not reach it.
+      expect(reachableFrom(ns, "deployment/konstruct-ollama", "ollama", slackApi)).toBe("blocked");
+    });
   });
 
   describe("failures", () => {

@@ -1,5 +1,5 @@
 import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
-import { type ConsumerSpec, connectNats, type Database, ensureJetStream, type SecretKey } from "@konstruct/core";
+import { type ConsumerSpec, connectNats, type Database, type SecretKey } from "@konstruct/core";
 import {
   buildApp,
   createJetStreamPublisher,
@@ -9,7 +9,7 @@ import {
   natsReadiness,
   startOutboundWorkers,
 } from "@konstruct/gateway";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -46,7 +46,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const nc = await connectNats(options.natsUrl, "konstruct-gateway-test");
   const js = jetstream(nc);
-  await ensureJetStream(await jetstreamManager(nc));
+  // The streams are the test NATS server's (startTestNats declares them, with the test's bounds).
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
   const metrics = createMetrics();
   // Built as a value, not a literal, so extra dependencies other channels take need no change here.

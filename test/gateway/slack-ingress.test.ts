@@ -1,4 +1,4 @@
-import { signSlackRequest } from "@konstruct/testkit";
+import { signSlackRequest, startTestNats, type TestNats } from "@konstruct/testkit";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "./harness.ts";
@@ -20,14 +20,17 @@ let env: Awaited<ReturnType<typeof gatewayDatabase>>;
 let gateway: TestGateway;
 let jsm: JetStreamManager;
 let tenant: SlackTenant;
+let nats: TestNats;
 
 beforeAll(async () => {
+  // A NATS of this file's own: the pipeline streams are work queues, one consumer per subject.
+  nats = await startTestNats();
   env = await gatewayDatabase();
   tenant = await createSlackTenant(env.db, env.secretKey);
   gateway = await startTestGateway({
     db: env.db.app,
     secretKey: env.secretKey,
-    natsUrl: serverUrl("NATS_URL"),
+    natsUrl: nats.url,
     redisUrl: serverUrl("REDIS_ADMIN_URL"),
     platformSigningSecret: PLATFORM_SECRET,
   });
@@ -37,6 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop();
   await env?.db.drop();
+  await nats?.stop();
 });
 
 const ownRoute = () => `${gateway.url}/webhooks/slack/${tenant.connectionId}/events`;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectNats } from "@konstruct/core";
+import { connectNats, ensureStreams } from "@konstruct/core";
 import { signSlackRequest } from "@konstruct/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,6 +59,10 @@ beforeAll(async () => {
   port = await freePort();
   storeDir = mkdtempSync(join(tmpdir(), "konstruct-nats-"));
   await startNats();
+  // What the JetStream set-up does before the services start; the store keeps them across restarts.
+  const setup = await connectNats(`nats://127.0.0.1:${port}`, "outage-setup");
+  await ensureStreams(await jetstreamManager(setup));
+  await setup.close();
   env = await gatewayDatabase();
   tenant = await createSlackTenant(env.db, env.secretKey);
   gateway = await startTestGateway({

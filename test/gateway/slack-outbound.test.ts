@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { REPLY_METADATA_EVENT_TYPE } from "@konstruct/channels/gateway";
-import { type ConsumerSpec, connectNats, ensureJetStream, type OutboundReply, outboundSubject, STREAMS } from "@konstruct/core";
-import { type SlackApiDouble, startSlackApi } from "@konstruct/testkit";
+import { type ConsumerSpec, connectNats, type OutboundReply, outboundSubject, STREAMS } from "@konstruct/core";
+import { type SlackApiDouble, startSlackApi, startTestNats, type TestNats } from "@konstruct/testkit";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -15,9 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "./harness.ts";
 import { createSlackTenant, gatewayDatabase, type SlackTenant, serverUrl } from "./support.ts";
 
-// The Slack outbound worker against real NATS, Redis and PostgreSQL, posting to the Slack double.
-// The worker runs on a durable consumer of this file's own (new messages only, short ack wait),
-// so parallel test files that publish replies never take this file's messages or vice versa.
+// The Slack outbound worker against real NATS (a server of this file's own), Redis and PostgreSQL,
+// posting to the Slack double. The worker runs on a durable consumer with a short ack wait.
 const ACK_WAIT_MS = 1_500;
 const STALE_CLAIM_MS = 1_000;
 
@@ -28,12 +27,13 @@ let gateway: TestGateway;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let spec: ConsumerSpec;
+let nats: TestNats;
 
 async function start(): Promise<TestGateway> {
   return startTestGateway({
     db: env.db.app,
     secretKey: env.secretKey,
-    natsUrl: serverUrl("NATS_URL"),
+    natsUrl: nats.url,
     redisUrl: serverUrl("REDIS_ADMIN_URL"),
     slackApiUrl: slack.url,
     outboundConsumer: spec,
@@ -42,6 +42,7 @@ async function start(): Promise<TestGateway> {
 }
 
 beforeAll(async () => {
+  nats = await startTestNats();
   env = await gatewayDatabase();
   tenant = await createSlackTenant(env.db, env.secretKey);
   slack = await startSlackApi({ tokens: { [tenant.botToken]: { teamId: tenant.teamId, botUserId: tenant.botUserId } } });
@@ -53,14 +54,13 @@ beforeAll(async () => {
     maxDeliver: 10,
     maxAckPending: 100,
   };
-  const admin = await connectNats(serverUrl("NATS_URL"), "gateway-outbound-test-setup");
+  const admin = await connectNats(nats.url, "gateway-outbound-test-setup");
   const adminJsm = await jetstreamManager(admin);
-  await ensureJetStream(adminJsm);
   await adminJsm.consumers.add(spec.stream, {
     durable_name: spec.durable,
     filter_subject: spec.filterSubject,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.New,
+    deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(spec.ackWaitMs),
     max_deliver: spec.maxDeliver,
     max_ack_pending: spec.maxAckPending,
@@ -76,6 +76,7 @@ afterAll(async () => {
   await gateway?.stop();
   await slack?.close();
   await env?.db.drop();
+  await nats?.stop();
 });
 
 function reply(overrides: Partial<OutboundReply> = {}): OutboundReply {

@@ -61,6 +61,7 @@ async function runStart(args: string[], extraEnv: Record<string, string> = {}): 
       ...process.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
       DATABASE_ADMIN_URL: db.adminUrl,
+      DATABASE_OPERATOR_URL: db.operatorUrl,
       DATABASE_URL: db.appUrl,
       REDIS_ADMIN_URL: serverUrl("REDIS_ADMIN_URL"),
       NATS_URL: nats.url,

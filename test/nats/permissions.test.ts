@@ -209,7 +209,10 @@ describe("NATS permissions", () => {
       outboundSubject("slack"),
       `$JS.API.CONSUMER.MSG.NEXT.${STREAMS.work}.${CONSUMERS.orchestrator.durable}`,
       `$JS.API.CONSUMER.CREATE.${STREAMS.work}.spy`,
-      `$JS.API.STREAM.DELETE.${STREAMS.work}`,
+      // It deletes a pipeline stream only to replace it by a work queue once drained; the dead
+      // letters it may not delete, and no stream may it purge.
+      `$JS.API.STREAM.DELETE.${STREAMS.deadLetter}`,
+      `$JS.API.STREAM.PURGE.${STREAMS.work}`,
       `$JS.API.STREAM.MSG.GET.${STREAMS.work}`,
     ]) {
       await cannotPublish(nc, subject);

@@ -33,7 +33,7 @@ const requeues: RequeueLine[] = [];
 
 beforeAll(async () => {
   env = await startEnvironment();
-  proxy = await startTcpProxy(new URL(env.database.adminUrl));
+  proxy = await startTcpProxy(new URL(env.database.operatorUrl));
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split("\n")) {

@@ -132,18 +132,21 @@ export interface TestOperatorOptions {
   channelServices?: { publicBaseUrl: string | null; apiUrls: Record<string, string> };
 }
 
-/** Runs the operator in this process, as the least-privilege user, against the environment's database. */
+/** Runs the operator in this process, as the least-privilege Kubernetes user and the konstruct_operator PostgreSQL role. */
 export async function runOperator(
   env: OperatorEnvironment,
   options: TestOperatorOptions = {},
 ): Promise<RunningOperator & { close(): Promise<void> }> {
   const log = options.log ?? createLogger({ name: "operator-test", level: process.env.OPERATOR_TEST_LOG ?? "silent" });
   const redisUrl = new URL(serverUrl("REDIS_ADMIN_URL"));
-  const pgUrl = new URL(env.database.adminUrl);
+  const pgUrl = new URL(env.database.operatorUrl);
   const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 2 });
   redis.on("error", () => {});
   const { createDatabase } = await import("@konstruct/core");
-  const db = createDatabase(options.databaseUrl ?? env.database.adminUrl, { max: 8, applicationName: "konstruct-operator-test" });
+  const db = createDatabase(options.databaseUrl ?? env.database.operatorUrl, {
+    max: 8,
+    applicationName: "konstruct-operator-test",
+  });
   const operator = await startOperator({
     client: kubeClient(env.operatorKubeconfig),
     db,

@@ -34,7 +34,7 @@ function startReplica(name: string): Replica {
     env: {
       PATH: process.env.PATH,
       KUBECONFIG: env.operatorKubeconfig,
-      DATABASE_ADMIN_URL: env.database.adminUrl,
+      DATABASE_OPERATOR_URL: env.database.operatorUrl,
       REDIS_ADMIN_URL: serverUrl("REDIS_ADMIN_URL"),
       KONSTRUCT_SECRET_KEY: TEST_SECRET_KEY,
       [HOST_VARIABLE]: "127.0.0.1",

@@ -1,4 +1,4 @@
-import { connectNats, ensureJetStream, type KonstructMessage } from "@konstruct/core";
+import { connectNats, ensureConsumers, type KonstructMessage } from "@konstruct/core";
 import { orchestratorConsumer, sessionKey } from "@konstruct/orchestrator";
 import { routerConsumer } from "@konstruct/router";
 import {
@@ -86,7 +86,7 @@ beforeAll(async () => {
   nc = await connectNats(nats.url, "crash-test");
   js = jetstream(nc);
   // Declared before the first publish so nothing lands in a stream without its consumer.
-  await ensureJetStream(await jetstreamManager(nc), [routerConsumer(ACK_WAIT_MS), orchestratorConsumer(ACK_WAIT_MS)]);
+  await ensureConsumers(await jetstreamManager(nc), [routerConsumer(ACK_WAIT_MS), orchestratorConsumer(ACK_WAIT_MS)]);
   redis = new Redis(serverUrl("REDIS_ADMIN_URL"));
   outbound = await collectOutbound(js);
 });

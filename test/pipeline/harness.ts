@@ -4,11 +4,12 @@ import {
   createLogger,
   type Database,
   deliveryKey,
-  ensureJetStream,
+  ensureConsumers,
   inboundSubject,
   type KonstructMessage,
   type OutboundReply,
   STREAMS,
+  SUBJECT_PREFIX,
 } from "@konstruct/core";
 import {
   createLlmPool,
@@ -20,7 +21,7 @@ import {
 } from "@konstruct/orchestrator";
 import { createRouter, type Router, type RouterSettings, routerConsumer } from "@konstruct/router";
 import { parseReply } from "@konstruct/testkit";
-import { DeliverPolicy, type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -33,13 +34,27 @@ export interface OutboundCollector {
   stop(): Promise<void>;
 }
 
-/** An ordered consumer over the whole outbound stream. */
+/**
+ * A durable consumer of its own over the whole outbound stream, acknowledging what it reads. The
+ * stream is a work queue, which refuses ordered (unacknowledged) consumers and overlapping ones:
+ * tests that collect replies run no gateway outbound worker on the same server.
+ */
 export async function collectOutbound(js: JetStreamClient): Promise<OutboundCollector> {
   const replies: OutboundReply[] = [];
-  const consumer = await js.consumers.get(STREAMS.outbound, { deliver_policy: DeliverPolicy.All });
+  const jsm = await js.jetstreamManager();
+  await jsm.consumers.add(STREAMS.outbound, {
+    durable_name: COLLECTOR,
+    filter_subject: `${SUBJECT_PREFIX.outbound}.>`,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+  });
+  const consumer = await js.consumers.get(STREAMS.outbound, COLLECTOR);
   const messages = await consumer.consume();
   const loop = (async () => {
-    for await (const m of messages) replies.push(parseReply(m.data));
+    for await (const m of messages) {
+      replies.push(parseReply(m.data));
+      m.ack();
+    }
   })();
   return {
     replies,
@@ -56,9 +71,12 @@ export async function collectOutbound(js: JetStreamClient): Promise<OutboundColl
     async stop() {
       await messages.close();
       await loop;
+      await jsm.consumers.delete(STREAMS.outbound, COLLECTOR).catch(() => {});
     },
   };
 }
+
+const COLLECTOR = "test-outbound-collector";
 
 /** Publishes a message on the inbound stream as the gateway does (msgID = delivery key unless given). */
 export async function publishInbound(js: JetStreamClient, message: KonstructMessage, msgId?: string | null): Promise<void> {
@@ -95,7 +113,8 @@ export async function startPipeline(options: {
   const js = jetstream(nc);
   const routerSettings = { ackWaitMs: 5_000, ...options.router };
   const orchestratorSettings = { ackWaitMs: 5_000, slotWaitMs: 2_000, ...options.orchestrator };
-  await ensureJetStream(await jetstreamManager(nc), [
+  // startTestNats declared the streams (with the test's bounds); the services declare only consumers.
+  await ensureConsumers(await jetstreamManager(nc), [
     routerConsumer(routerSettings.ackWaitMs),
     orchestratorConsumer(orchestratorSettings.ackWaitMs),
   ]);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createDatabase, type Database } from "@konstruct/core";
-import { migrateToLatest, setAppRolePassword } from "@konstruct/migrations";
+import { migrateToLatest, setAppRolePassword, setOperatorRolePassword } from "@konstruct/migrations";
 import type { Kysely } from "kysely";
 import pg from "pg";
 import { serverUrl } from "./env.ts";
@@ -12,6 +12,9 @@ import { serverUrl } from "./env.ts";
  */
 export const TEST_APP_PASSWORD = process.env.KONSTRUCT_APP_PASSWORD || "konstruct-app-dev";
 
+/** The operator role's password on the local servers: server-wide too, shared with `npm start`. */
+export const TEST_OPERATOR_PASSWORD = process.env.KONSTRUCT_OPERATOR_PASSWORD || "konstruct-operator-dev";
+
 /** A freshly created and migrated database, private to one test file. */
 export interface TestDatabase {
   name: string;
@@ -19,6 +22,8 @@ export interface TestDatabase {
   adminUrl: string;
   /** konstruct_app URL of this database. */
   appUrl: string;
+  /** konstruct_operator URL of this database (what the operator connects as). */
+  operatorUrl: string;
   admin: Kysely<Database>;
   app: Kysely<Database>;
   /** URL of this database for another login role. */
@@ -47,14 +52,17 @@ export async function createTestDatabase(prefix = "kt"): Promise<TestDatabase> {
   }
   const adminUrl = withDatabase(serverAdminUrl, name);
   const appUrl = withDatabase(serverAdminUrl, name, "konstruct_app", TEST_APP_PASSWORD);
+  const operatorUrl = withDatabase(serverAdminUrl, name, "konstruct_operator", TEST_OPERATOR_PASSWORD);
   const admin = createDatabase(adminUrl, { max: 4, applicationName: "konstruct-test-admin" });
   await migrateToLatest(admin);
   await setAppRolePassword(admin, appUrl);
+  await setOperatorRolePassword(admin, operatorUrl);
   const app = createDatabase(appUrl, { max: 4, applicationName: "konstruct-test-app" });
   return {
     name,
     adminUrl,
     appUrl,
+    operatorUrl,
     admin,
     app,
     urlFor: (user, password) => withDatabase(serverAdminUrl, name, user, password),

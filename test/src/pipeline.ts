@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import {
   connectNats,
   type Database,
+  type EnsureStreamsOptions,
   ensureStreams,
   HOST_VARIABLE,
   type KonstructMessage,
@@ -67,6 +68,8 @@ export interface TestNats {
   urlFor(user: NatsUser): string;
   /** The server's address without any credentials. */
   readonly anonymousUrl: string;
+  /** The server's process id (for its memory figures). */
+  readonly pid: () => number | undefined;
   /** Stops the server (SIGTERM) and starts it again on the same port and store. */
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -80,6 +83,8 @@ export interface TestNatsOptions {
    * default: most tests are about something else.
    */
   auth?: boolean;
+  /** Other stream bounds than core's (a test fills a stream with a few messages). */
+  limits?: EnsureStreamsOptions["limits"];
 }
 
 /**
@@ -122,13 +127,14 @@ export async function startTestNats(options: TestNatsOptions = {}): Promise<Test
   const url = options.auth ? `nats://admin:${adminPassword}@127.0.0.1:${port}` : anonymousUrl;
   const setup = await connectNats(url, "test-nats-setup");
   try {
-    await ensureStreams(await jetstreamManager(setup));
+    await ensureStreams(await jetstreamManager(setup), options.limits ? { limits: options.limits } : {});
   } finally {
     await setup.close();
   }
   return {
     url,
     anonymousUrl,
+    pid: () => (child as ChildProcess | null)?.pid,
     urlFor: (user) => (options.auth ? natsUrlFor(anonymousUrl, user, passwords[user]) : url),
     async restart(downMs = 500) {
       await halt();

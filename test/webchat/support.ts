@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createRedisReplyLedger, createWebchatChannel, type WebchatSettings } from "@konstruct/channels/gateway";
-import { connectNats, type Database, ensureJetStream, outboundConsumer, parseSecretKey } from "@konstruct/core";
+import { connectNats, type Database, ensureConsumers, outboundConsumer, parseSecretKey } from "@konstruct/core";
 import { buildApp, createJetStreamPublisher, createMetrics, startOutboundWorkers } from "@konstruct/gateway";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
@@ -94,7 +94,7 @@ export async function startWebchatGateway(options: {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const nc = await connectNats(options.natsUrl, "konstruct-gateway-webchat-test");
   const js = jetstream(nc);
-  await ensureJetStream(await jetstreamManager(nc), [outboundConsumer("webchat")]);
+  await ensureConsumers(await jetstreamManager(nc), [outboundConsumer("webchat")]);
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
   const metrics = createMetrics();
   const channel = createWebchatChannel(

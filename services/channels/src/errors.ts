@@ -2,9 +2,13 @@ import { type ErrorCode, KonstructError } from "@konstruct/core";
 
 /** An HTTP-facing failure of a webhook, carrying one of the stable core error codes. */
 export class WebhookError extends KonstructError {
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Seconds the sender should wait before trying again, sent as `Retry-After`. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(code, message, options);
     this.name = "WebhookError";
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

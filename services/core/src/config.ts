@@ -33,7 +33,8 @@ export const LogLevel = Type.Union(
 /** The configuration contract's fields (README, Configuration); services pick the ones they use. */
 export const fields = {
   DATABASE_URL: urlField(["postgres", "postgresql"], "PostgreSQL URL of the konstruct_app role"),
-  DATABASE_ADMIN_URL: urlField(["postgres", "postgresql"], "PostgreSQL URL of the admin role (migrations, operator)"),
+  DATABASE_ADMIN_URL: urlField(["postgres", "postgresql"], "PostgreSQL URL of the admin role (migrations)"),
+  DATABASE_OPERATOR_URL: urlField(["postgres", "postgresql"], "PostgreSQL URL of the konstruct_operator role (operator)"),
   REDIS_URL: urlField(["redis", "rediss"], "Redis URL of the services' user"),
   REDIS_ADMIN_URL: urlField(["redis", "rediss"], "Redis URL of an admin user that may run ACL SETUSER (operator)"),
   NATS_URL: Type.String({

@@ -55,13 +55,21 @@ export { ack, poison, publishJson, retry, retryDelay, runConsumer } from "./nats
 export { declareStreams } from "./nats/declare-streams.ts";
 export type { NatsPermissions, NatsUser } from "./nats/permissions.ts";
 export { inboxPrefix, NATS_PERMISSIONS, NATS_USERS, natsAuthorizationConfig, natsUrlFor } from "./nats/permissions.ts";
-export type { ConsumerSpec, EnsureConsumersOptions } from "./nats/streams.ts";
+export type {
+  ConsumerSpec,
+  EnsureConsumersOptions,
+  EnsureStreamsOptions,
+  StreamDeclaration,
+  StreamLimits,
+} from "./nats/streams.ts";
 export {
   CONSUMERS,
   ensureConsumers,
   ensureJetStream,
   ensureStreams,
+  isStreamFull,
   outboundConsumer,
+  STREAM_LIMITS,
   STREAM_NAMES,
 } from "./nats/streams.ts";
 export { hashPassword, verifyPassword } from "./passwords.ts";

@@ -1,5 +1,13 @@
 import { type InboundPublisher, WebhookError } from "@konstruct/channels/gateway";
+import { isStreamFull } from "@konstruct/core";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+
+/**
+ * `Retry-After` of a 503 whose message was not stored. A full inbound stream is a backlog the
+ * router works through (the stream refuses new messages rather than drop accepted ones), so the
+ * sender is asked to wait longer than after a broker that did not answer in time.
+ */
+export const RETRY_AFTER_SECONDS = { streamFull: 30, unavailable: 5 } as const;
 
 /**
  * Publishes to JetStream with a message id (server-side de-duplication of Slack's retries) and a
@@ -37,7 +45,14 @@ export function createJetStreamPublisher(js: JetStreamClient, options: { timeout
         const ack = await publishSoon(subject, JSON.stringify(value), msgId);
         return { duplicate: ack.duplicate };
       } catch (cause) {
-        throw new WebhookError("UNAVAILABLE", `could not store the message on ${subject}; the sender should retry`, { cause });
+        const full = isStreamFull(cause);
+        throw new WebhookError(
+          "UNAVAILABLE",
+          full
+            ? `the inbound stream is full (a backlog); ${subject} takes no new messages until it drains`
+            : `could not store the message on ${subject}; the sender should retry`,
+          { cause, retryAfterSeconds: full ? RETRY_AFTER_SECONDS.streamFull : RETRY_AFTER_SECONDS.unavailable },
+        );
       }
     },
   };

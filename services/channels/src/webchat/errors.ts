@@ -39,7 +39,7 @@ export const WEBCHAT_STATUS_BY_CODE: Readonly<Record<WebchatErrorCode, number>> 
 export class WebchatError extends Error {
   readonly code: WebchatErrorCode;
   readonly status: number;
-  /** For `rate_limited`: seconds until the visitor may send again. */
+  /** For `rate_limited` and `unavailable`: seconds until the visitor may send again. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(code: WebchatErrorCode, message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
@@ -64,6 +64,12 @@ export function toWebchatError(error: unknown): WebchatError {
   if (error instanceof WebchatError) return error;
   const { error: gatewayCode } = httpStatusOf(error);
   const known = BY_GATEWAY_ERROR[gatewayCode];
-  if (known) return new WebchatError(known[0], known[1], { cause: error });
+  const retryAfter = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  if (known) {
+    return new WebchatError(known[0], known[1], {
+      cause: error,
+      ...(typeof retryAfter === "number" ? { retryAfterSeconds: retryAfter } : {}),
+    });
+  }
   return new WebchatError("internal", "Something went wrong on our side; try again in a moment.", { cause: error });
 }

@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import { deadLetterSubject } from "../subjects.ts";
-import type { ConsumerSpec } from "./streams.ts";
+import { type ConsumerSpec, ensureConsumers, isStreamFull } from "./streams.ts";
 
 /** What a handler decided about one message; {@link runConsumer} turns it into ack, nak or term. */
 export type Disposition =
@@ -51,8 +52,11 @@ export function retryDelay(deliveryCount: number, baseMs = 500, capMs = 30_000):
 export async function runConsumer(options: RunConsumerOptions): Promise<RunningConsumer> {
   const { js, consumer: spec, handler, concurrency, log } = options;
   const consumer = await js.consumers.get(spec.stream, spec.durable);
-  const messages = await consumer.consume({ max_messages: concurrency });
+  // Pulls expire after 10 s (nats.js: 30 s), so a consumer deleted and declared again (below)
+  // is pulled from again within about that long; an idle pull costs one request per 10 s.
+  const messages = await consumer.consume({ max_messages: concurrency, expires: 10_000 });
   const inFlight = new Set<Promise<void>>();
+  const stopping = new AbortController();
   let wake: (() => void) | null = null;
 
   const settle = async (msg: JsMsg): Promise<void> => {
@@ -61,7 +65,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
     const heartbeat = setInterval(() => msg.working(), Math.max(1_000, spec.ackWaitMs / 3));
     let outcome: Disposition;
     try {
-      outcome = await handler(msg);
+      outcome = await handleHoldingWhenFull(msg, handler, log, stopping.signal);
     } catch (error) {
       log.warn({ err: error, subject: msg.subject, delivery: msg.info.deliveryCount }, "handler failed; will retry");
       outcome = retry(error instanceof Error ? error.message : String(error), retryDelay(msg.info.deliveryCount));
@@ -91,13 +95,56 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
     }
   })();
 
+  // The stream set-up may replace a stream (./stream-replace.ts), which deletes its consumers.
+  // The pulls carry on by name, so declaring the consumer again is all it takes to resume.
+  let recreating: Promise<void> | null = null;
+  void (async () => {
+    for await (const status of messages.status()) {
+      const gone =
+        status.type === "consumer_deleted" || status.type === "consumer_not_found" || status.type === "stream_not_found";
+      if (!gone || recreating || stopping.signal.aborted) continue;
+      log.warn({ consumer: spec.durable, stream: spec.stream, status: status.type }, "consumer gone; declaring it again");
+      recreating = (async () => {
+        try {
+          await ensureConsumers(await js.jetstreamManager(false), [spec], { signal: stopping.signal });
+          log.info({ consumer: spec.durable }, "consumer declared again");
+        } catch (error) {
+          if (!stopping.signal.aborted) log.error({ err: error, consumer: spec.durable }, "could not declare the consumer again");
+        } finally {
+          recreating = null;
+        }
+      })();
+    }
+  })().catch((error) => log.debug({ err: error }, "consumer status watch ended"));
+
   return {
     async stop() {
+      stopping.abort();
       await messages.close();
       await loop;
       await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+/**
+ * Runs the handler; while it fails because a stream it publishes to is full, waits and runs it
+ * again (1 s doubling to 15 s), keeping the message and its slot: handlers are safe to repeat
+ * (each records its progress), a retry here does not count as a delivery, so nothing this
+ * consumer took is dead-lettered for a backlog downstream. With every slot holding, this consumer
+ * stops pulling, its own stream fills, and the back pressure reaches the gateway, which answers
+ * 503. A stop in the meantime gives the message back to the stream.
+ */
+async function handleHoldingWhenFull(msg: JsMsg, handler: Handler, log: Logger, stopping: AbortSignal): Promise<Disposition> {
+  for (let waitMs = 1_000; ; waitMs = Math.min(15_000, waitMs * 2)) {
+    try {
+      return await handler(msg);
+    } catch (error) {
+      if (!isStreamFull(error) || stopping.aborted) throw error;
+      log.warn({ subject: msg.subject, waitMs }, "a stream downstream is full; holding the message");
+      await sleep(waitMs, undefined, { signal: stopping });
+    }
+  }
 }
 
 async function apply(js: JetStreamClient, spec: ConsumerSpec, msg: JsMsg, outcome: Disposition, log: Logger): Promise<void> {

@@ -1,5 +1,5 @@
 import { deadLetterSubject, STREAMS, SUBJECT_PREFIX } from "../subjects.ts";
-import { CONSUMERS, STREAM_NAMES } from "./streams.ts";
+import { CONSUMERS, REPLACEABLE_STREAM_NAMES, STREAM_NAMES } from "./streams.ts";
 
 /**
  * Who may publish and subscribe to what on NATS: the one table every server configuration
@@ -39,6 +39,8 @@ const jsApi = {
   streamInfo: (stream: string) => `${JS_API}.STREAM.INFO.${stream}`,
   streamCreate: (stream: string) => `${JS_API}.STREAM.CREATE.${stream}`,
   streamUpdate: (stream: string) => `${JS_API}.STREAM.UPDATE.${stream}`,
+  streamDelete: (stream: string) => `${JS_API}.STREAM.DELETE.${stream}`,
+  consumerList: (stream: string) => `${JS_API}.CONSUMER.LIST.${stream}`,
   consumerInfo: (c: ConsumerGrant) => `${JS_API}.CONSUMER.INFO.${c.stream}.${c.durable}`,
   consumerCreate: (c: ConsumerGrant) => [
     `${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}`,
@@ -91,12 +93,17 @@ function servicePermissions(user: Exclude<NatsUser, "jetstream">): NatsPermissio
   };
 }
 
-/** The stream set-up user: declares and updates the streams, and nothing else. */
+/**
+ * The stream set-up user: declares and updates the streams, and nothing else. It may list a
+ * stream's consumers and delete a pipeline stream, which replacing a stream of another retention
+ * policy once it is drained takes (./stream-replace.ts); the dead letters it may not delete.
+ */
 function jetstreamPermissions(): NatsPermissions {
   return {
     publish: [
       jsApi.accountInfo,
-      ...STREAM_NAMES.flatMap((s) => [jsApi.streamInfo(s), jsApi.streamCreate(s), jsApi.streamUpdate(s)]),
+      ...STREAM_NAMES.flatMap((s) => [jsApi.streamInfo(s), jsApi.streamCreate(s), jsApi.streamUpdate(s), jsApi.consumerList(s)]),
+      ...REPLACEABLE_STREAM_NAMES.map(jsApi.streamDelete),
     ],
     subscribe: [`${inboxPrefix("jetstream")}.>`],
   };

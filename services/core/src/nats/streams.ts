@@ -8,9 +8,11 @@ import {
   RetentionPolicy,
   StorageType,
   type StreamConfig,
+  type StreamInfo,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { STREAMS, SUBJECT_PREFIX } from "../subjects.ts";
+import { replaceWhenDrained } from "./stream-replace.ts";
 
 /**
  * Every JetStream stream and durable consumer Konstruct uses, declared here and nowhere else.
@@ -24,38 +26,73 @@ import { STREAMS, SUBJECT_PREFIX } from "../subjects.ts";
 // duplicate window must outlast that so a retry published again is dropped by NATS itself.
 const DUPLICATE_WINDOW_MS = 15 * 60_000;
 const DAY_MS = 24 * 60 * 60_000;
+const MIB = 1024 * 1024;
 
-type StreamSpec = Pick<StreamConfig, "name" | "subjects" | "max_age" | "duplicate_window">;
+/** How much a stream may hold; a pipeline stream at its bound refuses new messages. */
+export interface StreamLimits {
+  maxMsgs: number;
+  maxBytes: number;
+}
+
+/**
+ * The bounds of each stream. The three pipeline streams are work queues (a message leaves once
+ * its consumer acknowledges it), so a bound is reached only by a backlog: the consumer is down or
+ * slower than the traffic. Then the stream refuses new messages (discard new) rather than drop
+ * accepted ones; the gateway answers 503 with Retry-After, and a service whose downstream stream
+ * is full holds its message and tries again (./consume.ts). Dead letters are a record, not work:
+ * the oldest go first. 448 MiB in all, inside the chart's smallest JetStream volume (1 GiB).
+ */
+export const STREAM_LIMITS: Readonly<Record<StreamName, StreamLimits>> = {
+  KONSTRUCT_INBOUND: { maxMsgs: 100_000, maxBytes: 128 * MIB },
+  KONSTRUCT_WORK: { maxMsgs: 100_000, maxBytes: 128 * MIB },
+  KONSTRUCT_OUTBOUND: { maxMsgs: 100_000, maxBytes: 128 * MIB },
+  KONSTRUCT_DEAD_LETTER: { maxMsgs: 50_000, maxBytes: 64 * MIB },
+};
+
+type StreamName = (typeof STREAMS)[keyof typeof STREAMS];
+
+interface StreamSpec {
+  name: StreamName;
+  subjects: string[];
+  retention: RetentionPolicy;
+  discard: DiscardPolicy;
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+}
+
+// Work queues: every pipeline stream has exactly one consumer per subject (router, orchestrator,
+// one outbound-<channel> per channel type), which is what a work queue allows — it refuses
+// overlapping filters and consumers without acks (ordered consumers).
+const pipelineStream = (name: StreamName, prefix: string): StreamSpec => ({
+  name,
+  subjects: [`${prefix}.>`],
+  retention: RetentionPolicy.Workqueue,
+  discard: DiscardPolicy.New,
+  maxAgeMs: DAY_MS,
+  duplicateWindowMs: DUPLICATE_WINDOW_MS,
+});
 
 const streamSpecs: StreamSpec[] = [
-  {
-    name: STREAMS.inbound,
-    subjects: [`${SUBJECT_PREFIX.inbound}.>`],
-    max_age: nanos(DAY_MS),
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  },
-  {
-    name: STREAMS.work,
-    subjects: [`${SUBJECT_PREFIX.work}.>`],
-    max_age: nanos(DAY_MS),
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  },
-  {
-    name: STREAMS.outbound,
-    subjects: [`${SUBJECT_PREFIX.outbound}.>`],
-    max_age: nanos(DAY_MS),
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  },
+  pipelineStream(STREAMS.inbound, SUBJECT_PREFIX.inbound),
+  pipelineStream(STREAMS.work, SUBJECT_PREFIX.work),
+  pipelineStream(STREAMS.outbound, SUBJECT_PREFIX.outbound),
   {
     name: STREAMS.deadLetter,
     subjects: [`${SUBJECT_PREFIX.deadLetter}.>`],
-    max_age: nanos(14 * DAY_MS),
-    duplicate_window: nanos(60_000),
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    maxAgeMs: 14 * DAY_MS,
+    duplicateWindowMs: 60_000,
   },
 ];
 
 /** The name of every stream, in declaration order. */
 export const STREAM_NAMES: readonly string[] = streamSpecs.map((s) => s.name);
+
+/** The work-queue streams: the ones an older limits-retention stream is replaced by (./stream-replace.ts). */
+export const REPLACEABLE_STREAM_NAMES: readonly string[] = streamSpecs
+  .filter((s) => s.retention === RetentionPolicy.Workqueue)
+  .map((s) => s.name);
 
 /** A durable pull consumer: who reads which stream, and how patiently. */
 export interface ConsumerSpec {
@@ -109,24 +146,73 @@ export async function ensureJetStream(jsm: JetStreamManager, consumers: readonly
   await ensureConsumers(jsm, consumers);
 }
 
-/** Creates or updates every stream. Idempotent. */
-export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
+/** What {@link ensureStreams} did with one stream. */
+export interface StreamDeclaration {
+  stream: string;
+  /**
+   * `kept`: the stream has another retention policy, which NATS cannot change in place, and
+   * still holds messages its consumers have not processed, so it was left as it was (unbounded)
+   * rather than replaced; `reason` says what it holds and what to do.
+   */
+  action: "created" | "updated" | "replaced" | "kept";
+  reason?: string;
+}
+
+/** Options for {@link ensureStreams}. */
+export interface EnsureStreamsOptions {
+  /** Other bounds than {@link STREAM_LIMITS}, per stream (tests fill a stream with a few messages). */
+  limits?: Partial<Record<string, Partial<StreamLimits>>>;
+}
+
+/**
+ * Creates or updates every stream. Idempotent. A stream made by an older version with another
+ * retention policy is replaced only once it is drained (./stream-replace.ts); otherwise it is
+ * kept, reported as `kept`, and replaced by a later run.
+ */
+export async function ensureStreams(jsm: JetStreamManager, options: EnsureStreamsOptions = {}): Promise<StreamDeclaration[]> {
+  const declared: StreamDeclaration[] = [];
   for (const spec of streamSpecs) {
+    const limits = { ...STREAM_LIMITS[spec.name], ...options.limits?.[spec.name] };
     const config: Partial<StreamConfig> & { name: string } = {
-      ...spec,
-      retention: RetentionPolicy.Limits,
+      name: spec.name,
+      subjects: spec.subjects,
+      retention: spec.retention,
+      discard: spec.discard,
+      max_msgs: limits.maxMsgs,
+      max_bytes: limits.maxBytes,
+      max_age: nanos(spec.maxAgeMs),
+      duplicate_window: nanos(spec.duplicateWindowMs),
       storage: StorageType.File,
-      discard: DiscardPolicy.Old,
       num_replicas: 1,
     };
+    let current: StreamInfo;
     try {
-      await jsm.streams.info(spec.name);
-      await jsm.streams.update(spec.name, config);
+      current = await jsm.streams.info(spec.name);
     } catch (error) {
       if (!isNotFound(error)) throw error;
       await addIgnoringRace(() => jsm.streams.add(config));
+      declared.push({ stream: spec.name, action: "created" });
+      continue;
     }
+    if (current.config.retention !== spec.retention) {
+      declared.push(await replaceWhenDrained(jsm, current, config));
+      continue;
+    }
+    await jsm.streams.update(spec.name, config);
+    declared.push({ stream: spec.name, action: "updated" });
   }
+  return declared;
+}
+
+/**
+ * Whether an error is JetStream refusing a publish because the stream is at its bound
+ * (`maximum messages exceeded`, `maximum bytes exceeded`): back pressure, not a fault.
+ */
+export function isStreamFull(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof JetStreamApiError && /maximum (messages|bytes)/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Options for {@link ensureConsumers}. */
@@ -181,13 +267,14 @@ function isStreamNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
 }
 
-function isNotFound(error: unknown): boolean {
+/** Whether a JetStream API error says the stream or consumer does not exist. */
+export function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && (error.status === 404 || /not found/i.test(error.message));
 }
 
 // Two replicas starting together may both see "not found" and both add; the loser's add fails
 // with "already in use", which is the state we wanted.
-async function addIgnoringRace(add: () => Promise<unknown>): Promise<void> {
+export async function addIgnoringRace(add: () => Promise<unknown>): Promise<void> {
   try {
     await add();
   } catch (error) {
