@@ -8,6 +8,7 @@ import * as tenantReadOnly from "./0006-tenant-read-only.ts";
 import * as tenantOwners from "./0007-tenant-owners.ts";
 import * as portal from "./0008-portal.ts";
 import * as conversationHistory from "./0009-conversation-history.ts";
+import * as recordHistory from "./0011-record-history.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   "0007-tenant-owners": tenantOwners,
   "0008-portal": portal,
   "0009-conversation-history": conversationHistory,
+  "0011-record-history": recordHistory,
 };
