@@ -11,6 +11,7 @@ import type { AgentDeps } from "../agent/agent-context.ts";
 import { reconcileAgent } from "../agent/agent-controller.ts";
 import type { Agent } from "../api/agent.ts";
 import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
+import { type HistoryPurger, startHistoryPurge } from "../history/history-purge.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
@@ -35,6 +36,8 @@ export interface OperatorOptions {
   installNamespace: string;
   identity: string;
   resyncIntervalMs: number;
+  /** How often the leader purges conversation history past each tenant's retention (and once on taking the lead). */
+  historyPurgeIntervalMs?: number;
   /** Retry backoff after a not-ready result: NOT_READY_BACKOFF, its cap lowered to the resync interval. */
   notReadyBackoff?: BackoffOptions;
   watchdogMs: number;
@@ -54,6 +57,8 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
+const DEFAULT_HISTORY_PURGE_INTERVAL_MS = 3_600_000;
+
 /** The controllers of one leadership term: informers, queues and the resync timer. */
 class Controllers {
   readonly tenants: Informer<Tenant>;
@@ -61,6 +66,7 @@ class Controllers {
   readonly tenantQueue: WorkQueue;
   readonly agentQueue: WorkQueue;
   #resync: NodeJS.Timeout | undefined;
+  readonly #purger: HistoryPurger;
 
   constructor(o: OperatorOptions, metrics: OperatorMetrics) {
     const kube = createKubernetesPort(o.client, { instance: o.identity });
@@ -161,6 +167,16 @@ class Controllers {
       for (const a of this.agents.list()) this.agentQueue.resync(keyOf(a));
     }, o.resyncIntervalMs);
     this.#resync.unref();
+    // Only the leader purges, so replicas never delete the same rows twice over.
+    this.#purger = startHistoryPurge({
+      db: o.db,
+      log: o.log.child({ task: "history-purge" }),
+      intervalMs: o.historyPurgeIntervalMs ?? DEFAULT_HISTORY_PURGE_INTERVAL_MS,
+      onPurged: (result) => {
+        metrics.historyPurged.inc({ kind: "messages" }, result.messages);
+        metrics.historyPurged.inc({ kind: "conversations" }, result.conversations);
+      },
+    });
   }
 
   get synced(): boolean {
@@ -169,7 +185,7 @@ class Controllers {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
-    await Promise.all([this.tenants.stop(), this.agents.stop()]);
+    await Promise.all([this.tenants.stop(), this.agents.stop(), this.#purger.stop()]);
     await Promise.all([this.tenantQueue.shutdown(), this.agentQueue.shutdown()]);
   }
 }
