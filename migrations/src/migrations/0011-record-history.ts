@@ -16,7 +16,10 @@ const SIGNATURE = sql.raw(
  *   one is read `FOR KEY SHARE`, so the periodic purge cannot delete it between the lookup and
  *   the message insert; two first messages of one thread race on the unique key, and the loser
  *   reads the winner's row.
- * - The reply's time is the write's (just after it was published), never before its question.
+ * - Times: the person's message keeps the channel's timestamp, moved just after the conversation's
+ *   last message when it is earlier (channels give whole seconds — Telegram — so a follow-up
+ *   typed right after a reply would otherwise sort before it); the reply's time is the write's
+ *   (just after it was published), never before its question. A thread reads in order.
  *
  * Like 0004's `konstruct_record_tokens`, it is `withTenant` in SQL: SECURITY INVOKER, so every
  * statement runs as the caller under the tables' `app_tenant_isolation` policy, with the tenant
@@ -39,16 +42,20 @@ export async function up(db: Kysely<any>): Promise<void> {
     declare
       v_conversation uuid;
       v_connection_name text;
-      v_reply_at timestamptz := greatest(clock_timestamp(), p_inbound_at + interval '1 millisecond');
+      v_inbound_at timestamptz := p_inbound_at;
+      v_reply_at timestamptz;
       v_inserted integer;
       v_last timestamptz;
     begin
       perform set_config('app.current_tenant', p_tenant::text, true);
       for attempt in 1..3 loop
-        select c.id into v_conversation from public.conversations c
+        select c.id, greatest(p_inbound_at, c.last_message_at + interval '1 microsecond')
+        into v_conversation, v_inbound_at
+        from public.conversations c
         where c.tenant_id = p_tenant and c.channel_type = p_channel_type and c.thread_key = p_thread_key
         for key share;
         exit when found;
+        v_inbound_at := p_inbound_at;
         select cc.name into v_connection_name from public.channel_connections cc where cc.id = p_connection;
         insert into public.conversations (tenant_id, channel_type, connection_name, thread_key, agent_id, subject,
                                           started_at, last_message_at, message_count)
@@ -61,13 +68,14 @@ export async function up(db: Kysely<any>): Promise<void> {
       if v_conversation is null then
         raise exception 'conversation % of tenant % could not be created or found', p_thread_key, p_tenant;
       end if;
+      v_reply_at := greatest(clock_timestamp(), v_inbound_at + interval '1 millisecond');
 
       with inserted as (
         insert into public.conversation_messages (tenant_id, conversation_id, message_key, direction, sender_id,
           sender_name, agent_id, agent_name, model, prompt_tokens, completion_tokens, latency_ms, text, created_at)
         values
           (p_tenant, v_conversation, p_inbound_key, 'inbound', p_sender_id, p_sender_name, p_agent, p_agent_name,
-           null, null, null, null, p_inbound_text, p_inbound_at),
+           null, null, null, null, p_inbound_text, v_inbound_at),
           (p_tenant, v_conversation, p_reply_key, 'reply', p_reply_sender_id, p_agent_name, p_agent, p_agent_name,
            p_model, p_prompt_tokens, p_completion_tokens, p_latency_ms, p_reply_text, v_reply_at)
         on conflict (tenant_id, message_key) do nothing
