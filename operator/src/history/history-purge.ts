@@ -55,14 +55,15 @@ export async function purgeHistory(db: Kysely<Database>, options: PurgeOptions =
 /** One batch of a tenant's expired messages, oldest first, with their conversations' counts lowered. */
 async function deleteMessages(db: Kysely<Database>, tenantId: string, days: number, batch: number): Promise<number> {
   // Data-modifying CTEs run once whether or not the outer query reads them; the `tenant_id`
-  // conditions keep every scan on the (tenant_id, …) indexes.
+  // conditions keep every scan on the (tenant_id, …) indexes. No row lock on the messages (it
+  // would need UPDATE on the table): only the purge deletes them, and a second purger racing
+  // for the same rows finds them gone.
   const { rows } = await sql<{ n: number }>`
     with doomed as (
       select id from conversation_messages
       where tenant_id = ${tenantId} and created_at < now() - make_interval(days => ${days})
       order by created_at
       limit ${batch}
-      for update skip locked
     ), deleted as (
       delete from conversation_messages m using doomed d
       where m.id = d.id
