@@ -24,6 +24,7 @@ case "$which" in
     # Gateway, router and orchestrator as separate processes, as deployed; the sender, the Slack
     # Web API double and the Ollama double (0 ms) in the bench process.
     run "pipeline: signed webhook → reply posted to Slack, overhead at 200 msg/s (model time excluded)" node test/pipeline/e2e-bench.ts 200 10
+    run "pipeline: CPU the conversation history write adds per message" node test/pipeline/history-bench.ts 3000 300
     ;;
   operator | gateway) ;;
   *) echo "usage: npm run bench [-- operator|gateway|pipeline]" >&2; exit 2 ;;

@@ -34,6 +34,10 @@ const Schema = Type.Object({
   ...channelApiFields(),
   ...listenFields("operator"),
   RESYNC_INTERVAL_SECONDS: intField(300, "how often every Tenant and Agent is re-checked for drift"),
+  HISTORY_PURGE_INTERVAL_SECONDS: intField(
+    3600,
+    "how often the leader deletes conversation history past each tenant's retention (also once on taking the lead)",
+  ),
   WATCH_WATCHDOG_SECONDS: intField(300, "a watch silent for this long is restarted"),
   RECONCILE_CONCURRENCY: intField(8, "reconciles in flight at once per controller"),
   LEADER_ELECTION: Type.Boolean({ default: true, description: "campaign for the leader Lease (false: single replica)" }),

@@ -3,7 +3,7 @@
 export { Agent, AgentSpec, AgentStatus } from "./api/agent.ts";
 export type { CustomResourceDefinition } from "./api/crds.ts";
 export { agentCrd, crds, tenantCrd, toStructural } from "./api/crds.ts";
-export { AGENT_DEFAULTS, TENANT_LIMIT_DEFAULTS } from "./api/defaults.ts";
+export { AGENT_DEFAULTS, HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "./api/defaults.ts";
 export { OPERATOR_NODE_OPTIONS } from "./api/deployment.ts";
 export type { PortalIdentityRole } from "./api/portal.ts";
 export {

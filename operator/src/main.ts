@@ -45,6 +45,7 @@ const operator = await startOperator({
   },
   identity: config.POD_NAME,
   resyncIntervalMs: config.RESYNC_INTERVAL_SECONDS * 1000,
+  historyPurgeIntervalMs: config.HISTORY_PURGE_INTERVAL_SECONDS * 1000,
   watchdogMs: config.WATCH_WATCHDOG_SECONDS * 1000,
   concurrency: config.RECONCILE_CONCURRENCY,
   health: { host: config.HOST, port: config.PORT },

@@ -112,6 +112,8 @@ export interface TenantRow {
   messagesPerMinute: number;
   maxConcurrentRuns: number;
   tokensPerDay: number;
+  /** Days of conversation history kept. */
+  historyRetentionDays: number;
 }
 
 export interface TenantRows {

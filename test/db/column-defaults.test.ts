@@ -1,9 +1,11 @@
-import { AGENT_DEFAULTS, TENANT_LIMIT_DEFAULTS } from "@konstruct/operator";
+import { AGENT_DEFAULTS, HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "@konstruct/operator";
 import { createTestDatabase, type TestDatabase } from "@konstruct/testkit";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestDatabase;
+
+class RolledBack extends Error {}
 
 beforeAll(async () => {
   t = await createTestDatabase("defaults");
@@ -39,6 +41,27 @@ describe("column defaults in the migrated schema", () => {
       maxConcurrentRuns: await columnDefault("tenants", "max_concurrent_runs"),
       tokensPerDay: await columnDefault("tenants", "tokens_per_day"),
     }).toEqual(TENANT_LIMIT_DEFAULTS);
+  });
+
+  it("equal HISTORY_RETENTION_DAYS, whose bounds the column's check enforces", async () => {
+    expect(await columnDefault("tenants", "history_retention_days")).toBe(HISTORY_RETENTION_DAYS.default);
+    // The check constraint, tried at its edges (in a transaction rolled back each time).
+    const accepts = async (days: number) => {
+      try {
+        await t.admin.transaction().execute(async (trx) => {
+          await sql`insert into tenants (id, name, display_name, namespace, history_retention_days, updated_at)
+                    values (gen_random_uuid(), 'edge', 'Edge', 'konstruct-edge', ${days}, now())`.execute(trx);
+          throw new RolledBack();
+        });
+      } catch (error) {
+        if (error instanceof RolledBack) return true;
+        if (/history_retention_days/.test(String(error))) return false;
+        throw error;
+      }
+      return true;
+    };
+    const { minimum, maximum } = HISTORY_RETENTION_DAYS;
+    expect(await Promise.all([minimum - 1, minimum, maximum, maximum + 1].map(accepts))).toEqual([false, true, true, false]);
   });
 
   it("equal AGENT_DEFAULTS", async () => {

@@ -334,6 +334,75 @@ describe("a per-tenant login role", () => {
   });
 });
 
+class RolledBack extends Error {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    super("rolled back");
+    this.value = value;
+  }
+}
+
+/** Runs `fn` as the admin in a transaction that is always rolled back, returning its result. */
+async function inRolledBack<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  try {
+    await t.admin.transaction().execute(async (trx) => {
+      throw new RolledBack(await fn(trx));
+    });
+  } catch (error) {
+    if (error instanceof RolledBack) return error.value as T;
+    throw error;
+  }
+  throw new Error("unreachable");
+}
+
+/** Policies that let the owning role read a table (migration 0008's lookups before the tenant is known). */
+const OWNER_POLICIES: Partial<Record<(typeof TENANT_SCOPED_TABLES)[number], string>> = {
+  portal_users: "owner_portal_lookup",
+  portal_invitations: "owner_portal_lookup",
+  portal_sessions: "owner_portal_lookup",
+};
+
+/**
+ * What is wrong with row-level security on the tenant-scoped tables, read from the catalog and
+ * by behaviour: FORCE and ENABLE on; the app policy (for konstruct_app, on app.current_tenant)
+ * and the tenant-role policy (for konstruct_tenant, on konstruct_session_tenant()) present, no
+ * other policy; and, as the owning role konstruct_owner, no row visible (FORCE binds the owner).
+ */
+async function rlsProblems(db: Kysely<Database>): Promise<string[]> {
+  const problems: string[] = [];
+  for (const table of TENANT_SCOPED_TABLES) {
+    const { rows } = await sql<{ enabled: boolean; forced: boolean }>`
+      select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class
+      where oid = ${`public.${table}`}::regclass`.execute(db);
+    if (!rows[0]?.enabled) problems.push(`${table}: row-level security not enabled`);
+    if (!rows[0]?.forced) problems.push(`${table}: row-level security not forced`);
+    const policies = await sql<{ policyname: string; roles: string[]; qual: string }>`
+      select policyname, roles::text[] as roles, qual from pg_policies
+      where schemaname = 'public' and tablename = ${table}`.execute(db);
+    const app = policies.rows.find((p) => p.policyname === "app_tenant_isolation");
+    const tenant = policies.rows.find((p) => p.policyname === "tenant_role_isolation");
+    if (app?.roles.join() !== "konstruct_app" || !app.qual.includes("app.current_tenant"))
+      problems.push(`${table}: app_tenant_isolation missing or changed`);
+    if (tenant?.roles.join() !== "konstruct_tenant" || !tenant.qual.includes("konstruct_session_tenant()"))
+      problems.push(`${table}: tenant_role_isolation missing or changed`);
+    const allowed = ["app_tenant_isolation", "tenant_role_isolation", ...(OWNER_POLICIES[table] ? [OWNER_POLICIES[table]] : [])];
+    for (const p of policies.rows)
+      if (!allowed.includes(p.policyname)) problems.push(`${table}: unexpected policy ${p.policyname}`);
+    // The portal's security-definer lookups run as the owner and read across tenants by design.
+    if (OWNER_POLICIES[table]) continue;
+    // Behaviour: the owner sees nothing (FORCE binds it, and no policy is for it).
+    const asOwner = async (trx: Kysely<Database>) => {
+      await sql`set local role konstruct_owner`.execute(trx);
+      const n = (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(trx)).rows[0]?.n;
+      await sql`reset role`.execute(trx);
+      return n;
+    };
+    const seen = db.isTransaction ? await asOwner(db) : await db.transaction().execute(asOwner);
+    if (seen !== 0) problems.push(`${table}: its owner sees ${seen} rows`);
+  }
+  return problems;
+}
+
 describe("roles and ownership", () => {
   it("the app role is not superuser, cannot bypass RLS and owns nothing", async () => {
     const { rows } = await sql<{ rolsuper: boolean; rolbypassrls: boolean; rolcreaterole: boolean }>`
@@ -352,6 +421,35 @@ describe("roles and ownership", () => {
     expect(rows).toHaveLength(TENANT_SCOPED_TABLES.length);
     for (const row of rows) expect(row, row.relname).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
   });
+
+  it("every tenant-scoped table answers the RLS guards: FORCE on, both policies there and binding", async () => {
+    expect(await rlsProblems(t.admin)).toEqual([]);
+  });
+
+  // The guards above go red when the history tables lose FORCE or a policy: each change is made
+  // in a transaction that is rolled back, and the guards must name it.
+  for (const table of ["conversations", "conversation_messages"] as const) {
+    for (const change of [
+      "no force row level security",
+      "drop policy app_tenant_isolation",
+      "drop policy tenant_role_isolation",
+    ]) {
+      it(`goes red when ${table} has "${change}"`, async () => {
+        const found = await inRolledBack(async (trx) => {
+          const ddl = change.startsWith("drop")
+            ? sql`${sql.raw(change)} on ${sql.table(table)}`
+            : sql`alter table ${sql.table(table)} ${sql.raw(change)}`;
+          await ddl.execute(trx);
+          return rlsProblems(trx);
+        });
+        expect(found.filter((p) => p.startsWith(`${table}:`)).length, found.join("\n")).toBeGreaterThan(0);
+        expect(
+          found.every((p) => p.startsWith(`${table}:`)),
+          found.join("\n"),
+        ).toBe(true);
+      });
+    }
+  }
 
   it("RLS binds the table owner too: konstruct_owner sees no tenant rows", async () => {
     const count = await t.admin.connection().execute(async (conn) => {

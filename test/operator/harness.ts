@@ -125,6 +125,7 @@ export interface TestOperatorOptions {
   notReadyBackoff?: { baseMs: number; maxMs: number };
   log?: Logger;
   resyncIntervalMs?: number;
+  historyPurgeIntervalMs?: number;
   watchdogMs?: number;
   leaderElection?: boolean;
   concurrency?: number;
@@ -165,6 +166,7 @@ export async function runOperator(
     installNamespace: LEASE_NAMESPACE,
     identity: options.identity ?? "operator-test",
     resyncIntervalMs: options.resyncIntervalMs ?? 60_000,
+    ...(options.historyPurgeIntervalMs ? { historyPurgeIntervalMs: options.historyPurgeIntervalMs } : {}),
     ...(options.notReadyBackoff ? { notReadyBackoff: options.notReadyBackoff } : {}),
     watchdogMs: options.watchdogMs ?? 30_000,
     concurrency: options.concurrency ?? 8,

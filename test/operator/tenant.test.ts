@@ -26,7 +26,7 @@ let operator: RunningOperator & { close(): Promise<void> };
 
 beforeAll(async () => {
   env = await startEnvironment();
-  operator = await runOperator(env, { resyncIntervalMs: 2_000 });
+  operator = await runOperator(env, { resyncIntervalMs: 2_000, historyPurgeIntervalMs: 1_000 });
 });
 
 afterAll(async () => {
@@ -159,6 +159,60 @@ describe("Tenant reconcile", () => {
     await expect(
       env.admin.request("PATCH", `${TENANTS}/fixed`, { patch: "merge", body: { spec: { namespace: "other-ns" } } }),
     ).rejects.toThrow(/spec\.namespace.*immutable|namespace is immutable/);
+  });
+});
+
+describe("conversation history retention", () => {
+  it("writes spec.history.retentionDays to the tenant row (default 90); the API server refuses 0 and 3651", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("keeper") });
+    const keeper = await waitReady(env.admin, "keeper");
+    const id = keeper.status?.tenantId as string;
+    const days = async () =>
+      (await env.db.selectFrom("tenants").select("history_retention_days").where("id", "=", id).executeTakeFirstOrThrow())
+        .history_retention_days;
+    expect(await days()).toBe(90);
+    await env.admin.request("PATCH", `${TENANTS}/keeper`, { patch: "merge", body: { spec: { history: { retentionDays: 7 } } } });
+    await eventually(async () => ((await days()) === 7 ? true : undefined));
+    for (const bad of [0, 3651]) {
+      await expect(
+        env.admin.request("POST", TENANTS, { body: tenantManifest(`bad-retention-${bad}`, { history: { retentionDays: bad } }) }),
+      ).rejects.toThrow(/spec\.history\.retentionDays/);
+    }
+  });
+
+  it("the leader purges messages past the tenant's retention and the conversations they leave empty", async () => {
+    const keeper = await waitReady(env.admin, "keeper");
+    const id = keeper.status?.tenantId as string;
+    await env.db.updateTable("tenants").set({ history_retention_days: 7 }).where("id", "=", id).execute();
+    const day = 86_400_000;
+    const conversation = await env.db
+      .insertInto("conversations")
+      .values({
+        tenant_id: id,
+        channel_type: "slack",
+        thread_key: "T1/C1/old",
+        started_at: new Date(Date.now() - 10 * day),
+        last_message_at: new Date(Date.now() - 10 * day),
+        message_count: 1,
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    await env.db
+      .insertInto("conversation_messages")
+      .values({
+        tenant_id: id,
+        conversation_id: conversation.id,
+        message_key: "inbound:old",
+        direction: "inbound",
+        text: "ten days ago",
+        created_at: new Date(Date.now() - 10 * day),
+      })
+      .execute();
+    await eventually(async () => {
+      const left = await env.db.selectFrom("conversations").select("id").where("id", "=", conversation.id).execute();
+      return left.length === 0 ? true : undefined;
+    });
+    expect(await env.db.selectFrom("conversation_messages").select("id").where("tenant_id", "=", id).execute()).toEqual([]);
   });
 });
 

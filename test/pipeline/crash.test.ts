@@ -18,12 +18,16 @@ import {
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
+import { sql } from "kysely";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { collectOutbound, type OutboundCollector, publishInbound } from "./harness.ts";
+import { collectOutbound, expectHistoryOnce, historyRows, type OutboundCollector, publishInbound } from "./harness.ts";
 
 // Router and orchestrator as real processes (`node services/<x>/src/main.ts`), killed with
 // SIGKILL mid-flight, and the NATS server restarted under them. The ack wait is shortened to
-// 2 s so that NATS redelivers a dead process's messages quickly.
+// 2 s so that NATS redelivers a dead process's messages quickly. After every crash, each message
+// must be answered once and kept in the conversation history once: one inbound row, one reply
+// row holding the text that was published, conversation counters equal to the rows.
 
 const ACK_WAIT_MS = 2_000;
 let testDb: TestDatabase;
@@ -61,7 +65,7 @@ async function kill(p: ServiceProcess, signal: NodeJS.Signals = "SIGKILL"): Prom
   processes.delete(p);
 }
 
-/** Each message answered exactly once on the outbound stream, and its turn stored once in memory. */
+/** Each message answered exactly once on the outbound stream, its turn stored once in memory and its history written once. */
 async function expectAnsweredOnce(messages: KonstructMessage[], timeoutMs = 30_000): Promise<void> {
   const ids = new Set(messages.map((m) => m.channel.messageId));
   await outbound.waitFor(
@@ -75,6 +79,39 @@ async function expectAnsweredOnce(messages: KonstructMessage[], timeoutMs = 30_0
     expect(replies.map((r) => r.kind)).toEqual(["answer"]);
     expect(await redis.llen(sessionKey(tenant.tenantId, m))).toBe(2);
   }
+  await expectHistoryOnce(testDb.admin, tenant.tenantId, messages, outbound.replies);
+}
+
+/**
+ * Backends of this test's database waiting for a lock: the orchestrator's history writes held
+ * back. Asked outside any transaction: within one, PostgreSQL keeps showing its first snapshot
+ * of pg_stat_activity.
+ */
+async function waitingWrites(): Promise<number[]> {
+  const { rows } = await sql<{ pid: number }>`
+    select pid from pg_stat_activity
+     where datname = current_database() and wait_event_type = 'Lock' and query like '%konstruct_record_history%'`.execute(
+    testDb.admin,
+  );
+  return rows.map((r) => r.pid);
+}
+
+/**
+ * Holds the history's message table with a SHARE lock (reads pass, inserts wait), so the
+ * orchestrator publishes its replies and then stops in the history write: the window between
+ * the publish and the write, where a crash must neither lose nor double a row.
+ */
+async function holdHistoryWrites(): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: testDb.adminUrl });
+  await client.connect();
+  await client.query("begin");
+  await client.query("lock table conversation_messages in share mode");
+  return {
+    async release() {
+      await client.query("commit");
+      await client.end();
+    },
+  };
 }
 
 const burst = (n: number, label: string) =>
@@ -133,6 +170,59 @@ describe("crash safety", () => {
     await start("orchestrator");
     await expectAnsweredOnce(messages);
   });
+
+  for (const fate of ["land after the kill", "are lost with the process"] as const) {
+    it(`orchestrator killed with SIGKILL between publishing replies and writing their history (writes ${fate}): each written once`, async () => {
+      await start("router");
+      const orchestrator = await start("orchestrator");
+      const hold = await holdHistoryWrites();
+      const label = fate === "land after the kill" ? "hland" : "hlost";
+      const messages = burst(4, label);
+      try {
+        await Promise.all(messages.map((m) => publishInbound(js, m)));
+        // Every reply is out, and every run is stuck in its history write.
+        await outbound.waitFor((all) => all.filter((r) => r.target.channelId === `C${label.toUpperCase()}`).length === 4);
+        const deadline = Date.now() + 10_000;
+        while ((await waitingWrites()).length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        // At least one write per message (a redelivery after the ack wait may be waiting too).
+        expect((await waitingWrites()).length).toBeGreaterThanOrEqual(4);
+        await kill(orchestrator);
+        // PostgreSQL notices a vanished client only when it next writes to it: a write already
+        // sent finishes and commits once the lock is gone, unless its backend is ended first.
+        if (fate === "are lost with the process") {
+          for (const pid of await waitingWrites()) await sql`select pg_terminate_backend(${pid})`.execute(testDb.admin);
+        }
+      } finally {
+        await hold.release();
+      }
+      // What the dead process left: all of its writes (an inbound and a reply row per message), or none.
+      const left = async () => (await historyRows(testDb.admin, tenant.tenantId)).filter((r) => r.text.includes(label)).length;
+      const deadline = Date.now() + 5_000;
+      while (fate === "land after the kill" && (await left()) < 8 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(await left()).toBe(fate === "land after the kill" ? 8 : 0);
+      await start("orchestrator");
+      await expectAnsweredOnce(messages);
+    }, 120_000);
+  }
+
+  it("orchestrator killed with SIGKILL again and again mid-burst (model calls, publishes, history writes): each message written once", async () => {
+    ollama.setLatency(300);
+    await start("router");
+    let orchestrator = await start("orchestrator");
+    const messages = burst(8, "hkill");
+    await Promise.all(messages.map((m) => publishInbound(js, m)));
+    // Different moments of the runs in flight: while thinking, between steps, while writing.
+    // Two kills, not more: each costs an in-flight item one of its 5 deliveries, and on a loaded
+    // machine a late heartbeat under the 2 s ack wait can cost another.
+    for (const afterMs of [450, 1_100]) {
+      await new Promise((r) => setTimeout(r, afterMs));
+      await kill(orchestrator);
+      orchestrator = await start("orchestrator");
+    }
+    ollama.setLatency(20);
+    await expectAnsweredOnce(messages, 90_000);
+  }, 180_000);
 
   it("NATS restarted under running services: nothing is lost, nothing doubled", async () => {
     ollama.setLatency(200);

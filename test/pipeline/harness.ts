@@ -150,3 +150,62 @@ export async function startPipeline(options: {
     },
   };
 }
+
+/** One message of the conversation history, with its conversation, as an admin reads it. */
+export interface HistoryRow {
+  message_key: string;
+  direction: "inbound" | "reply";
+  text: string;
+  conversation_id: string;
+  thread_key: string;
+  message_count: number;
+}
+
+/** Every history row of `tenantId` (admin connection, so RLS is not what is tested here). */
+export async function historyRows(admin: Kysely<Database>, tenantId: string): Promise<HistoryRow[]> {
+  return admin
+    .selectFrom("conversation_messages as m")
+    .innerJoin("conversations as c", "c.id", "m.conversation_id")
+    .select(["m.message_key", "m.direction", "m.text", "m.conversation_id", "c.thread_key", "c.message_count"])
+    .where("m.tenant_id", "=", tenantId)
+    .orderBy("m.created_at")
+    .execute();
+}
+
+/**
+ * The history promise for `messages` against the replies the outbound stream carried: each
+ * message has exactly one inbound row and one reply row, the reply row's text is the text that
+ * was published, and every conversation's `message_count` equals the rows it holds.
+ */
+export async function expectHistoryOnce(
+  admin: Kysely<Database>,
+  tenantId: string,
+  messages: KonstructMessage[],
+  replies: readonly OutboundReply[],
+): Promise<void> {
+  const rows = await historyRows(admin, tenantId);
+  const byKey = new Map<string, HistoryRow[]>();
+  for (const row of rows) byKey.set(row.message_key, [...(byKey.get(row.message_key) ?? []), row]);
+  const problems: string[] = [];
+  for (const message of messages) {
+    const key = deliveryKey(message);
+    const inbound = byKey.get(`inbound:${key}`) ?? [];
+    const reply = byKey.get(`reply:${key}`) ?? [];
+    const sent = replies.find((r) => r.replyId === `reply:${key}`);
+    if (inbound.length !== 1) problems.push(`${key}: ${inbound.length} inbound rows`);
+    if (reply.length !== 1) problems.push(`${key}: ${reply.length} reply rows`);
+    if (inbound[0]?.text !== message.content.text) problems.push(`${key}: inbound text differs`);
+    if (sent === undefined) problems.push(`${key}: no reply was published`);
+    else if (reply[0]?.text !== sent.text) problems.push(`${key}: the history's reply is not the published one`);
+  }
+  const perConversation = new Map<string, { rows: number; count: number }>();
+  for (const row of rows) {
+    const c = perConversation.get(row.conversation_id) ?? { rows: 0, count: row.message_count };
+    c.rows++;
+    perConversation.set(row.conversation_id, c);
+  }
+  for (const [id, c] of perConversation) {
+    if (c.rows !== c.count) problems.push(`conversation ${id}: message_count ${c.count} but ${c.rows} rows`);
+  }
+  if (problems.length > 0) throw new Error(`conversation history is wrong:\n${problems.join("\n")}`);
+}

@@ -9,6 +9,7 @@ import * as tenantOwners from "./0007-tenant-owners.ts";
 import * as portal from "./0008-portal.ts";
 import * as conversationHistory from "./0009-conversation-history.ts";
 import * as operatorRole from "./0010-operator-role.ts";
+import * as recordHistory from "./0011-record-history.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   "0008-portal": portal,
   "0009-conversation-history": conversationHistory,
   "0010-operator-role": operatorRole,
+  "0011-record-history": recordHistory,
 };

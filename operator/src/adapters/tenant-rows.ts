@@ -11,6 +11,7 @@ export function createTenantRows(db: Kysely<Database>): TenantRows {
     messages_per_minute: row.messagesPerMinute,
     max_concurrent_runs: row.maxConcurrentRuns,
     tokens_per_day: row.tokensPerDay,
+    history_retention_days: row.historyRetentionDays,
   });
   return {
     async get(id) {
@@ -24,6 +25,7 @@ export function createTenantRows(db: Kysely<Database>): TenantRows {
         messagesPerMinute: r.messages_per_minute,
         maxConcurrentRuns: r.max_concurrent_runs,
         tokensPerDay: r.tokens_per_day,
+        historyRetentionDays: r.history_retention_days,
       };
     },
     async idByName(name) {

@@ -4,7 +4,7 @@ import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
 import { Agent } from "./agent.ts";
 import { agentCrd, crds, tenantCrd } from "./crds.ts";
-import { AGENT_DEFAULTS, TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
+import { AGENT_DEFAULTS, HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
 import { OPERATOR_RBAC_RULES } from "./rbac.ts";
 import { Tenant } from "./tenant.ts";
 
@@ -81,6 +81,11 @@ describe("CRDs generated from the TypeBox schemas", () => {
     const limits = specOf(tenantCrd).properties.limits as Node;
     expect(Object.fromEntries(Object.entries(limits.properties).map(([k, v]) => [k, v.default]))).toEqual(TENANT_LIMIT_DEFAULTS);
     expect(specOf(tenantCrd).properties.tenantId?.pattern).toBe(UUID_PATTERN);
+    type Bounded = Node & { minimum?: number; maximum?: number };
+    const retention = (specOf(tenantCrd).properties.history as Node).properties.retentionDays as Bounded;
+    expect({ default: retention.default, minimum: retention.minimum, maximum: retention.maximum }).toEqual(
+      HISTORY_RETENTION_DAYS,
+    );
     const agent = specOf(agentCrd).properties;
     expect({
       temperature: agent.temperature?.default,
@@ -96,6 +101,7 @@ describe("CRDs generated from the TypeBox schemas", () => {
       spec: { displayName: "Acme" },
     }) as Tenant;
     expect(tenant.spec.limits).toEqual(TENANT_LIMIT_DEFAULTS);
+    expect(tenant.spec.history).toEqual({ retentionDays: HISTORY_RETENTION_DAYS.default });
     const filled = Value.Default(Agent, {
       apiVersion: "konstruct.io/v1alpha1",
       kind: "Agent",

@@ -11,6 +11,13 @@ export const TENANT_LIMIT_DEFAULTS = Object.freeze({
   tokensPerDay: 1_000_000,
 });
 
+/**
+ * How many days of conversation history a tenant keeps (`spec.history.retentionDays`) when the
+ * spec leaves it out, and the bounds the CRD and the `tenants.history_retention_days` check
+ * constraint both enforce.
+ */
+export const HISTORY_RETENTION_DAYS = Object.freeze({ default: 90, minimum: 1, maximum: 3650 });
+
 export const AGENT_DEFAULTS = Object.freeze({
   temperature: 0.7,
   maxHistoryMessages: 20,

@@ -2,7 +2,7 @@ import { CHANNEL_TYPES, CHANNELS, type ChannelDefinition } from "@konstruct/chan
 // The light entry point: the charts import this file, and @konstruct/core's index loads pg, NATS and fastify.
 import { UUID_PATTERN } from "@konstruct/core/ids";
 import { type Static, Type } from "@sinclair/typebox";
-import { TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
+import { HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
 import { API_VERSION } from "./group.ts";
 import { NOT_RESERVED_NAMESPACE_RULE, RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES } from "./namespaces.ts";
 import { OWNER_INVITATION_DAYS, PORTAL_EMAIL_MAX_LENGTH, PORTAL_EMAIL_PATTERN, PORTAL_INVITATIONS_SECRET } from "./portal.ts";
@@ -160,6 +160,22 @@ const Limits = Type.Object(
   { description: "Usage limits the router and orchestrator enforce.", default: {} },
 );
 
+const History = Type.Object(
+  {
+    retentionDays: Type.Optional(
+      Type.Integer({
+        description:
+          "Days each message and reply of the conversation history is kept; a periodic purge deletes older ones " +
+          "(and conversations left without messages). Lowering it deletes the older history at the next purge.",
+        minimum: HISTORY_RETENTION_DAYS.minimum,
+        maximum: HISTORY_RETENTION_DAYS.maximum,
+        default: HISTORY_RETENTION_DAYS.default,
+      }),
+    ),
+  },
+  { description: "The conversation history the platform keeps for the portal.", default: {} },
+);
+
 export const TenantSpec = withRules(
   Type.Object(
     {
@@ -198,6 +214,7 @@ export const TenantSpec = withRules(
         default: "Retain",
       }),
       limits: Type.Optional(Limits),
+      history: Type.Optional(History),
       channels: Type.Optional(
         Type.Array(TenantChannelSpec, {
           description: "Channels (Slack workspaces, web chats) connected to this tenant.",

@@ -4,6 +4,8 @@
 export { createPostgresRoles } from "../adapters/postgres-roles.ts";
 export type { OperatorConfig } from "../config.ts";
 export { loadConfig } from "../config.ts";
+export type { HistoryPurger, PurgeOptions, PurgeResult } from "../history/history-purge.ts";
+export { PURGE_BATCH_SIZE, purgeHistory, startHistoryPurge } from "../history/history-purge.ts";
 export type { WatchEvent } from "../kube/kube-client.ts";
 export { KubeClient } from "../kube/kube-client.ts";
 export { FIELD_MANAGER } from "../kube/kubernetes-port.ts";

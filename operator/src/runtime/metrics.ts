@@ -10,6 +10,7 @@ export interface OperatorMetrics {
   backingOff: Gauge<"controller">;
   watchRestarts: Counter<"resource" | "reason">;
   leader: Gauge;
+  historyPurged: Counter<"kind">;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): OperatorMetrics {
@@ -52,6 +53,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Opera
       name: "konstruct_operator_watch_restarts_total",
       help: "Watches restarted after an error, a 410 Gone or a stall.",
       labelNames: ["resource", "reason"],
+      registers: [registry],
+    }),
+    historyPurged: new Counter({
+      name: "konstruct_operator_history_purged_total",
+      help: "Conversation history rows deleted past their tenant's retention, by kind (messages, conversations).",
+      labelNames: ["kind"],
       registers: [registry],
     }),
     leader: new Gauge({

@@ -13,6 +13,7 @@ import { reconcileAgent } from "../agent/agent-controller.ts";
 import type { Agent } from "../api/agent.ts";
 import { DEFAULT_PORTAL_PUBLIC_URL, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "../api/portal.ts";
 import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
+import { type HistoryPurger, startHistoryPurge } from "../history/history-purge.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
@@ -47,6 +48,8 @@ export interface OperatorOptions {
   portal?: PortalSettings;
   identity: string;
   resyncIntervalMs: number;
+  /** How often the leader purges conversation history past each tenant's retention (and once on taking the lead). */
+  historyPurgeIntervalMs?: number;
   /** Retry backoff after a not-ready result: NOT_READY_BACKOFF, its cap lowered to the resync interval. */
   notReadyBackoff?: BackoffOptions;
   watchdogMs: number;
@@ -66,6 +69,8 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
+const DEFAULT_HISTORY_PURGE_INTERVAL_MS = 3_600_000;
+
 /** The controllers of one leadership term: informers, queues and the resync timer. */
 class Controllers {
   readonly tenants: Informer<Tenant>;
@@ -73,6 +78,7 @@ class Controllers {
   readonly tenantQueue: WorkQueue;
   readonly agentQueue: WorkQueue;
   #resync: NodeJS.Timeout | undefined;
+  readonly #purger: HistoryPurger;
 
   constructor(o: OperatorOptions, metrics: OperatorMetrics) {
     const kube = createKubernetesPort(o.client, { instance: o.identity });
@@ -179,6 +185,16 @@ class Controllers {
       for (const a of this.agents.list()) this.agentQueue.resync(keyOf(a));
     }, o.resyncIntervalMs);
     this.#resync.unref();
+    // Only the leader purges, so replicas never delete the same rows twice over.
+    this.#purger = startHistoryPurge({
+      db: o.db,
+      log: o.log.child({ task: "history-purge" }),
+      intervalMs: o.historyPurgeIntervalMs ?? DEFAULT_HISTORY_PURGE_INTERVAL_MS,
+      onPurged: (result) => {
+        metrics.historyPurged.inc({ kind: "messages" }, result.messages);
+        metrics.historyPurged.inc({ kind: "conversations" }, result.conversations);
+      },
+    });
   }
 
   get synced(): boolean {
@@ -187,7 +203,7 @@ class Controllers {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
-    await Promise.all([this.tenants.stop(), this.agents.stop()]);
+    await Promise.all([this.tenants.stop(), this.agents.stop(), this.#purger.stop()]);
     await Promise.all([this.tenantQueue.shutdown(), this.agentQueue.shutdown()]);
   }
 }

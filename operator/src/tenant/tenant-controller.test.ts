@@ -1,6 +1,6 @@
 import { createLogger, decryptSecret, encryptSecret, parseSecretKey } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
-import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
+import { HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
 import type { RoleState } from "../ports.ts";
@@ -222,5 +222,13 @@ describe("reconcileTenant", () => {
     expect(stores.tenants.get(TENANT_ID)).toMatchObject(TENANT_LIMIT_DEFAULTS);
     await reconcileTenant({ ...structuredClone(current()), spec: { ...current().spec, limits: { tokensPerDay: 5 } } }, deps);
     expect(stores.tenants.get(TENANT_ID)).toMatchObject({ ...TENANT_LIMIT_DEFAULTS, tokensPerDay: 5 });
+  });
+
+  it("writes the history retention: the default when the spec has none, the spec's where it sets one", async () => {
+    const { stores, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    expect(stores.tenants.get(TENANT_ID)?.historyRetentionDays).toBe(HISTORY_RETENTION_DAYS.default);
+    await reconcileTenant({ ...structuredClone(current()), spec: { ...current().spec, history: { retentionDays: 7 } } }, deps);
+    expect(stores.tenants.get(TENANT_ID)?.historyRetentionDays).toBe(7);
   });
 });

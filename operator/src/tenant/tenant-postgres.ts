@@ -1,4 +1,4 @@
-import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
+import { HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { jsonEqual, type Outcome, ok } from "../conditions.ts";
 import { ProvisionError, SpecConflictError } from "../errors.ts";
@@ -29,6 +29,7 @@ export function desiredTenantRow(tenant: Tenant, names: TenantNames): TenantRow 
     messagesPerMinute: limits?.messagesPerMinute ?? TENANT_LIMIT_DEFAULTS.messagesPerMinute,
     maxConcurrentRuns: limits?.maxConcurrentRuns ?? TENANT_LIMIT_DEFAULTS.maxConcurrentRuns,
     tokensPerDay: limits?.tokensPerDay ?? TENANT_LIMIT_DEFAULTS.tokensPerDay,
+    historyRetentionDays: tenant.spec.history?.retentionDays ?? HISTORY_RETENTION_DAYS.default,
   };
 }
 

@@ -1,5 +1,7 @@
 export type { OrchestratorConfig } from "./config.ts";
 export { loadConfig } from "./config.ts";
+export type { HistoryExchange } from "./conversation-history.ts";
+export { conversationThreadKey, historyExchange, historyKeys, recordHistory } from "./conversation-history.ts";
 export type { LlmFailure } from "./llm-error.ts";
 export { LlmError } from "./llm-error.ts";
 export type { LlmPool, LlmPoolOptions, PoolRequest, PoolResult } from "./llm-pool.ts";

@@ -12,6 +12,8 @@ export interface OrchestratorMetrics {
   /** Answers that came from a fallback model. */
   fallbacks: Counter;
   tokens: Counter<"type">;
+  /** Messages (inbound and replies) written to the conversation history; repeats insert nothing. */
+  historyMessages: Counter;
   outcomes: Counter<"outcome">;
   runSeconds: Histogram;
   llmSeconds: Histogram;
@@ -43,6 +45,11 @@ export function createOrchestratorMetrics(options: { defaults?: boolean } = {}):
     }),
     fallbacks: new Counter({ name: "konstruct_llm_fallback_answers_total", help: "Answers from a fallback model", registers }),
     tokens: new Counter({ name: "konstruct_llm_tokens_total", help: "Tokens used", labelNames: ["type"], registers }),
+    historyMessages: new Counter({
+      name: "konstruct_history_messages_total",
+      help: "Messages written to the conversation history",
+      registers,
+    }),
     outcomes: new Counter({
       name: "konstruct_orchestrator_outcomes_total",
       help: "Consumer outcomes: ack, retry or poison",

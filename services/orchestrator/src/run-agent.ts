@@ -6,12 +6,14 @@ import {
   decodeWorkItem,
   type Logger,
   MessageValidationError,
+  type OutboundReply,
   outboundSubject,
   poison,
   retry,
   type WorkItem,
 } from "@konstruct/core";
 import type { Kysely } from "kysely";
+import { historyExchange, recordHistory } from "./conversation-history.ts";
 import type { LlmPool } from "./llm-pool.ts";
 import type { ChatMessage } from "./llm-provider.ts";
 import type { OrchestratorMetrics } from "./metrics.ts";
@@ -208,7 +210,7 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
     temperature: agent.temperature,
     log: r.log,
   });
-  end();
+  const latencyMs = Math.round(end() * 1000);
   if (outcome.ok) {
     const { result } = outcome;
     if (outcome.modelIndex > 0) metrics.fallbacks.inc();
@@ -218,19 +220,22 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
       model: result.model,
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
+      latencyMs,
     };
   }
   for (const error of outcome.errors) metrics.llmErrors.inc({ failure: error.failure });
   metrics.llmExhausted.inc();
   r.log.error({ failures: outcome.errors.map((e) => e.message) }, "every model failed; apologising");
-  return { kind: "apology", text: apologyText(outcome.errors), model: null, promptTokens: 0, completionTokens: 0 };
+  return { kind: "apology", text: apologyText(outcome.errors), model: null, promptTokens: 0, completionTokens: 0, latencyMs };
 }
 
 /**
- * Delivers a settled reply: the token count to PostgreSQL, meanwhile the turn to memory and
- * then the reply to the outbound stream (memory first, so a follow-up to the reply finds this
- * turn). Should the count fail after the reply went out, the redelivery records it and its
- * publish is dropped by NATS as a duplicate. "published" is marked only when every step is done.
+ * Delivers a settled reply: the token count to PostgreSQL, meanwhile the turn to memory, then
+ * the reply to the outbound stream (memory first, so a follow-up to the reply finds this turn)
+ * and then the exchange to the conversation history (after the publish, so the history holds
+ * only replies that were sent). Should a step fail or the process die after the reply went
+ * out, the redelivery repeats the steps: its publish is dropped by NATS as a duplicate and its
+ * history write inserts nothing already there. "published" is marked only when every step is done.
  */
 async function deliverReply(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
   const { item } = r;
@@ -239,9 +244,9 @@ async function deliverReply(r: Run, progress: RunProgress, reply: SettledReply, 
   const outbound = outboundReply(item, reply.kind, reply.text, replyAgent);
   const steps = await Promise.allSettled([
     recordTokens(r, progress, reply, deps),
-    appendMemory(r, progress, reply, deps).then(() =>
-      deps.publish(outboundSubject(item.message.channelType), outbound, outbound.replyId),
-    ),
+    appendMemory(r, progress, reply, deps)
+      .then(() => deps.publish(outboundSubject(item.message.channelType), outbound, outbound.replyId))
+      .then(() => writeHistory(r, reply, outbound, deps)),
   ]);
   for (const step of steps) if (step.status === "rejected") throw step.reason;
   await deps.state.mark(item.tenantId, item.deliveryKey, "published");
@@ -265,6 +270,23 @@ async function recordTokens(r: Run, progress: RunProgress, reply: SettledReply, 
   deps.contexts.recorded(tenantId, tokens.prompt + tokens.completion);
   deps.metrics.tokens.inc({ type: "prompt" }, tokens.prompt);
   deps.metrics.tokens.inc({ type: "completion" }, tokens.completion);
+}
+
+/**
+ * Writes the person's message and the reply that was sent to the conversation history. It needs
+ * no step flag: the write is idempotent by message key, so a redelivery simply repeats it.
+ */
+async function writeHistory(r: Run, reply: SettledReply, sent: OutboundReply, deps: RunSteps): Promise<void> {
+  const agent = r.context.agent;
+  const exchange = historyExchange(
+    r.item,
+    questionOf(r.item),
+    reply,
+    sent,
+    agent ? { id: agent.id, displayName: agent.display_name } : null,
+  );
+  const inserted = await recordHistory(deps.db, exchange);
+  deps.metrics.historyMessages.inc(inserted);
 }
 
 /** Appends the question and the answer to the thread's memory, once per delivery. */

@@ -8,6 +8,8 @@ export interface SettledReply {
   model: string | null;
   promptTokens: number;
   completionTokens: number;
+  /** Time spent in the model chain (every attempt and fallback); absent for platform notices. */
+  latencyMs?: number;
 }
 
 /** Progress of one work item: each step is recorded once, so a redelivery resumes where a crash left off. */
