@@ -33,10 +33,7 @@ const send = (reply: FastifyReply, html: string, status = 200) =>
   reply.status(status).type("text/html; charset=utf-8").send(html);
 
 /** Runs a form's action; a refusal a person can fix re-renders the form with it, anything else goes to the error page. */
-async function formAction<T>(
-  action: () => Promise<T>,
-  onRefusal: (error: PortalError) => unknown,
-): Promise<T | undefined> {
+async function formAction<T>(action: () => Promise<T>, onRefusal: (error: PortalError) => unknown): Promise<T | undefined> {
   try {
     return await action();
   } catch (error) {
