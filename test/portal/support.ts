@@ -137,10 +137,13 @@ export class Browser {
   readonly cookies = new Map<string, string>();
   csrf = "";
 
-  constructor(
-    readonly app: FastifyInstance,
-    readonly address = `10.${rnd()}.${rnd()}.${rnd()}`,
-  ) {}
+  readonly app: FastifyInstance;
+  readonly address: string;
+
+  constructor(app: FastifyInstance, address = `10.${rnd()}.${rnd()}.${rnd()}`) {
+    this.app = app;
+    this.address = address;
+  }
 
   async request(options: InjectOptions & { sameOrigin?: boolean }): Promise<LightMyRequestResponse> {
     const headers: Record<string, string> = {
