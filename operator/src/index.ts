@@ -5,6 +5,7 @@ export type { CustomResourceDefinition } from "./api/crds.ts";
 export { agentCrd, crds, tenantCrd, toStructural } from "./api/crds.ts";
 export { AGENT_DEFAULTS, TENANT_LIMIT_DEFAULTS } from "./api/defaults.ts";
 export { OPERATOR_NODE_OPTIONS } from "./api/deployment.ts";
+export { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
 export type { PolicyRule } from "./api/rbac.ts";
 export { OPERATOR_RBAC_RULES, TENANT_ADMIN_CLUSTER_ROLE, TENANT_ADMIN_RULES } from "./api/rbac.ts";
 export type { CelRule } from "./api/schema-helpers.ts";

@@ -1,4 +1,5 @@
 import { withTenant } from "@konstruct/core";
+import { AGENT_DEFAULTS } from "@konstruct/operator";
 import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
 import { notFound, PortalError } from "./errors.ts";
 import { FIELD_MANAGER, KONSTRUCT_API, portalIdentity } from "./kube.ts";
@@ -71,9 +72,9 @@ function view(resource: AgentResource): AgentView {
     instructionsField: spec.systemPrompt !== undefined ? "systemPrompt" : "persona",
     model: spec.model,
     fallbackModels: spec.fallbackModels ?? [],
-    temperature: spec.temperature ?? 0.7,
-    maxHistoryMessages: spec.maxHistoryMessages ?? 20,
-    default: spec.default ?? false,
+    temperature: spec.temperature ?? AGENT_DEFAULTS.temperature,
+    maxHistoryMessages: spec.maxHistoryMessages ?? AGENT_DEFAULTS.maxHistoryMessages,
+    default: spec.default ?? AGENT_DEFAULTS.default,
     channels: spec.channels ?? [],
     ready: ready === undefined || !current ? null : ready.status === "True",
     status:
@@ -219,8 +220,8 @@ export function parseAgentInput(body: Record<string, unknown>): AgentInput {
     instructions: text("instructions", 20000),
     model: text("model", 200, true),
     fallbackModels: list("fallbackModels", 8),
-    temperature: number("temperature", 0, 2, 0.7, false),
-    maxHistoryMessages: number("maxHistoryMessages", 0, 1000, 20, true),
+    temperature: number("temperature", 0, 2, AGENT_DEFAULTS.temperature, false),
+    maxHistoryMessages: number("maxHistoryMessages", 0, 1000, AGENT_DEFAULTS.maxHistoryMessages, true),
     default: body.default === true || body.default === "on" || body.default === "true",
     channels: list("channels", 64),
   };
