@@ -5,6 +5,7 @@ import { type ImpersonatingClient, type KubeAccess, KubeError, kubeAccess, porta
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, kubeClient } from "../operator/harness.ts";
 import { createTestDatabase, type TestDatabase } from "../src/database.ts";
+import { grantContractRbac, impersonationRights } from "./kube-support.ts";
 import {
   addPerson,
   Browser,
@@ -17,72 +18,7 @@ import {
 } from "./support.ts";
 
 const API = "/apis/konstruct.io/v1alpha1";
-const RBAC = "/apis/rbac.authorization.k8s.io/v1";
 const PORTAL_USER = "konstruct-portal-test";
-
-/**
- * The per-tenant RBAC of the portal contract, as the operator will create it (branch
- * portal-ops): owners and admins edit Agents in the tenant namespace and patch their own
- * Tenant; members read; the portal's identity may impersonate exactly these users.
- */
-async function grantContractRbac(admin: KubeClient, tenant: SeededPortalTenant): Promise<string[]> {
-  const identities: string[] = [];
-  for (const role of ["owner", "admin", "member"] as const) {
-    const user = portalIdentity(tenant.name, role);
-    identities.push(user);
-    const writer = role !== "member";
-    const subjects = [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }];
-    const name = `konstruct-portal-${tenant.name}-${role}`;
-    await admin.request("POST", `${RBAC}/namespaces/${tenant.namespace}/roles`, {
-      body: {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "Role",
-        metadata: { name, namespace: tenant.namespace },
-        rules: [
-          {
-            apiGroups: ["konstruct.io"],
-            resources: ["agents"],
-            verbs: writer ? ["get", "list", "watch", "create", "update", "patch", "delete"] : ["get", "list", "watch"],
-          },
-        ],
-      },
-    });
-    await admin.request("POST", `${RBAC}/namespaces/${tenant.namespace}/rolebindings`, {
-      body: {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: { name, namespace: tenant.namespace },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
-        subjects,
-      },
-    });
-    await admin.request("POST", `${RBAC}/clusterroles`, {
-      body: {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name },
-        rules: [
-          {
-            apiGroups: ["konstruct.io"],
-            resources: ["tenants"],
-            resourceNames: [tenant.name],
-            verbs: writer ? ["get", "patch"] : ["get"],
-          },
-        ],
-      },
-    });
-    await admin.request("POST", `${RBAC}/clusterrolebindings`, {
-      body: {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
-        subjects,
-      },
-    });
-  }
-  return identities;
-}
 
 let plane: ControlPlane;
 let admin: KubeClient;
@@ -156,23 +92,7 @@ beforeAll(async () => {
   await createTenantResource(a, "11111111-1111-4111-8111-111111111111");
   await createTenantResource(b, "22222222-2222-4222-8222-222222222222");
   const identities = [...(await grantContractRbac(admin, a)), ...(await grantContractRbac(admin, b))];
-  await admin.request("POST", `${RBAC}/clusterroles`, {
-    body: {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "ClusterRole",
-      metadata: { name: "konstruct-portal-impersonate" },
-      rules: [{ apiGroups: [""], resources: ["users"], verbs: ["impersonate"], resourceNames: identities }],
-    },
-  });
-  await admin.request("POST", `${RBAC}/clusterrolebindings`, {
-    body: {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "ClusterRoleBinding",
-      metadata: { name: "konstruct-portal-impersonate" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "konstruct-portal-impersonate" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: PORTAL_USER }],
-    },
-  });
+  await impersonationRights(admin, PORTAL_USER, identities);
   kube = kubeAccess({ KUBECONFIG: await plane.writeKubeconfigFor(PORTAL_USER), inCluster: false });
   portal = await startPortal(database.app, kube);
 }, 180_000);

@@ -39,21 +39,24 @@ export async function usage(db: Kysely<Database>, tenantId: string, now = new Da
       .innerJoin("agents as a", "a.id", "u.agent_id")
       .select([
         sql<string>`to_char(u.day, 'YYYY-MM-DD')`.as("day"),
-        "a.name as agent",
+        "a.display_name as agent",
         sql<string>`sum(u.prompt_tokens)`.as("prompt"),
         sql<string>`sum(u.completion_tokens)`.as("completion"),
       ])
       .where("u.day", ">=", from)
       .groupBy(["u.day", "a.name"])
       .execute();
+    // By agent id, named as the agent is named now (a renamed agent stays one row); messages
+    // of no agent (people's, before an agent was chosen) under the empty name.
     const messages = await trx
-      .selectFrom("conversation_messages")
+      .selectFrom("conversation_messages as m")
+      .leftJoin("agents as a", "a.id", "m.agent_id")
       .select([
-        sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD')`.as("day"),
-        sql<string>`coalesce(agent_name, '')`.as("agent"),
+        sql<string>`to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD')`.as("day"),
+        sql<string>`coalesce(a.display_name, m.agent_name, '')`.as("agent"),
         sql<string>`count(*)`.as("messages"),
       ])
-      .where("created_at", ">=", new Date(`${from}T00:00:00Z`))
+      .where("m.created_at", ">=", new Date(`${from}T00:00:00Z`))
       .groupBy([sql`1`, sql`2`])
       .execute();
     const byKey = new Map<string, UsageRow>();

@@ -19,11 +19,14 @@ export function barChart(options: {
   const top = 16;
   const plotW = width - left - 8;
   const plotH = height - top - bottom;
-  const max = Math.max(1, options.limit ?? 0, ...options.values);
+  const peak = Math.max(0, ...options.values);
+  // Scaled to the figures, not the limit: 150 tokens against a million-token limit would be an
+  // invisible bar. The limit is drawn when it is on the scale and named when it is not.
+  const max = Math.max(1, peak * 1.15, options.limit !== undefined && options.limit <= peak * 2 ? options.limit * 1.05 : 0);
+  const limitOnScale = options.limit !== undefined && options.limit <= max;
   const barW = plotW / Math.max(1, options.values.length);
   const y = (v: number) => top + plotH - (v / max) * plotH;
   const total = options.values.reduce((s, v) => s + v, 0);
-  const peak = Math.max(0, ...options.values);
   const fmt = (n: number) => n.toLocaleString("en-US");
   const desc = `${options.title}: ${fmt(total)} ${options.unit} over ${options.values.length} days, at most ${fmt(peak)} in a day${
     options.limit ? `; the limit is ${fmt(options.limit)} a day` : ""
@@ -38,9 +41,11 @@ ${options.values.map(
     html`<rect x="${(left + i * barW + 1).toFixed(1)}" y="${y(v).toFixed(1)}" width="${Math.max(1, barW - 2).toFixed(1)}" height="${(top + plotH - y(v)).toFixed(1)}" fill="#0b57d0"><title>${options.labels[i] ?? ""}: ${fmt(v)} ${options.unit}</title></rect>`,
 )}
 ${
-  options.limit
+  options.limit !== undefined && limitOnScale
     ? html`<line x1="${left}" y1="${y(options.limit).toFixed(1)}" x2="${width - 8}" y2="${y(options.limit).toFixed(1)}" stroke="#b91c1c" stroke-dasharray="6 4"/><text x="${width - 10}" y="${(y(options.limit) - 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#b91c1c">limit ${fmt(options.limit)}</text>`
-    : ""
+    : options.limit !== undefined
+      ? html`<text x="${width - 10}" y="${top + 10}" text-anchor="end" font-size="11" fill="#b91c1c">limit ${fmt(options.limit)} a day: far above this scale</text>`
+      : ""
 }
 <text x="${left}" y="${height - 8}" font-size="11" fill="#1a1a1a">${options.labels[0] ?? ""}</text>
 <text x="${width - 8}" y="${height - 8}" text-anchor="end" font-size="11" fill="#1a1a1a">${options.labels.at(-1) ?? ""}</text>

@@ -30,7 +30,7 @@ export function page(title: string, body: SafeHtml, options: { session?: Session
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · ${session?.tenantDisplayName ?? "Konstruct"} portal</title>
-<link rel="stylesheet" href="/portal/assets/portal.css"></head>
+<link rel="stylesheet" href="/portal/assets/portal.css"><link rel="icon" href="data:,"></head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header><strong>${session?.tenantDisplayName ?? "Konstruct"}</strong>${nav}</header>
 <main id="main" tabindex="-1"><h1>${title}</h1>${body}</main></body></html>`.value;

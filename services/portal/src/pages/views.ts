@@ -236,7 +236,9 @@ export function usageView(u: Usage): SafeHtml {
   const today = u.tokensPerDay.at(-1) ?? 0;
   const percent = u.limits.tokensPerDay > 0 ? Math.round((today / u.limits.tokensPerDay) * 100) : 0;
   return html`<p>Today: <strong>${today.toLocaleString("en-US")}</strong> tokens of ${u.limits.tokensPerDay.toLocaleString("en-US")} a day (${percent}%); up to ${u.limits.messagesPerMinute} messages a minute.</p>
+<h2>Tokens per day</h2>
 ${barChart({ title: "Tokens per day", labels: u.days, values: u.tokensPerDay, limit: u.limits.tokensPerDay, unit: "tokens" })}
+<h2>Messages per day</h2>
 ${barChart({ title: "Messages per day", labels: u.days, values: u.messagesPerDay, unit: "messages" })}
 <p><a href="/portal/usage.csv" download>Download as CSV</a></p>
 ${
