@@ -11,7 +11,7 @@ import { buildApp, createMetrics, createSignInThrottle } from "../src/index.ts";
 
 const CONVERSATIONS = Number(process.argv[2] ?? 10_000);
 const MESSAGES_PER_CONVERSATION = Number(process.argv[3] ?? 20);
-const REQUESTS = 300;
+const REQUESTS = 100;
 const CONCURRENCY = 4;
 
 const database = await createTestDatabase("kbenchportal");

@@ -44,21 +44,17 @@ export async function usage(db: Kysely<Database>, tenantId: string, now = new Da
         sql<string>`sum(u.completion_tokens)`.as("completion"),
       ])
       .where("u.day", ">=", from)
-      .groupBy(["u.day", "a.name"])
+      .groupBy(["u.day", "a.display_name"])
       .execute();
     // By agent id, named as the agent is named now (a renamed agent stays one row); messages
     // of no agent (people's, before an agent was chosen) under the empty name.
-    const messages = await trx
-      .selectFrom("conversation_messages as m")
-      .leftJoin("agents as a", "a.id", "m.agent_id")
-      .select([
-        sql<string>`to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD')`.as("day"),
-        sql<string>`coalesce(a.display_name, m.agent_name, '')`.as("agent"),
-        sql<string>`count(*)`.as("messages"),
-      ])
-      .where("m.created_at", ">=", new Date(`${from}T00:00:00Z`))
-      .groupBy([sql`1`, sql`2`])
-      .execute();
+    // Counted first, named after: the join then touches one row per day and agent, not per message.
+    const { rows: messages } = await sql<{ day: string; agent: string; messages: string }>`
+      select d.day, coalesce(a.display_name, d.agent_name, '') as agent, sum(d.n) as messages
+      from (select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day, agent_id, agent_name, count(*) as n
+            from conversation_messages where created_at >= ${new Date(`${from}T00:00:00Z`)} group by 1, 2, 3) d
+      left join agents a on a.id = d.agent_id
+      group by 1, 2`.execute(trx);
     const byKey = new Map<string, UsageRow>();
     const row = (day: string, agent: string) => {
       const key = `${day}\u0000${agent}`;
