@@ -1,7 +1,7 @@
 import { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
 import { AppService } from "./app-service.ts";
-import { optionalFromSecret, SECRET_KEYS } from "./install-secret.ts";
+import { fromSecret, optionalFromSecret, SECRET_KEYS } from "./install-secret.ts";
 import { labels, nameOf, selectorLabels } from "./labels.ts";
 import type { Values } from "./values.ts";
 
@@ -15,6 +15,7 @@ export class Gateway extends Construct {
       extraEnv: [
         optionalFromSecret(values, "WEBCHAT_SESSION_SECRET", SECRET_KEYS.webchatSessionSecret),
         { name: "TRUSTED_PROXIES", value: values.ingress.trustedProxies },
+        ...slackOAuthEnv(values),
       ],
       env: [
         "DATABASE_URL",
@@ -58,4 +59,15 @@ export class Gateway extends Construct {
       },
     });
   }
+}
+
+/** "Add to Slack": the shared app's OAuth client, when `slack.clientId` is set; the callback is on the Ingress host. */
+function slackOAuthEnv(values: Values): k8s.EnvVar[] {
+  if (values.slack.clientId === undefined) return [];
+  const scheme = values.ingress.tls.enabled ? "https" : "http";
+  return [
+    { name: "SLACK_CLIENT_ID", value: values.slack.clientId },
+    fromSecret(values, "SLACK_CLIENT_SECRET", SECRET_KEYS.slackClientSecret),
+    { name: "SLACK_OAUTH_REDIRECT_URL", value: `${scheme}://${values.domain}/webhooks/slack/oauth/callback` },
+  ];
 }

@@ -11,6 +11,7 @@ import type { Values } from "./values.ts";
  * | -------------------------- | -------------------------- | ------------------------------------------------- |
  * | `konstruct-secret-key`     | always                     | 32 random bytes, base64; encrypts channel secrets |
  * | `slack-signing-secret`     | always                     | signing secret of the platform's shared Slack app |
+ * | `slack-client-secret`      | slack.clientId set         | OAuth client secret of the shared Slack app       |
  * | `postgres-admin-password`  | postgres.mode in-cluster   | the `postgres` superuser's password               |
  * | `postgres-app-password`    | postgres.mode in-cluster   | `konstruct_app`'s password (set by migrate)       |
  * | `database-admin-url`       | postgres.mode external     | admin URL (migrations, operator)                  |
@@ -36,6 +37,7 @@ import type { Values } from "./values.ts";
 export const SECRET_KEYS = {
   secretKey: "konstruct-secret-key",
   slackSigningSecret: "slack-signing-secret",
+  slackClientSecret: "slack-client-secret",
   postgresAdminPassword: "postgres-admin-password",
   postgresAppPassword: "postgres-app-password",
   databaseAdminUrl: "database-admin-url",
@@ -61,6 +63,7 @@ export function natsPasswordVariable(user: NatsUser): string {
 /** The Secret keys an install with these values needs. */
 export function requiredSecretKeys(values: Values): string[] {
   const keys: string[] = [SECRET_KEYS.secretKey, SECRET_KEYS.slackSigningSecret];
+  if (values.slack.clientId !== undefined) keys.push(SECRET_KEYS.slackClientSecret);
   if (values.postgres.mode === "in-cluster") keys.push(SECRET_KEYS.postgresAdminPassword, SECRET_KEYS.postgresAppPassword);
   else keys.push(SECRET_KEYS.databaseAdminUrl, SECRET_KEYS.databaseUrl);
   if (values.redis.mode === "in-cluster") keys.push(SECRET_KEYS.redisAdminPassword, SECRET_KEYS.redisPassword);

@@ -1,5 +1,13 @@
 import { PORT_VARIABLE } from "@konstruct/core/listen";
-import { OPERATOR_NODE_OPTIONS, OPERATOR_RBAC_RULES } from "@konstruct/operator";
+import {
+  OPERATOR_NODE_OPTIONS,
+  OPERATOR_RBAC_RULES,
+  PORTAL_AGENT_EDITOR_CLUSTER_ROLE,
+  PORTAL_AGENT_EDITOR_RULES,
+  PORTAL_IMPERSONATION_CLUSTER_ROLE,
+  PORTAL_IMPERSONATION_POLICY,
+  PORTAL_TENANT_POLICY,
+} from "@konstruct/operator";
 import { describe, expect, it } from "vitest";
 import { synthesize } from "./konstruct-chart.ts";
 import { parseValues, type Values } from "./values.ts";
@@ -105,6 +113,29 @@ describe("the synthesized install", () => {
     }
   });
 
+  it("gives the portal's access its roles and admission policies, and the operator the portal's address", () => {
+    expect(find("ClusterRole", PORTAL_AGENT_EDITOR_CLUSTER_ROLE).rules).toEqual(PORTAL_AGENT_EDITOR_RULES);
+    for (const name of [PORTAL_TENANT_POLICY, PORTAL_IMPERSONATION_POLICY]) {
+      expect(find("ValidatingAdmissionPolicy", name).spec.failurePolicy).toBe("Fail");
+      expect(find("ValidatingAdmissionPolicyBinding", name).spec).toEqual({ policyName: name, validationActions: ["Deny"] });
+    }
+    // The impersonation policy names the portal's ServiceAccount of this install.
+    expect(JSON.stringify(find("ValidatingAdmissionPolicy", PORTAL_IMPERSONATION_POLICY).spec)).toContain(
+      "object.subjects[0].name == 'konstruct-portal' && object.subjects[0].namespace == 'konstruct'",
+    );
+    const env = podSpec(find("Deployment", "konstruct-operator")).containers[0].env;
+    expect(env).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "https://konstruct.example.com" });
+    expect(env).toContainEqual({ name: "PORTAL_SERVICE_ACCOUNT", value: "konstruct-portal" });
+    const custom = podSpec(
+      find(
+        "Deployment",
+        "konstruct-operator",
+        synthesize(parseValues({ operator: { portalPublicUrl: "https://portal.acme.example" } })),
+      ),
+    );
+    expect(custom.containers[0].env).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "https://portal.acme.example" });
+  });
+
   it("grants the operator exactly the rules its package exports, with the Lease only in the install namespace", () => {
     const clusterRole = find("ClusterRole", "konstruct-operator");
     const role = find("Role", "konstruct-operator-leader-election");
@@ -116,12 +147,17 @@ describe("the synthesized install", () => {
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
     ]);
     expect(clusterRole.rules.flatMap((r: Obj) => r.resources)).not.toContain("leases");
-    // Least privilege: no wildcards, no reading every Secret, no escalate/impersonate.
+    // Least privilege: no wildcards, no reading every Secret, never impersonate, and escalate
+    // and bind only on named roles (escalate: the portal's impersonation role alone).
     for (const rule of clusterRole.rules) {
       expect(rule.verbs).not.toContain("*");
       expect(rule.resources).not.toContain("*");
-      expect(rule.verbs).not.toContain("escalate");
       expect(rule.verbs).not.toContain("impersonate");
+      if (rule.verbs.includes("escalate") || rule.verbs.includes("bind")) {
+        expect(rule.verbs.length).toBe(1);
+        expect(rule.resourceNames?.length).toBeGreaterThan(0);
+      }
+      if (rule.verbs.includes("escalate")) expect(rule.resourceNames).toEqual([PORTAL_IMPERSONATION_CLUSTER_ROLE]);
       if (rule.resources.includes("secrets")) expect(rule.verbs).toEqual(expect.not.arrayContaining(["list", "watch"]));
     }
     const binding = find("ClusterRoleBinding", "konstruct-operator");
@@ -228,6 +264,20 @@ describe("the synthesized install", () => {
     });
     const policy = find("NetworkPolicy", "konstruct-orchestrator", withOpenAi);
     expect(policy.spec.egress.flatMap((r: Obj) => (r.ports ?? []).map((p: Obj) => p.port))).toContain(8443);
+  });
+
+  it('turns on "Add to Slack" only with slack.clientId: the client id, its secret from the install Secret, the callback on the Ingress host', () => {
+    const env = (list: Obj[]) => podSpec(find("Deployment", "konstruct-gateway", list)).containers[0].env as Obj[];
+    expect(env(objects).map((e) => e.name)).not.toContain("SLACK_CLIENT_ID");
+    const values = parseValues({ slack: { clientId: "1234.5678" } });
+    const withOAuth = synthesize(values);
+    expect(env(withOAuth)).toContainEqual({ name: "SLACK_CLIENT_ID", value: "1234.5678" });
+    expect(env(withOAuth)).toContainEqual({
+      name: "SLACK_CLIENT_SECRET",
+      valueFrom: { secretKeyRef: { name: defaults.secretName, key: "slack-client-secret" } },
+    });
+    const redirect = env(withOAuth).find((e) => e.name === "SLACK_OAUTH_REDIRECT_URL")?.value as string;
+    expect(redirect).toBe(`${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}/webhooks/slack/oauth/callback`);
   });
 
   it("exposes only the gateway (webhooks and web chat) and the portal (/portal), each through its Ingress", () => {

@@ -13,6 +13,7 @@ import { NetworkPolicies } from "./network-policies.ts";
 import { Ollama } from "./ollama.ts";
 import { Operator } from "./operator.ts";
 import { Portal } from "./portal.ts";
+import { PortalAccess } from "./portal-access.ts";
 import { Postgres } from "./postgres.ts";
 import { Redis } from "./redis.ts";
 import type { Values } from "./values.ts";
@@ -43,6 +44,7 @@ export class KonstructChart extends Chart {
     new MigrationsJob(this, "migrations", values);
     new JetStreamJob(this, "jetstream", values);
     new Operator(this, "operator", values);
+    new PortalAccess(this, "portal-access", values);
     new Gateway(this, "gateway", values);
     new AppService(this, "router", values, {
       component: "router",

@@ -26,10 +26,18 @@ export function splitOperatorRules(rules: readonly PolicyRule[] = OPERATOR_RBAC_
   return { cluster: rules.filter((r) => !isLease(r)), leaderElection: rules.filter(isLease) };
 }
 
+/** Where people reach the portal: the configured URL, else the install's domain. */
+export function portalPublicUrl(values: Values): string {
+  return (
+    values.operator.portalPublicUrl ??
+    `${values.ingress.enabled && values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`
+  );
+}
+
 /** The operator's leader-election Lease, in the install namespace. */
 export const LEASE_NAME = "konstruct-operator";
 
-const toKube = (rules: readonly PolicyRule[]): k8s.PolicyRule[] =>
+export const toKube = (rules: readonly PolicyRule[]): k8s.PolicyRule[] =>
   rules.map((r) => ({
     apiGroups: [...r.apiGroups],
     resources: [...r.resources],
@@ -103,6 +111,9 @@ export class Operator extends Construct {
                   // No Tenant may claim the install namespace (its Secrets hold the platform's credentials).
                   { name: "INSTALL_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
                   { name: "LEASE_NAME", value: LEASE_NAME },
+                  // First owners' invitation links point here; only this ServiceAccount may impersonate portal identities.
+                  { name: "PORTAL_PUBLIC_URL", value: portalPublicUrl(values) },
+                  { name: "PORTAL_SERVICE_ACCOUNT", value: values.operator.portalServiceAccount },
                   { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                   // A bounded heap keeps the operator's RSS under 200 MB at 500 Tenants (operator/bench).
                   { name: "NODE_OPTIONS", value: OPERATOR_NODE_OPTIONS },

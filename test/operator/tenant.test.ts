@@ -45,6 +45,8 @@ describe("Tenant reconcile", () => {
       "ChannelsReady",
       "DatabaseReady",
       "NamespaceReady",
+      "OwnersInvited",
+      "PortalAccessReady",
       "Ready",
       "RedisReady",
     ]);
@@ -135,6 +137,20 @@ describe("Tenant reconcile", () => {
     await expect(env.admin.request("POST", TENANTS, { body: noSecret })).rejects.toThrow(
       /spec\.channels\[0\]\.credentialsSecretRef/,
     );
+    // "Add to Slack": no Secret, and none allowed, since the installation owns the token; slack only.
+    const oauth = { name: "c", type: "slack", externalId: "T123", install: "oauth" };
+    const dryRun = { query: { dryRun: "All" } };
+    await expect(
+      env.admin.request("POST", TENANTS, { body: tenantManifest("oauth-ok", { channels: [oauth] }), ...dryRun }),
+    ).resolves.toBeTruthy();
+    const oauthAndSecret = tenantManifest("bad3", { channels: [{ ...oauth, credentialsSecretRef: { name: "s" } }] });
+    await expect(env.admin.request("POST", TENANTS, { body: oauthAndSecret })).rejects.toThrow(
+      /spec\.channels\[0\]\.credentialsSecretRef: Forbidden/,
+    );
+    const oauthTelegram = tenantManifest("bad4", {
+      channels: [{ name: "c", type: "telegram", externalId: "123", install: "oauth", credentialsSecretRef: { name: "s" } }],
+    });
+    await expect(env.admin.request("POST", TENANTS, { body: oauthTelegram })).rejects.toThrow(/spec\.channels\[0\]\.install/);
     await expect(env.admin.request("POST", TENANTS, { body: tenantManifest("dotted.name") })).rejects.toThrow(/metadata\.name/);
     await expect(env.admin.request("POST", TENANTS, { body: tenantManifest("x".repeat(60)) })).rejects.toThrow(
       /at most 53 characters/,

@@ -1,4 +1,9 @@
-import { GROUP } from "./tenant.ts";
+import { GROUP } from "./group.ts";
+import {
+  PORTAL_AGENT_EDITOR_CLUSTER_ROLE,
+  PORTAL_AGENT_VIEWER_CLUSTER_ROLE,
+  PORTAL_IMPERSONATION_CLUSTER_ROLE,
+} from "./portal.ts";
 
 /** One rule of a (Cluster)Role, as plain JSON. */
 export interface PolicyRule {
@@ -22,8 +27,17 @@ export const TENANT_ADMIN_RULES: readonly PolicyRule[] = [
  * The operator's least-privilege ClusterRole. Secrets are read one by one (`get`, never
  * list/watch), so the operator cannot enumerate every Secret in the cluster; the periodic
  * resync re-reads the credential Secrets it references. `create` accompanies `patch` because a
- * server-side apply that creates an object is authorized as a create. `bind` is limited to the
- * tenant-admin ClusterRole, so the operator can grant exactly that and nothing it does not hold.
+ * server-side apply that creates an object is authorized as a create.
+ *
+ * RBAC's escalation prevention lets the operator write a role or binding only with rights it
+ * holds itself, unless it may `bind` the role or `escalate` it:
+ * - `bind` is limited to the ClusterRoles the chart creates for it to bind in tenant namespaces
+ *   (tenant admins, the portal's agent editors and viewers) and to the portal's impersonation role;
+ * - the per-Tenant portal ClusterRoles (`get`/`patch` on one Tenant) hold nothing the operator
+ *   lacks, so writing and binding them needs neither verb;
+ * - `escalate` is limited to the one impersonation ClusterRole, whose rules the operator keeps
+ *   equal to the live Tenants' portal identities (and the chart's admission policy refuses any
+ *   other rule in it). The operator itself never holds `impersonate`.
  */
 export const OPERATOR_RBAC_RULES: readonly PolicyRule[] = [
   { apiGroups: [GROUP], resources: ["tenants", "agents"], verbs: ["get", "list", "watch", "update", "patch"] },
@@ -31,12 +45,27 @@ export const OPERATOR_RBAC_RULES: readonly PolicyRule[] = [
   { apiGroups: [GROUP], resources: ["tenants/finalizers", "agents/finalizers"], verbs: ["update"] },
   { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "create", "patch", "delete"] },
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "create", "patch"] },
-  { apiGroups: ["rbac.authorization.k8s.io"], resources: ["rolebindings"], verbs: ["get", "create", "patch", "delete"] },
+  {
+    apiGroups: ["rbac.authorization.k8s.io"],
+    resources: ["rolebindings", "clusterroles", "clusterrolebindings"],
+    verbs: ["get", "create", "patch", "delete"],
+  },
   {
     apiGroups: ["rbac.authorization.k8s.io"],
     resources: ["clusterroles"],
     verbs: ["bind"],
-    resourceNames: [TENANT_ADMIN_CLUSTER_ROLE],
+    resourceNames: [
+      TENANT_ADMIN_CLUSTER_ROLE,
+      PORTAL_AGENT_EDITOR_CLUSTER_ROLE,
+      PORTAL_AGENT_VIEWER_CLUSTER_ROLE,
+      PORTAL_IMPERSONATION_CLUSTER_ROLE,
+    ],
+  },
+  {
+    apiGroups: ["rbac.authorization.k8s.io"],
+    resources: ["clusterroles"],
+    verbs: ["escalate"],
+    resourceNames: [PORTAL_IMPERSONATION_CLUSTER_ROLE],
   },
   { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
   { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },

@@ -3,13 +3,12 @@ import { CHANNEL_TYPES, CHANNELS, type ChannelDefinition } from "@konstruct/chan
 import { UUID_PATTERN } from "@konstruct/core/ids";
 import { type Static, Type } from "@sinclair/typebox";
 import { TENANT_LIMIT_DEFAULTS } from "./defaults.ts";
+import { API_VERSION } from "./group.ts";
 import { NOT_RESERVED_NAMESPACE_RULE, RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES } from "./namespaces.ts";
+import { OWNER_INVITATION_DAYS, PORTAL_EMAIL_MAX_LENGTH, PORTAL_EMAIL_PATTERN, PORTAL_INVITATIONS_SECRET } from "./portal.ts";
 import { type CelRule, Condition, DNS_LABEL, StringEnum, withRules } from "./schema-helpers.ts";
 
-/** The API group and version of Konstruct's custom resources. */
-export const GROUP = "konstruct.io";
-export const VERSION = "v1alpha1";
-export const API_VERSION = `${GROUP}/${VERSION}`;
+export { API_VERSION, GROUP, VERSION } from "./group.ts";
 
 /** Channel types a Tenant can connect: every module of `@konstruct/channels`. */
 export const TENANT_CHANNEL_TYPES = CHANNEL_TYPES;
@@ -40,10 +39,21 @@ function channelRules(c: ChannelDefinition): CelRule[] {
   const rules: CelRule[] = [];
   if (c.credentials.required.length > 0) {
     rules.push({
-      rule: `self.type != '${c.type}' || has(self.credentialsSecretRef)`,
-      message: `${c.type} channels need credentialsSecretRef naming a Secret with ${c.credentials.required.join(" and ")}`,
+      rule: `self.type != '${c.type}' || has(self.credentialsSecretRef)${c.install === undefined ? "" : ` || (${c.install.when})`}`,
+      message:
+        `${c.type} channels need credentialsSecretRef naming a Secret with ${c.credentials.required.join(" and ")}` +
+        (c.install === undefined ? "" : ", unless installed through the platform (install)"),
       fieldPath: ".credentialsSecretRef",
       reason: "FieldValueRequired",
+    });
+  }
+  if (c.install !== undefined) {
+    // The installation writes the credentials; a Secret as well would leave two owners of one token.
+    rules.push({
+      rule: `self.type != '${c.type}' || !(${c.install.when}) || !has(self.credentialsSecretRef)`,
+      message: `a ${c.type} channel installed through the platform takes no credentialsSecretRef: the installation stores its credentials`,
+      fieldPath: ".credentialsSecretRef",
+      reason: "FieldValueForbidden",
     });
   }
   if (c.externalId.pattern !== undefined) {
@@ -106,6 +116,18 @@ const Admin = Type.Object(
     }),
   },
   { description: "A user or group bound to edit Agents and Secrets in the tenant namespace." },
+);
+
+const Owner = Type.Object(
+  {
+    email: Type.String({
+      description: "The owner's email address: the name they sign in to the portal with.",
+      pattern: PORTAL_EMAIL_PATTERN,
+      minLength: 3,
+      maxLength: PORTAL_EMAIL_MAX_LENGTH,
+    }),
+  },
+  { description: "A first owner of the tenant's portal." },
 );
 
 const Limits = Type.Object(
@@ -191,6 +213,27 @@ export const TenantSpec = withRules(
           maxItems: 64,
         }),
       ),
+      owners: Type.Optional(
+        withRules(
+          Type.Array(Owner, {
+            description:
+              "The tenant's first portal owners. Each one without a portal account gets a one-time invitation link, valid " +
+              `${OWNER_INVITATION_DAYS} days and re-issued when it expires, kept in the Secret ${PORTAL_INVITATIONS_SECRET} of the ` +
+              "tenant namespace (one key per email) until it is accepted; nothing is e-mailed. Owners invite everyone else in the portal.",
+            maxItems: 16,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["email"],
+          }),
+          [
+            {
+              // Portal accounts are unique by lower-cased email.
+              rule: "self.all(a, self.exists_one(b, b.email.lowerAscii() == a.email.lowerAscii()))",
+              // No reason: FieldValueDuplicate would show "Duplicate value" without this message.
+              message: "owners must differ in more than letter case",
+            },
+          ],
+        ),
+      ),
     },
     { description: "The desired state of a tenant." },
   ),
@@ -220,6 +263,16 @@ const ChannelStatus = Type.Object(
         description: `Path the gateway serves for this channel: ${CHANNELS.map((c) => c.connectionRoute.replace(":connectionId", "<id>")).join(" or ")}.`,
       }),
     ),
+    installPath: Type.Optional(
+      Type.String({
+        description:
+          "For a channel installed through the platform (install: oauth): the gateway path that starts the installation; " +
+          "open https://<gateway host><installPath> as an admin of the workspace named by externalId.",
+      }),
+    ),
+    installed: Type.Optional(
+      Type.Boolean({ description: "For a channel installed through the platform: whether an installation is stored." }),
+    ),
   },
   { description: "The state of one channel." },
 );
@@ -231,7 +284,9 @@ export const TenantStatus = Type.Object(
     observedGeneration: Type.Optional(Type.Integer({ description: "The .metadata.generation last reconciled." })),
     conditions: Type.Optional(
       Type.Array(Condition, {
-        description: "Ready, DatabaseReady, RedisReady and ChannelsReady.",
+        description:
+          "Ready, NamespaceReady, DatabaseReady, RedisReady, ChannelsReady, PortalAccessReady (the portal identities' rights) " +
+          "and OwnersInvited (how many of spec.owners joined the portal, how many are invited).",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
       }),

@@ -31,13 +31,16 @@ export class KubeClient {
   readonly #config: KubeConfig;
   readonly #server: string;
   readonly #timeoutMs: number;
+  readonly #headers: Record<string, string>;
 
-  constructor(config: KubeConfig, options: { timeoutMs?: number } = {}) {
+  /** `headers` go with every request (e.g. `Impersonate-User`, for a client that acts as someone else). */
+  constructor(config: KubeConfig, options: { timeoutMs?: number; headers?: Record<string, string> } = {}) {
     const cluster = config.getCurrentCluster();
     if (cluster === null) throw new Error("the kubeconfig has no current cluster; set KUBECONFIG or run in a cluster");
     this.#config = config;
     this.#server = cluster.server.replace(/\/$/, "");
     this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#headers = { ...options.headers };
   }
 
   #auth: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number } | undefined;
@@ -62,7 +65,7 @@ export class KubeClient {
       if (this.#auth?.dispatcher !== undefined && fresh !== undefined) void fresh.close();
       this.#auth = { headers: { ...ctx.getHeaders() }, dispatcher: this.#auth?.dispatcher ?? fresh, at: Date.now() };
     }
-    return { url: url.toString(), headers: this.#auth.headers, dispatcher: this.#auth.dispatcher };
+    return { url: url.toString(), headers: { ...this.#auth.headers, ...this.#headers }, dispatcher: this.#auth.dispatcher };
   }
 
   /** Sends one request and returns the parsed JSON body (or the text, with `text`); non-2xx answers throw KubeApiError. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { API_VERSION, GROUP, VERSION } from "../api/tenant.ts";
 import { KubeApiError } from "../errors.ts";
-import type { KubernetesPort, ObjectRef, RoleBindingSubject } from "../ports.ts";
+import type { KubernetesPort, ObjectRef, RbacKind, RbacObject, RoleBindingSubject } from "../ports.ts";
 import type { KubeClient } from "./kube-client.ts";
 
 export const FIELD_MANAGER = "konstruct-operator";
@@ -25,6 +25,59 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
 
 async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
   await orNull(p);
+}
+
+const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+const RBAC_PLURALS: Record<RbacKind, string> = {
+  Role: "roles",
+  ClusterRole: "clusterroles",
+  RoleBinding: "rolebindings",
+  ClusterRoleBinding: "clusterrolebindings",
+};
+
+export function rbacPath(kind: RbacKind, name: string, namespace?: string): string {
+  const scope = namespace === undefined ? "" : `/namespaces/${enc(namespace)}`;
+  return `${RBAC}${scope}/${RBAC_PLURALS[kind]}/${enc(name)}`;
+}
+
+/** An owner reference to a Tenant (cluster-scoped, so it may own namespaced and cluster-scoped objects alike). */
+function ownerReferences(owner: ObjectRef | undefined): Record<string, unknown>[] | undefined {
+  if (owner?.uid === undefined) return undefined;
+  return [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.name, uid: owner.uid }];
+}
+
+interface RbacJson {
+  metadata: { labels?: Record<string, string> };
+  rules?: { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[] }[];
+  roleRef?: { kind: string; name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
+
+/** The fields the operator compares, in the shape it writes them. */
+function rbacObjectOf(kind: RbacKind, name: string, namespace: string | undefined, o: RbacJson): RbacObject {
+  return {
+    kind,
+    name,
+    ...(namespace === undefined ? {} : { namespace }),
+    labels: o.metadata.labels ?? {},
+    ...(kind === "Role" || kind === "ClusterRole"
+      ? {
+          rules: (o.rules ?? []).map((r) => ({
+            apiGroups: r.apiGroups ?? [],
+            resources: r.resources ?? [],
+            verbs: r.verbs,
+            ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
+          })),
+        }
+      : {
+          roleRef: { kind: o.roleRef?.kind as "Role" | "ClusterRole", name: o.roleRef?.name ?? "" },
+          subjects: (o.subjects ?? []).map((s) => ({
+            kind: s.kind as "User" | "Group" | "ServiceAccount",
+            name: s.name,
+            ...(s.namespace ? { namespace: s.namespace } : {}),
+          })),
+        }),
+  };
 }
 
 /** Retries a write that lost a race (409) a few times before giving up to the work queue's backoff. */
@@ -56,11 +109,12 @@ export function createKubernetesPort(client: KubeClient, options: { instance: st
         Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
       );
     },
-    async applySecret(namespace, name, data, labels) {
+    async applySecret(namespace, name, data, labels, owner) {
+      const ownedBy = ownerReferences(owner);
       await apply(`/api/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}`, {
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name, namespace, labels },
+        metadata: { name, namespace, labels, ...(ownedBy ? { ownerReferences: ownedBy } : {}) },
         type: "Opaque",
         data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")])),
       });
@@ -105,6 +159,27 @@ export function createKubernetesPort(client: KubeClient, options: { instance: st
       await ignoreNotFound(
         client.request("DELETE", `/apis/rbac.authorization.k8s.io/v1/namespaces/${enc(namespace)}/rolebindings/${enc(name)}`),
       );
+    },
+    async getRbac(kind, name, namespace) {
+      const o = await orNull(client.request<RbacJson>("GET", rbacPath(kind, name, namespace)));
+      return o === null ? null : rbacObjectOf(kind, name, namespace, o);
+    },
+    async applyRbac(object, owner) {
+      const ownedBy = ownerReferences(owner);
+      const { kind, name, namespace, labels, rules, roleRef, subjects } = object;
+      await apply(rbacPath(kind, name, namespace), {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind,
+        metadata: { name, ...(namespace ? { namespace } : {}), labels, ...(ownedBy ? { ownerReferences: ownedBy } : {}) },
+        ...(rules ? { rules } : {}),
+        ...(roleRef ? { roleRef: { apiGroup: "rbac.authorization.k8s.io", ...roleRef } } : {}),
+        ...(subjects
+          ? { subjects: subjects.map((s) => (s.kind === "ServiceAccount" ? s : { ...s, apiGroup: "rbac.authorization.k8s.io" })) }
+          : {}),
+      });
+    },
+    async deleteRbac(kind, name, namespace) {
+      await ignoreNotFound(client.request("DELETE", rbacPath(kind, name, namespace)));
     },
     async setFinalizers(ref, finalizers) {
       // resourceVersion makes this a compare-and-swap: a 409 means our copy is stale, and the

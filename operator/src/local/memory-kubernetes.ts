@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { KubeApiError } from "../errors.ts";
-import type { Agent, KubernetesPort, ObjectRef, RoleBindingSubject, Tenant } from "../ports.ts";
+import type { Agent, KubernetesPort, ObjectRef, RbacKind, RbacObject, RoleBindingSubject, Tenant } from "../ports.ts";
 
 /** The objects the in-memory port holds, by kind; finalizer and status writes update them. */
 interface StoredObjects {
@@ -31,6 +31,10 @@ export class MemoryKubernetes implements KubernetesPort {
   readonly namespaces = new Map<string, Record<string, string>>();
   readonly deletedNamespaces = new Set<string>();
   readonly roleBindings = new Map<string, RoleBindingSubject[]>();
+  /** Roles, ClusterRoles and their bindings, by `kind/namespace/name`. */
+  readonly rbac = new Map<string, RbacObject>();
+  /** The owner each owned object (Secret, RBAC object) was written with, by its key. */
+  readonly owners = new Map<string, ObjectRef>();
   readonly #objects = new Map<string, StoredObject>();
   readonly events: RecordedEvent[] = [];
   /** Write calls made, by method; a no-op reconcile makes none. */
@@ -72,9 +76,16 @@ export class MemoryKubernetes implements KubernetesPort {
     return data ? { ...data } : null;
   }
 
-  async applySecret(namespace: string, name: string, data: Record<string, string>) {
+  async applySecret(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    _labels: Record<string, string> = {},
+    owner?: ObjectRef,
+  ) {
     this.#count("applySecret");
     const key = keyOf(namespace, name);
+    if (owner) this.owners.set(`Secret/${key}`, owner);
     this.secrets.set(key, { ...data });
     this.#owned.add(key);
     if (this.#stateFile) {
@@ -119,6 +130,25 @@ export class MemoryKubernetes implements KubernetesPort {
   async deleteRoleBinding(namespace: string, name: string) {
     this.#count("deleteRoleBinding");
     this.roleBindings.delete(keyOf(namespace, name));
+  }
+
+  async getRbac(kind: RbacKind, name: string, namespace?: string) {
+    const o = this.rbac.get(`${kind}/${keyOf(namespace, name)}`);
+    return o ? structuredClone(o) : null;
+  }
+
+  async applyRbac(object: RbacObject, owner?: ObjectRef) {
+    this.#count("applyRbac");
+    const key = `${object.kind}/${keyOf(object.namespace, object.name)}`;
+    this.rbac.set(key, structuredClone(object));
+    if (owner) this.owners.set(key, owner);
+  }
+
+  async deleteRbac(kind: RbacKind, name: string, namespace?: string) {
+    const key = `${kind}/${keyOf(namespace, name)}`;
+    if (!this.rbac.has(key)) return;
+    this.#count("deleteRbac");
+    this.rbac.delete(key);
   }
 
   async setFinalizers(ref: ObjectRef, finalizers: string[]) {

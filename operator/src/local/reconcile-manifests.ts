@@ -8,6 +8,7 @@ import type { Kysely } from "kysely";
 import { parseAllDocuments } from "yaml";
 import { createAgentStore } from "../adapters/agent-store.ts";
 import { createChannelStore } from "../adapters/channel-store.ts";
+import { createOwnerInvitations } from "../adapters/owner-invitations.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
 import { createTenantOwners } from "../adapters/tenant-owners.ts";
@@ -16,6 +17,12 @@ import type { AgentDeps } from "../agent/agent-context.ts";
 import { reconcileAgent } from "../agent/agent-controller.ts";
 import { Agent } from "../api/agent.ts";
 import { DEFAULT_INSTALL_NAMESPACE } from "../api/namespaces.ts";
+import {
+  DEFAULT_PORTAL_PUBLIC_URL,
+  DEFAULT_PORTAL_SERVICE_ACCOUNT,
+  invitationSecretKey,
+  PORTAL_INVITATIONS_SECRET,
+} from "../api/portal.ts";
 import { Tenant } from "../api/tenant.ts";
 import type { TenantDeps, TenantEndpoints } from "../tenant/tenant-context.ts";
 import { tenantNames } from "../tenant/tenant-context.ts";
@@ -39,8 +46,10 @@ export interface LocalDeps {
   secretKey: SecretKey;
   endpoints: TenantEndpoints;
   log: Logger;
-  /** JSON file keeping the Secrets the operator writes, so a later run reuses the passwords. */
+  /** JSON file keeping the Secrets the operator writes, so a later run reuses the passwords (and invitation links). */
   stateFile?: string;
+  /** Where the portal listens: the base of first owners' invitation links (default DEFAULT_PORTAL_PUBLIC_URL). */
+  portalPublicUrl?: string;
 }
 
 /** What one object came to. */
@@ -52,6 +61,8 @@ export interface LocalResult {
   reason: string;
   message: string;
   status: Record<string, unknown>;
+  /** A Tenant's owners: each email's invitation link, or null once that owner has joined the portal. */
+  owners?: { email: string; link: string | null }[];
 }
 
 /**
@@ -138,6 +149,12 @@ export async function reconcileManifests(files: readonly string[], deps: LocalDe
     acl: createRedisAcl(deps.redis),
     channels: createChannelStore(deps.db),
     owners: createTenantOwners(deps.db),
+    invitations: createOwnerInvitations(deps.db),
+    portal: {
+      publicUrl: deps.portalPublicUrl ?? DEFAULT_PORTAL_PUBLIC_URL,
+      // Nothing impersonates without an API server; the grant is kept in memory like the rest.
+      serviceAccount: { namespace: DEFAULT_INSTALL_NAMESPACE, name: DEFAULT_PORTAL_SERVICE_ACCOUNT },
+    },
     tenants: { list: () => tenants.map((t) => kube.get({ kind: "Tenant", name: t.metadata.name }) ?? t) },
     // Local runs have no cluster, so no install namespace to protect beyond the reserved ones.
     installNamespace: DEFAULT_INSTALL_NAMESPACE,
@@ -148,7 +165,11 @@ export async function reconcileManifests(files: readonly string[], deps: LocalDe
   const results: LocalResult[] = [];
   for (const tenant of tenants) {
     await reconcileTenant(tenant, tenantDeps);
-    results.push(resultOf("Tenant", kube.get({ kind: "Tenant", name: tenant.metadata.name }) ?? tenant));
+    const links = (await kube.getSecret(tenantNames(tenant).namespace, PORTAL_INVITATIONS_SECRET)) ?? {};
+    results.push({
+      ...resultOf("Tenant", kube.get({ kind: "Tenant", name: tenant.metadata.name }) ?? tenant),
+      owners: (tenant.spec.owners ?? []).map(({ email }) => ({ email, link: links[invitationSecretKey(email)] ?? null })),
+    });
   }
   const agentDeps: AgentDeps = {
     kube,

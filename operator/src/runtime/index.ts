@@ -6,7 +6,7 @@ export { loadConfig } from "../config.ts";
 export type { WatchEvent } from "../kube/kube-client.ts";
 export { KubeClient } from "../kube/kube-client.ts";
 export { FIELD_MANAGER } from "../kube/kubernetes-port.ts";
-export type { TenantEndpoints } from "../tenant/tenant-context.ts";
+export type { PortalSettings, TenantEndpoints } from "../tenant/tenant-context.ts";
 export { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER } from "../tenant/tenant-context.ts";
 export { TENANT_COMMAND_RULES } from "../tenant/tenant-redis.ts";
 export type { OperatorMetrics } from "./metrics.ts";

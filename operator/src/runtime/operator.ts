@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import { createAgentStore } from "../adapters/agent-store.ts";
 import { createChannelStore } from "../adapters/channel-store.ts";
+import { createOwnerInvitations } from "../adapters/owner-invitations.ts";
 import { createPostgresRoles } from "../adapters/postgres-roles.ts";
 import { createRedisAcl } from "../adapters/redis-acl.ts";
 import { createTenantOwners } from "../adapters/tenant-owners.ts";
@@ -10,12 +11,13 @@ import { createTenantRows } from "../adapters/tenant-rows.ts";
 import type { AgentDeps } from "../agent/agent-context.ts";
 import { reconcileAgent } from "../agent/agent-controller.ts";
 import type { Agent } from "../api/agent.ts";
+import { DEFAULT_PORTAL_PUBLIC_URL, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "../api/portal.ts";
 import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
 import { claimsRefused } from "../tenant/tenant-claims.ts";
-import { type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
+import { type PortalSettings, type TenantDeps, type TenantEndpoints, tenantNames } from "../tenant/tenant-context.ts";
 import { reconcileTenant } from "../tenant/tenant-controller.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { type HealthServer, startHealthServer } from "./health-server.ts";
@@ -33,6 +35,8 @@ export interface OperatorOptions {
   log: Logger;
   /** The namespace the operator is installed in: never a tenant's. */
   installNamespace: string;
+  /** Default: DEFAULT_PORTAL_PUBLIC_URL, and the ServiceAccount konstruct-portal of installNamespace. */
+  portal?: PortalSettings;
   identity: string;
   resyncIntervalMs: number;
   /** Retry backoff after a not-ready result: NOT_READY_BACKOFF, its cap lowered to the resync interval. */
@@ -78,6 +82,11 @@ class Controllers {
       acl: createRedisAcl(o.redis),
       channels: createChannelStore(o.db),
       owners: createTenantOwners(o.db),
+      invitations: createOwnerInvitations(o.db),
+      portal: o.portal ?? {
+        publicUrl: DEFAULT_PORTAL_PUBLIC_URL,
+        serviceAccount: { namespace: o.installNamespace, name: DEFAULT_PORTAL_SERVICE_ACCOUNT },
+      },
       tenants: { list: () => this.tenants.list() },
       installNamespace: o.installNamespace,
       secretKey: o.secretKey,

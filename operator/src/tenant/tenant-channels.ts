@@ -1,4 +1,4 @@
-import { type ChannelDefinition, channelDefinition, connectionPathOf } from "@konstruct/channels";
+import { type ChannelDefinition, channelDefinition, connectionPath, connectionPathOf } from "@konstruct/channels";
 import { decryptSecret, encryptSecret } from "@konstruct/core";
 import type { Tenant, TenantChannelSpec, TenantChannelStatus } from "../api/tenant.ts";
 import { canonical, jsonEqual, notReady, type Outcome, ok } from "../conditions.ts";
@@ -17,6 +17,9 @@ export interface ChannelsOutcome extends Outcome {
 }
 
 type Credentials = Record<string, string> | null;
+
+/** The start of the status message of a channel whose installation has not happened yet. */
+const AWAITING_INSTALLATION = "waiting for the installation";
 
 async function readCredentials(channel: TenantChannelSpec, names: TenantNames, deps: TenantDeps): Promise<Credentials> {
   const ref = channel.credentialsSecretRef;
@@ -62,11 +65,16 @@ export async function ensureTenantChannels(tenant: Tenant, names: TenantNames, d
   for (const channel of specs) {
     const row = rows.find((r) => r.name === channel.name);
     try {
-      const credentials = await readCredentials(channel, names, deps);
-      const settings = definitionOf(channel).settings(channel);
+      const definition = definitionOf(channel);
+      // An installed channel's credentials are the installation's (the gateway's OAuth callback
+      // stores them, its uninstall clears them); the spec decides only that the connection exists.
+      const install = definition.install?.applies(channel) ? definition.install : undefined;
+      const credentials = install ? null : await readCredentials(channel, names, deps);
+      const settings = definition.settings(channel);
       const sealed = () =>
         credentials === null ? null : encryptSecret(deps.secretKey, names.tenantId, JSON.stringify(canonical(credentials)));
       let id = row?.id;
+      let installed = false;
       if (row === undefined) {
         id = await deps.channels.insert(names.tenantId, {
           name: channel.name,
@@ -75,26 +83,36 @@ export async function ensureTenantChannels(tenant: Tenant, names: TenantNames, d
           credentials: sealed(),
           settings,
         });
-      } else if (
-        row.type !== channel.type ||
-        row.externalId !== channel.externalId ||
-        !jsonEqual(row.settings, settings) ||
-        !jsonEqual(storedCredentials(row, names, deps), credentials)
-      ) {
-        await deps.channels.update(names.tenantId, {
-          ...row,
-          type: channel.type,
-          externalId: channel.externalId,
-          credentials: sealed(),
-          settings,
-        });
+      } else {
+        const sameTarget = row.type === channel.type && row.externalId === channel.externalId;
+        // An installation belongs to the workspace it was made in: another externalId drops it.
+        const keep = install !== undefined && sameTarget && jsonEqual(row.settings, settings);
+        installed = keep && row.credentials !== null;
+        if (
+          !sameTarget ||
+          !jsonEqual(row.settings, settings) ||
+          (install ? row.credentials !== null && !keep : !jsonEqual(storedCredentials(row, names, deps), credentials))
+        ) {
+          await deps.channels.update(names.tenantId, {
+            ...row,
+            type: channel.type,
+            externalId: channel.externalId,
+            credentials: keep ? row.credentials : sealed(),
+            settings,
+          });
+        }
       }
+      const installPath = install ? connectionPath({ connectionRoute: install.route }, id as string) : undefined;
       statuses.push({
         name: channel.name,
         type: channel.type,
         connectionId: id,
-        ready: true,
+        ready: install ? installed : true,
+        ...(install && !installed
+          ? { message: `${AWAITING_INSTALLATION}: open ${installPath} on the gateway's public host to install it` }
+          : {}),
         webhookPath: webhookPath(channel.type, id as string),
+        ...(install ? { installPath, installed } : {}),
       });
     } catch (error) {
       statuses.push({
@@ -111,7 +129,12 @@ export async function ensureTenantChannels(tenant: Tenant, names: TenantNames, d
   }
   const failing = statuses.filter((s) => !s.ready);
   if (failing.length > 0) {
-    const outcome = notReady("ChannelFailed", failing.map((s) => `${s.name}: ${s.message}`).join("; "));
+    // Waiting for someone to click "Add to Slack" is no failure; say so in the reason.
+    const waiting = failing.every((s) => s.message?.startsWith(AWAITING_INSTALLATION));
+    const outcome = notReady(
+      waiting ? "AwaitingInstallation" : "ChannelFailed",
+      failing.map((s) => `${s.name}: ${s.message}`).join("; "),
+    );
     return { ...outcome, channels: statuses };
   }
   return { ...ok("ChannelsReady", `${statuses.length} channel(s) connected`), channels: statuses };

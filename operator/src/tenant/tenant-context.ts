@@ -1,6 +1,15 @@
 import type { Logger, SecretKey } from "@konstruct/core";
 import type { Tenant } from "../api/tenant.ts";
-import type { ChannelStore, KubernetesPort, PostgresRoles, RedisAcl, TenantCatalog, TenantOwners, TenantRows } from "../ports.ts";
+import type {
+  ChannelStore,
+  KubernetesPort,
+  OwnerInvitations,
+  PostgresRoles,
+  RedisAcl,
+  TenantCatalog,
+  TenantOwners,
+  TenantRows,
+} from "../ports.ts";
 
 /** Where tenants reach PostgreSQL and Redis: written into their Secrets (may differ from the admin URLs). */
 export interface TenantEndpoints {
@@ -11,6 +20,14 @@ export interface TenantEndpoints {
   redisPort: number;
 }
 
+/** What the operator needs to know of the portal: where its links point, and which ServiceAccount impersonates. */
+export interface PortalSettings {
+  /** PORTAL_PUBLIC_URL: invitation links are `<publicUrl>/portal/invitations/<token>`. */
+  publicUrl: string;
+  /** The portal's ServiceAccount (PORTAL_SERVICE_ACCOUNT in INSTALL_NAMESPACE). */
+  serviceAccount: { namespace: string; name: string };
+}
+
 /** Everything a Tenant reconcile needs, as ports. */
 export interface TenantDeps {
   kube: KubernetesPort;
@@ -19,6 +36,9 @@ export interface TenantDeps {
   acl: RedisAcl;
   channels: ChannelStore;
   owners: TenantOwners;
+  /** portal_invitations for `spec.owners`. */
+  invitations: OwnerInvitations;
+  portal: PortalSettings;
   /** Every Tenant, to refuse a claim on another live Tenant's id. */
   tenants: TenantCatalog;
   /** The operator's own namespace: never a tenant's. */

@@ -1,4 +1,4 @@
-import { createLogger, decryptSecret, parseSecretKey } from "@konstruct/core";
+import { createLogger, decryptSecret, encryptSecret, parseSecretKey } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
 import { TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
@@ -8,6 +8,9 @@ import { memoryStores } from "../testing/fakes.ts";
 import { verifierMatches } from "./passwords.ts";
 import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER, type TenantDeps } from "./tenant-context.ts";
 import { reconcileTenant } from "./tenant-controller.ts";
+
+// The per-type fields (install, allowedOrigins) are in the schema but not in its static type.
+type ChannelSpec = NonNullable<Tenant["spec"]["channels"]>[number];
 
 const TENANT_ID = "7d1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e4f";
 const key = parseSecretKey(Buffer.alloc(32, 1).toString("base64"));
@@ -29,6 +32,11 @@ function setup(spec: Partial<Tenant["spec"]> = {}, others: Tenant[] = []) {
     acl: stores.aclPort,
     channels: stores.channelsPort,
     owners: stores.ownersPort,
+    invitations: stores.invitationsPort,
+    portal: {
+      publicUrl: "https://konstruct.example.com",
+      serviceAccount: { namespace: "konstruct-system", name: "konstruct-portal" },
+    },
     tenants: { list: () => [kube.get({ kind: "Tenant", name: "acme" }) ?? tenant, ...others] },
     installNamespace: "konstruct-system",
     secretKey: key,
@@ -97,6 +105,40 @@ describe("reconcileTenant", () => {
       status: "False",
       reason: "ChannelFailed",
     });
+  });
+
+  it("leaves an OAuth-installed Slack channel's credentials to its installation: waits for it, keeps it, drops it with the workspace", async () => {
+    const { kube, stores, deps, current } = setup({
+      channels: [{ name: "slack", type: "slack", externalId: "T1", install: "oauth" } as ChannelSpec],
+    });
+    await reconcileTenant(current(), deps);
+    const [row] = [...stores.channels.values()];
+    expect(row).toMatchObject({ externalId: "T1", credentials: null, settings: { install: "oauth" } });
+    const waiting = current().status?.channels?.[0];
+    expect(waiting).toMatchObject({ ready: false, installed: false, installPath: `/webhooks/slack/install/${row?.id}` });
+    expect(waiting?.message).toContain(`/webhooks/slack/install/${row?.id}`);
+    expect(current().status?.conditions?.find((c) => c.type === "ChannelsReady")).toMatchObject({
+      status: "False",
+      reason: "AwaitingInstallation",
+    });
+
+    // The gateway's OAuth callback stores the installation; resyncs keep it and report it.
+    const installation = encryptSecret(key, TENANT_ID, JSON.stringify({ botToken: "xoxb-installed" }));
+    stores.channels.set(row?.id as string, { ...(row as NonNullable<typeof row>), credentials: installation });
+    stores.writes.length = 0;
+    await reconcileTenant(structuredClone(current()), deps);
+    expect(stores.channels.get(row?.id as string)?.credentials).toBe(installation);
+    expect(stores.writes).toEqual([]);
+    expect(current().status?.channels?.[0]).toMatchObject({ ready: true, installed: true });
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({ status: "True" });
+
+    // Another workspace: the token was that workspace's, so it goes.
+    const next = structuredClone(current());
+    next.metadata.generation = 2;
+    next.spec.channels = [{ name: "slack", type: "slack", externalId: "T2", install: "oauth" } as ChannelSpec];
+    kube.put("Tenant", next);
+    await reconcileTenant(structuredClone(current()), deps);
+    expect(stores.channels.get(row?.id as string)).toMatchObject({ externalId: "T2", credentials: null });
   });
 
   it("on deletion with Delete drops role, ACL user, rows and namespace, then releases the finalizer", async () => {

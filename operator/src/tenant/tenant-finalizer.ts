@@ -5,6 +5,8 @@ import { objectRef } from "../object-ref.ts";
 import type { ObjectRef, ReconcileResult } from "../ports.ts";
 import { holdsNamespace, holdsTenantId } from "./tenant-claims.ts";
 import { TENANT_FINALIZER, type TenantDeps, type TenantNames } from "./tenant-context.ts";
+import { withdrawOwnerInvitations } from "./tenant-owners.ts";
+import { removePortalAccess } from "./tenant-portal-access.ts";
 
 export function tenantRef(tenant: Tenant): ObjectRef {
   return objectRef("Tenant", tenant.metadata);
@@ -19,7 +21,8 @@ export async function ensureTenantFinalizer(tenant: Tenant, deps: TenantDeps): P
  * A deleted Tenant: with reclaimPolicy Delete, drop the role, the ACL user and the tenant's
  * Redis keys, delete the tenant row (its agents, channels and usage go with it, on delete
  * cascade) and the namespace; with Retain, keep all of it and say how to adopt it again.
- * Only what this Tenant holds is touched: the tenant id's data when its claim is this Tenant's,
+ * Either way its portal identities lose every right and its owners' pending invitations stop
+ * working. Only what this Tenant holds is touched: the tenant id's data when its claim is this Tenant's,
  * the namespace when the operator created or adopted it for this Tenant (holdsNamespace).
  * Only then is the finalizer released. Every step tolerates what is already gone.
  */
@@ -39,6 +42,8 @@ async function reclaim(tenant: Tenant, names: TenantNames, ref: ObjectRef, deps:
     ...(ownsNamespace ? [] : [`namespace ${names.namespace} (not created or adopted for this Tenant)`]),
   ];
   const notOurs = kept.length > 0 ? `; left alone, not this Tenant's: ${kept.join(", ")}` : "";
+  await removePortalAccess(tenant, names, deps);
+  if (ownsData && ownsNamespace && tenant.spec.reclaimPolicy !== "Delete") await withdrawOwnerInvitations(tenant, names, deps);
   if (tenant.spec.reclaimPolicy === "Delete") {
     let keys = 0;
     if (ownsData) {

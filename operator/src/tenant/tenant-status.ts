@@ -8,18 +8,30 @@ export interface TenantOutcomes {
   database: Outcome;
   redis: Outcome;
   channels: ChannelsOutcome;
+  /** The portal identities' RBAC and the impersonation grant. */
+  portal: Outcome;
+  /** spec.owners' invitations: how many joined, how many are invited. */
+  owners: Outcome;
 }
 
 /** The status the outcomes describe. */
 export function tenantStatus(tenant: Tenant, names: TenantNames, o: TenantOutcomes, now: Date): TenantStatus {
-  const ready = readyOf([o.namespace, o.database, o.redis, o.channels], `tenant ${names.tenantId} is ready`);
+  const ready = readyOf([o.namespace, o.database, o.redis, o.channels, o.portal, o.owners], `tenant ${names.tenantId} is ready`);
   return {
     tenantId: names.tenantId,
     namespace: names.namespace,
     observedGeneration: tenant.metadata.generation,
     conditions: mergeConditions(
       tenant.status?.conditions,
-      { Ready: ready, NamespaceReady: o.namespace, DatabaseReady: o.database, RedisReady: o.redis, ChannelsReady: o.channels },
+      {
+        Ready: ready,
+        NamespaceReady: o.namespace,
+        DatabaseReady: o.database,
+        RedisReady: o.redis,
+        ChannelsReady: o.channels,
+        PortalAccessReady: o.portal,
+        OwnersInvited: o.owners,
+      },
       tenant.metadata.generation,
       now,
     ),
@@ -44,7 +56,15 @@ export function refusedStatus(tenant: Tenant, claims: Outcome, now: Date): Tenan
     observedGeneration: tenant.metadata.generation,
     conditions: mergeConditions(
       tenant.status?.conditions,
-      { Ready: claims, NamespaceReady: blocked, DatabaseReady: blocked, RedisReady: blocked, ChannelsReady: blocked },
+      {
+        Ready: claims,
+        NamespaceReady: blocked,
+        DatabaseReady: blocked,
+        RedisReady: blocked,
+        ChannelsReady: blocked,
+        PortalAccessReady: blocked,
+        OwnersInvited: blocked,
+      },
       tenant.metadata.generation,
       now,
     ),

@@ -4,6 +4,7 @@ import type {
   AgentStore,
   ChannelRow,
   ChannelStore,
+  OwnerInvitations,
   PostgresRoles,
   RedisAcl,
   RoleState,
@@ -156,8 +157,46 @@ export function memoryStores() {
       agents.delete(agentKey(tenantId, name));
     },
   };
+  /** portal_invitations rows and portal_users emails (by tenant id); `now` moves time for expiry. */
+  const invitations = new Map<
+    string,
+    { id: string; tenantId: string; email: string; tokenHash: Buffer; expiresAt: number; acceptedAt: number | null }
+  >();
+  const portalUsers: { tenantId: string; email: string }[] = [];
+  const clock = { now: Date.now() };
+  const invitationsPort: OwnerInvitations = {
+    async state(tenantId, emails) {
+      const asked = new Set(emails.map((e) => e.toLowerCase()));
+      const joined = new Set(portalUsers.filter((u) => u.tenantId === tenantId).map((u) => u.email.toLowerCase()));
+      const elsewhere = new Set(
+        portalUsers.filter((u) => u.tenantId !== tenantId && asked.has(u.email.toLowerCase())).map((u) => u.email.toLowerCase()),
+      );
+      const live = [...invitations.values()]
+        .filter((i) => i.tenantId === tenantId && i.acceptedAt === null && i.expiresAt > clock.now)
+        .map((i) => ({ id: i.id, email: i.email, tokenHash: i.tokenHash }));
+      return { joined, elsewhere, live };
+    },
+    async issue(tenantId, email, tokenHash, days) {
+      writes.push(`issue invitation ${email}`);
+      const id = `00000000-0000-4000-8000-${String(nextId++).padStart(12, "0")}`;
+      invitations.set(id, { id, tenantId, email, tokenHash, expiresAt: clock.now + days * 86_400_000, acceptedAt: null });
+      return id;
+    },
+    async revoke(tenantId, ids) {
+      for (const id of ids) {
+        const i = invitations.get(id);
+        if (i?.tenantId !== tenantId || i.acceptedAt !== null) continue;
+        writes.push(`revoke invitation ${i.email}`);
+        i.expiresAt = clock.now;
+      }
+    },
+  };
   return {
     writes,
+    invitations,
+    portalUsers,
+    clock,
+    invitationsPort,
     roles,
     tenants,
     acl,

@@ -50,6 +50,51 @@ export async function retryingTooManyRequests<T>(call: () => Promise<T>): Promis
   }
 }
 
+/** The JSON names client-node's V1JSONSchemaProps model keeps under other property names. */
+const SCHEMA_KEYS: Record<string, string> = { default: "_default", enum: "_enum", $ref: "ref", $schema: "schema" };
+
+/**
+ * A JSON schema in the shape client-node's typed serializer reads: it looks a CRD's schema up by
+ * model property names (`_default`, `_enum`, `x_kubernetes_list_type`), so the plain JSON keys
+ * (`default`, `enum`, `x-kubernetes-*`) of every schema outside an array's `items` would be
+ * dropped silently — a CRD without those defaults, enums, CEL rules and list types. The model
+ * types `items` and `additionalProperties` as `any` and passes them through, so they stay plain;
+ * property names under `properties` stay as they are.
+ */
+function toSchemaModel(schema: unknown): unknown {
+  if (schema === null || typeof schema !== "object" || Array.isArray(schema)) return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+    const name = SCHEMA_KEYS[key] ?? (key.startsWith("x-kubernetes-") ? key.replaceAll("-", "_") : key);
+    if (key === "properties" || key === "patternProperties" || key === "definitions") {
+      out[name] = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toSchemaModel(v)]));
+    } else if (key === "allOf" || key === "anyOf" || key === "oneOf") {
+      out[name] = (value as unknown[]).map(toSchemaModel);
+    } else if (key === "not") {
+      out[name] = toSchemaModel(value);
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+/** `object`, with a CustomResourceDefinition's schemas renamed for client-node's serializer (see toSchemaModel). */
+function forSerializer(object: Manifest): Manifest {
+  if (object.kind !== "CustomResourceDefinition" || !Array.isArray(object.spec?.versions)) return object;
+  return {
+    ...object,
+    spec: {
+      ...object.spec,
+      versions: object.spec.versions.map((v: Manifest) =>
+        v.schema?.openAPIV3Schema
+          ? { ...v, schema: { ...v.schema, openAPIV3Schema: toSchemaModel(v.schema.openAPIV3Schema) } }
+          : v,
+      ),
+    },
+  };
+}
+
 /** Server-side applies one object (optionally as a dry run); the error names the object and the server's reason. */
 export async function applyObject(
   client: KubernetesObjectApi,
@@ -59,7 +104,14 @@ export async function applyObject(
 ): Promise<Manifest> {
   try {
     return await retryingTooManyRequests(() =>
-      client.patch(object, undefined, dryRun ? "All" : undefined, fieldManager, true, PatchStrategy.ServerSideApply),
+      client.patch(
+        forSerializer(object),
+        undefined,
+        dryRun ? "All" : undefined,
+        fieldManager,
+        true,
+        PatchStrategy.ServerSideApply,
+      ),
     );
   } catch (error) {
     const what = `${object.kind} ${object.metadata?.namespace ?? ""}/${object.metadata?.name}`;

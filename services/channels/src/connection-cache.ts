@@ -16,14 +16,14 @@ export interface ConnectionCacheOptions {
 export function createConnectionCache<V>(
   load: (connectionId: string) => Promise<V | null>,
   options: ConnectionCacheOptions = {},
-): (connectionId: string) => Promise<V | null> {
+): ConnectionCache<V> {
   const ttlMs = options.ttlMs ?? 30_000;
   const negativeTtlMs = options.negativeTtlMs ?? 5_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { value: V | null; expires: number }>();
   const loading = new Map<string, Promise<V | null>>();
-  return async (connectionId) => {
+  const get = async (connectionId: string): Promise<V | null> => {
     const hit = cache.get(connectionId);
     if (hit && hit.expires > now()) return hit.value;
     let pending = loading.get(connectionId);
@@ -38,4 +38,10 @@ export function createConnectionCache<V>(
     cache.set(connectionId, { value, expires: now() + (value ? ttlMs : negativeTtlMs) });
     return value;
   };
+  // A load in flight when the entry is forgotten may still put the old value back; writers
+  // that forget (an installation) do so after their write committed, so a later load sees it.
+  return Object.assign(get, { forget: (connectionId: string) => void cache.delete(connectionId) });
 }
+
+/** A cached lookup of connections by id, with a way to drop one entry after its row changed. */
+export type ConnectionCache<V> = ((connectionId: string) => Promise<V | null>) & { forget(connectionId: string): void };

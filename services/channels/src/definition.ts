@@ -27,6 +27,20 @@ export interface ChannelDefinition {
     /** Keys read when present. */
     optional: readonly string[];
   };
+  /**
+   * Connections whose credentials come from the platform's own installation flow (Slack's
+   * "Add to Slack") instead of a Secret, when the spec entry asks for it. Such an entry needs no
+   * `credentialsSecretRef` (and may not have one); the operator keeps the credentials the
+   * installation stored instead of overwriting them from a Secret.
+   */
+  install?: {
+    /** A CEL expression over the spec entry (`self`), true when this entry is installed by the flow. */
+    when: string;
+    /** The same test in code, for the operator. */
+    applies(spec: Readonly<Record<string, unknown>>): boolean;
+    /** The route that starts an installation of one connection, with `:connectionId`. */
+    route: string;
+  };
   /** Fields of a spec entry that only this type takes (the CRD forbids them on other types). */
   specFields: Readonly<Record<string, TSchema>>;
   /** The connection's stored settings, from its spec entry (already validated by the API server). */

@@ -6,9 +6,21 @@ export type {
   SlackApiFailure,
   SlackApiMessage,
   SlackApiOptions,
+  SlackInstallingTeam,
+  SlackOAuthApp,
   SlackTokenInfo,
 } from "./slack/double.ts";
 export { signSlackRequest, startSlackApi } from "./slack/double.ts";
+export type {
+  ActivityTokenOptions,
+  TeamsApiCall,
+  TeamsApiDouble,
+  TeamsApiFailure,
+  TeamsApiOptions,
+  TeamsBot,
+  TeamsReply,
+} from "./teams/double.ts";
+export { startTeamsApi, TEAMS_DOUBLE_ISSUER } from "./teams/double.ts";
 export type {
   TelegramApiCall,
   TelegramApiDouble,

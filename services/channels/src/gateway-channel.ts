@@ -5,6 +5,7 @@ import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { ChannelMetrics, InboundPublisher } from "./host.ts";
 import type { ReplyLedger } from "./reply-ledger.ts";
+import type { SlackOAuthSettings } from "./slack/install.ts";
 
 /** One channel of the gateway: its webhook routes and its outbound handler. Adding a channel is one folder that builds this. */
 export interface Channel {
@@ -34,6 +35,10 @@ export interface ChannelDeps {
     slackApiUrl: string;
     /** Telegram Bot API base URL (`TELEGRAM_API_URL`); the public one when absent. */
     telegramApiUrl?: string | undefined;
+    /** The shared Slack app's OAuth ("Add to Slack"); the install routes exist only when set. */
+    slackOAuth?: SlackOAuthSettings | undefined;
+    /** Microsoft Teams (Bot Framework) endpoints; the public ones when absent. */
+    teams?: TeamsSettings;
     /** Outbound: age after which a `pending` claim counts as a worker that died mid-post. */
     staleClaimMs?: number;
     /** Web chat session signing key (`WEBCHAT_SESSION_SECRET`); derived from the secret key when absent. */
@@ -41,6 +46,20 @@ export interface ChannelDeps {
     /** The session secret before a rotation (`WEBCHAT_SESSION_PREVIOUS_SECRET`): verifies, never signs. */
     webchatPreviousSessionSecret?: string | undefined;
   };
+}
+
+/** Where the Teams channel verifies tokens, gets its own and may send replies (`TEAMS_*` settings). */
+export interface TeamsSettings {
+  /** The Bot Framework's OpenID metadata document (`jwks_uri`). */
+  openIdMetadataUrl?: string | undefined;
+  /** The issuer inbound tokens must name. */
+  issuer?: string | undefined;
+  /** Microsoft Entra's login host for client-credentials tokens. */
+  loginUrl?: string | undefined;
+  /** Origins replies may be posted to (`https://smba.trafficmanager.net`, `https://*.example.com`). */
+  serviceUrls?: readonly string[] | undefined;
+  /** The least time between two key set fetches caused by unknown key ids. */
+  keysRefetchCooldownMs?: number | undefined;
 }
 
 /** Builds a channel from the shared dependencies. */

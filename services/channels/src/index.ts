@@ -1,5 +1,6 @@
 import { type ChannelDefinition, connectionPath, plainText } from "./definition.ts";
 import { slackChannel } from "./slack/definition.ts";
+import { teamsChannel } from "./teams/definition.ts";
 import { telegramChannel } from "./telegram/definition.ts";
 import { webchatChannel } from "./webchat/definition.ts";
 
@@ -8,7 +9,12 @@ import { webchatChannel } from "./webchat/definition.ts";
  * sender, double) and its definition here; the CRD's enum and rules, the operator's credential
  * check, the webhook paths and the gateway's routes all derive from this list.
  */
-export const CHANNELS = [slackChannel, webchatChannel, telegramChannel] as const satisfies readonly ChannelDefinition[];
+export const CHANNELS = [
+  slackChannel,
+  webchatChannel,
+  telegramChannel,
+  teamsChannel,
+] as const satisfies readonly ChannelDefinition[];
 
 /** A channel type name, as the CRD, the database and `KonstructMessage.channelType` carry it. */
 export type ChannelTypeName = (typeof CHANNELS)[number]["type"];
@@ -37,4 +43,5 @@ export { connectionPath } from "./definition.ts";
 export { SLACK_CONNECTION_ROUTE, SLACK_SECRET_KEYS, SLACK_SHARED_APP_ROUTE, slackChannel } from "./slack/definition.ts";
 export type { NormalizeOptions, SlackIgnoreReason, SlackNormalized } from "./slack/normalize.ts";
 export { normalizeSlackEvent, SlackEventEnvelope, slackTsToIso, stripBotMention } from "./slack/normalize.ts";
+export { TEAMS_CONNECTION_ROUTE, teamsChannel } from "./teams/definition.ts";
 export { WEBCHAT_CONNECTION_ROUTE, webchatChannel } from "./webchat/definition.ts";

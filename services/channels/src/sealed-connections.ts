@@ -8,6 +8,8 @@ export interface SealedConnection<K extends string> {
   /** `channel_connections.external_id`: the channel's own id (Slack team, Telegram bot, …). */
   externalId: string;
   credentials: Record<K, string>;
+  /** The optional keys the channel declares, where present and non-empty. */
+  optional: Partial<Record<string, string>>;
 }
 
 /** Where a channel's connections come from and what their credentials must hold. */
@@ -20,6 +22,13 @@ export interface SealedConnectionSource<K extends string> {
   label: string;
   /** The credential keys the channel declares; each must be a non-empty string. */
   keys: readonly K[];
+  /** Keys read when present (a non-empty string), never required. */
+  optionalKeys?: readonly string[];
+  /**
+   * A row without credentials: an error (the operator writes them from a Secret), or `absent`
+   * for connections whose credentials an installation writes and an uninstall clears.
+   */
+  withoutCredentials?: "error" | "absent";
 }
 
 /**
@@ -44,6 +53,7 @@ export async function loadSealedConnection<K extends string>(
   );
   if (!row) return null;
   if (!row.credentials) {
+    if (source.withoutCredentials === "absent") return null;
     throw new CredentialsError(
       `${label} connection ${connectionId} has no credentials; the operator writes them from its Secret`,
     );
@@ -53,7 +63,7 @@ export async function loadSealedConnection<K extends string>(
     connectionId,
     tenantId: route.tenantId,
     externalId: row.external_id,
-    credentials: parseCredentials(json, source, connectionId),
+    ...parseCredentials(json, source, connectionId),
   };
 }
 
@@ -61,7 +71,7 @@ function parseCredentials<K extends string>(
   json: string,
   source: SealedConnectionSource<K>,
   connectionId: string,
-): Record<K, string> {
+): { credentials: Record<K, string>; optional: Partial<Record<string, string>> } {
   let value: unknown;
   try {
     value = JSON.parse(json);
@@ -79,5 +89,10 @@ function parseCredentials<K extends string>(
     }
     credentials[key] = field;
   }
-  return credentials;
+  const optional: Partial<Record<string, string>> = {};
+  for (const key of source.optionalKeys ?? []) {
+    const field = fields[key];
+    if (typeof field === "string" && field) optional[key] = field;
+  }
+  return { credentials, optional };
 }

@@ -26,6 +26,8 @@ export const REDIS_KEY_TYPES = [
   "webchat",
   "cache",
   "probe",
+  // A channel's record of where to answer a conversation (Teams' service URL per conversation).
+  "conversation",
 ] as const;
 export type RedisKeyType = (typeof REDIS_KEY_TYPES)[number];
 

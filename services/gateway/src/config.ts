@@ -1,4 +1,4 @@
-import { fields, intField, listenFields, parseConfig } from "@konstruct/core";
+import { ConfigError, fields, intField, listenFields, parseConfig, urlField } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 
 const GatewayConfigSchema = Type.Object({
@@ -8,6 +8,46 @@ const GatewayConfigSchema = Type.Object({
   SLACK_API_URL: fields.SLACK_API_URL,
   SLACK_SIGNING_SECRET: fields.SLACK_SIGNING_SECRET,
   TELEGRAM_API_URL: fields.TELEGRAM_API_URL,
+  SLACK_CLIENT_ID: Type.Optional(
+    Type.String({ minLength: 1, description: 'client id of the platform\'s shared Slack app, for "Add to Slack" installs' }),
+  ),
+  SLACK_CLIENT_SECRET: Type.Optional(
+    Type.String({ minLength: 8, description: "client secret of the platform's shared Slack app" }),
+  ),
+  SLACK_OAUTH_REDIRECT_URL: Type.Optional(
+    urlField(
+      ["http", "https"],
+      "public URL of the gateway's /webhooks/slack/oauth/callback, as registered in the Slack app's Redirect URLs",
+    ),
+  ),
+  SLACK_OAUTH_AUTHORIZE_URL: urlField(["http", "https"], "Slack's OAuth v2 consent page", "https://slack.com/oauth/v2/authorize"),
+  SLACK_OAUTH_SCOPES: Type.String({
+    default: "app_mentions:read,chat:write,channels:history,groups:history,im:history,mpim:history",
+    pattern: "^[a-z:._-]+(,[a-z:._-]+)*$",
+    description: "bot scopes the shared app asks for when installed, comma-separated",
+  }),
+  TEAMS_OPENID_METADATA_URL: urlField(
+    ["http", "https"],
+    "Bot Framework OpenID metadata (its jwks_uri lists the keys that sign Teams activities)",
+    "https://login.botframework.com/v1/.well-known/openidconfiguration",
+  ),
+  TEAMS_TOKEN_ISSUER: Type.String({
+    default: "https://api.botframework.com",
+    minLength: 1,
+    description: "the issuer every Teams activity token must name",
+  }),
+  TEAMS_LOGIN_URL: urlField(
+    ["http", "https"],
+    "Microsoft Entra login host for the Teams bots' client-credentials tokens (without the tenant)",
+    "https://login.microsoftonline.com",
+  ),
+  TEAMS_SERVICE_URLS: Type.String({
+    default:
+      "https://smba.trafficmanager.net,https://smba.infra.gcc.teams.microsoft.com,https://smba.infra.gov.teams.microsoft.us,https://smba.infra.dod.teams.microsoft.us",
+    minLength: 1,
+    description:
+      "origins Teams replies may be posted to (a verified activity's serviceUrl), comma-separated; https://*.host allowed",
+  }),
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
   ...listenFields("gateway"),
@@ -34,5 +74,24 @@ export type GatewayConfig = ReturnType<typeof loadConfig>;
 
 /** Parses the gateway's environment, listing every bad field at once. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>) {
-  return parseConfig(GatewayConfigSchema, env);
+  const config = parseConfig(GatewayConfigSchema, env);
+  const oauth = [config.SLACK_CLIENT_ID, config.SLACK_CLIENT_SECRET, config.SLACK_OAUTH_REDIRECT_URL];
+  if (oauth.some((v) => v !== undefined) && oauth.some((v) => v === undefined)) {
+    throw new ConfigError([
+      'SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_OAUTH_REDIRECT_URL go together ("Add to Slack" needs all three): set the missing ones or none',
+    ]);
+  }
+  return config;
+}
+
+/** The shared Slack app's OAuth settings, when configured. */
+export function slackOAuthSettings(config: GatewayConfig) {
+  if (!config.SLACK_CLIENT_ID || !config.SLACK_CLIENT_SECRET || !config.SLACK_OAUTH_REDIRECT_URL) return undefined;
+  return {
+    clientId: config.SLACK_CLIENT_ID,
+    clientSecret: config.SLACK_CLIENT_SECRET,
+    redirectUrl: config.SLACK_OAUTH_REDIRECT_URL,
+    authorizeUrl: config.SLACK_OAUTH_AUTHORIZE_URL,
+    scopes: config.SLACK_OAUTH_SCOPES.split(","),
+  };
 }

@@ -13,13 +13,13 @@ import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 
 const PLATFORM_SECRET = "platform-signing-secret";
-const CONNECTION: SlackConnection = {
+const CONNECTION = {
   connectionId: "6f1c1f4e-8a9e-4a5e-9a0b-0c2d4e6f8a10",
   tenantId: "0b5f7c1e-2d3a-4b4c-8d5e-6f708192a3b4",
   teamId: "T0TENANT",
   botToken: "xoxb-tenant",
   signingSecret: "tenant-signing-secret",
-};
+} satisfies SlackConnection;
 
 function mention(teamId: string, eventId = "Ev0001"): string {
   return JSON.stringify({

@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -53,10 +53,31 @@ export type SlackApiFailure =
   /** Perform the call, then answer after `delayMs`. */
   | { delayMs: number };
 
+/** The workspace that approves the next "Add to Slack" on the double's consent page. */
+export interface SlackInstallingTeam {
+  id: string;
+  name?: string;
+  /** An Enterprise Grid org-wide install. */
+  enterprise?: boolean;
+  /** The app has token rotation on: the token expires and comes with a refresh token. */
+  rotating?: boolean;
+  /** The user declines instead (Slack redirects with `error=access_denied`). */
+  deny?: boolean;
+}
+
+/** The shared app's OAuth credentials, as Slack knows them. */
+export interface SlackOAuthApp {
+  clientId: string;
+  clientSecret: string;
+  appId?: string;
+}
+
 /** Options for {@link startSlackApi}. */
 export interface SlackApiOptions {
   /** Known bot tokens; any other token gets `invalid_auth`. */
   tokens?: Record<string, SlackTokenInfo>;
+  /** The OAuth v2 app: enables the consent page (`GET /oauth/v2/authorize`) and `oauth.v2.access`. */
+  oauth?: SlackOAuthApp;
   port?: number;
   /** Called as each `chat.postMessage` is stored, before it is answered (benchmarks time replies with it). */
   onPost?: (message: SlackApiMessage) => void;
@@ -71,6 +92,12 @@ export interface SlackApiDouble {
   /** Messages successfully posted with `chat.postMessage`, optionally filtered. */
   posts(filter?: { channel?: string; thread_ts?: string; token?: string }): SlackApiMessage[];
   addToken(token: string, info: SlackTokenInfo): void;
+  /** The consent page's URL (`SLACK_OAUTH_AUTHORIZE_URL`). */
+  authorizeUrl: string;
+  /** Sets who approves the next installs on the consent page. */
+  installAs(team: SlackInstallingTeam): void;
+  /** Bot tokens issued by `oauth.v2.access`, in order. */
+  installs: { teamId: string; token: string; botUserId: string }[];
   /** The next `count` calls (of `method`, if given) fail as described. */
   failNext(count: number, failure: SlackApiFailure, method?: string): void;
   /** Resolves when `count` posts matching `filter` exist, or rejects after `timeoutMs`. */
@@ -86,6 +113,9 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
   const messages: (SlackApiMessage & { token: string })[] = [];
   const failures: { remaining: number; failure: SlackApiFailure; method?: string }[] = [];
   let lastTs = 0;
+  let installing: SlackInstallingTeam = { id: "T0DOUBLE", name: "Double Workspace" };
+  const codes = new Map<string, { team: SlackInstallingTeam; redirectUri: string }>();
+  const installs: { teamId: string; token: string; botUserId: string }[] = [];
 
   // Slack's ts is "<seconds>.<6 digits>", unique per channel and increasing.
   const nextTs = (): string => {
@@ -165,7 +195,13 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
       res.end(JSON.stringify(body));
     };
 
+    if (req.method === "GET" && (req.url ?? "").startsWith("/oauth/v2/authorize")) return authorize(req, res);
     if (req.method !== "POST" && req.method !== "GET") return send(405, { ok: false, error: "method_not_allowed" });
+    if (method === "oauth.v2.access") {
+      const failure = takeFailure(method);
+      if (failure && "error" in failure) return send(200, { ok: false, error: failure.error });
+      return send(200, exchange(args, req.headers.authorization));
+    }
     const failure = takeFailure(method);
     if (failure && "retryAfter" in failure) {
       return send(429, { ok: false, error: "ratelimited" }, { "retry-after": String(failure.retryAfter) });
@@ -189,6 +225,64 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
     send(200, response);
   };
 
+  // Slack's consent page, already agreed to by `installing`: straight back to the redirect URI.
+  const authorize = (req: IncomingMessage, res: ServerResponse) => {
+    const query = new URL(req.url ?? "", "http://double").searchParams;
+    const redirectUri = query.get("redirect_uri") ?? "";
+    calls.push({
+      method: "oauth/v2/authorize",
+      token: null,
+      args: Object.fromEntries(query),
+      status: 302,
+      response: {},
+      at: Date.now(),
+    });
+    if (!options.oauth || query.get("client_id") !== options.oauth.clientId || !/^https?:\/\//.test(redirectUri)) {
+      res.writeHead(400, { "content-type": "text/plain" }).end("invalid_client_id");
+      return;
+    }
+    const back = new URL(redirectUri);
+    if (installing.deny) back.searchParams.set("error", "access_denied");
+    else {
+      const code = `code-${randomBytes(12).toString("hex")}`;
+      codes.set(code, { team: installing, redirectUri });
+      back.searchParams.set("code", code);
+    }
+    back.searchParams.set("state", query.get("state") ?? "");
+    res.writeHead(302, { location: back.toString() }).end();
+  };
+
+  // oauth.v2.access: client credentials in the body or HTTP Basic, the code once, the same redirect URI.
+  const exchange = (args: Record<string, unknown>, authorization: string | undefined): Record<string, unknown> => {
+    const basic = /^Basic (.+)$/.exec(authorization ?? "")?.[1];
+    const [basicId, basicSecret] = basic ? Buffer.from(basic, "base64").toString("utf8").split(":") : [];
+    const clientId = basicId ?? args.client_id;
+    const clientSecret = basicSecret ?? args.client_secret;
+    if (!options.oauth || clientId !== options.oauth.clientId) return { ok: false, error: "invalid_client_id" };
+    if (clientSecret !== options.oauth.clientSecret) return { ok: false, error: "bad_client_secret" };
+    const grant = typeof args.code === "string" ? codes.get(args.code) : undefined;
+    if (!grant) return { ok: false, error: "invalid_code" };
+    codes.delete(args.code as string);
+    if (args.redirect_uri !== grant.redirectUri) return { ok: false, error: "bad_redirect_uri" };
+    const botUserId = `U${randomBytes(5).toString("hex").toUpperCase()}`;
+    const token = `xoxb-${grant.team.id}-${randomBytes(10).toString("hex")}`;
+    tokens.set(token, { teamId: grant.team.id, botUserId });
+    installs.push({ teamId: grant.team.id, token, botUserId });
+    return {
+      ok: true,
+      app_id: options.oauth.appId ?? "A0DOUBLE",
+      authed_user: { id: "U0INSTALLER" },
+      scope: "app_mentions:read,chat:write",
+      token_type: "bot",
+      access_token: token,
+      bot_user_id: botUserId,
+      team: { id: grant.team.id, name: grant.team.name ?? grant.team.id },
+      enterprise: grant.team.enterprise ? { id: "E0DOUBLE", name: "Org" } : null,
+      is_enterprise_install: grant.team.enterprise === true,
+      ...(grant.team.rotating ? { expires_in: 43_200, refresh_token: `xoxe-1-${randomBytes(8).toString("hex")}` } : {}),
+    };
+  };
+
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error) => {
       res.writeHead(500, { "content-type": "application/json" });
@@ -210,6 +304,11 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
     calls,
     posts,
     addToken: (token, info) => tokens.set(token, info),
+    authorizeUrl: `http://127.0.0.1:${port}/oauth/v2/authorize`,
+    installAs: (team) => {
+      installing = team;
+    },
+    installs,
     failNext: (count, failure, method) => {
       failures.push({ remaining: count, failure, ...(method ? { method } : {}) });
     },

@@ -18,10 +18,15 @@ export interface SlackIngressOptions {
   platformSigningSecret: string;
   metrics: ChannelMetrics;
   log: Logger;
+  /**
+   * Called for the shared app's `app_uninstalled` (revoked = null) and `tokens_revoked` (the
+   * revoked bot users) events, to forget the installation in that team.
+   */
+  onUninstall?: (teamId: string, revokedBotUserIds: string[] | null) => Promise<void>;
   now?: () => number;
 }
 
-type Result = "accepted" | "duplicate" | "ignored" | "url_verification" | "team_mismatch";
+type Result = "accepted" | "duplicate" | "ignored" | "url_verification" | "team_mismatch" | "uninstalled";
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
   const value = request.headers[name];
@@ -93,6 +98,21 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
       return reply.status(200).send();
     }
 
+    // The shared app was removed from a workspace, or its bot token revoked: Slack sends no more
+    // events there, and the stored token is dead. Only the shared app's installations are ours.
+    const event = (payload as { event?: { type?: unknown; tokens?: { bot?: unknown } } }).event;
+    if (connection === null && (event?.type === "app_uninstalled" || event?.type === "tokens_revoked")) {
+      const bots = event.type === "tokens_revoked" ? stringsOf(event.tokens?.bot) : null;
+      if (options.onUninstall && typeof payload.team_id === "string" && (bots === null || bots.length > 0)) {
+        await options.onUninstall(payload.team_id, bots).catch((error) => {
+          log.error({ err: error }, "could not forget the Slack installation; Slack will retry");
+          throw new WebhookError("UNAVAILABLE", "Slack uninstall could not be recorded", { cause: error });
+        });
+      }
+      results.set(request, "uninstalled");
+      return reply.status(200).send();
+    }
+
     let normalized: ReturnType<typeof normalizeSlackEvent>;
     try {
       normalized = normalizeSlackEvent(payload, { connectionId: connection?.id ?? null });
@@ -129,3 +149,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
     );
   });
 };
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}

@@ -1,0 +1,69 @@
+import type { Database } from "@konstruct/core";
+import { type Kysely, sql } from "kysely";
+import type { OwnerInvitations } from "../ports.ts";
+
+/**
+ * portal_invitations and portal_users over the admin connection (which RLS does not bind, like
+ * every adapter here). The operator's invitations are those with role owner and no inviter.
+ * Time is the database's (`now()`), the clock every reader of expires_at uses.
+ */
+export function createOwnerInvitations(db: Kysely<Database>): OwnerInvitations {
+  return {
+    async state(tenantId, emails) {
+      const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
+      const users =
+        lower.length === 0
+          ? []
+          : await db
+              .selectFrom("portal_users")
+              .select(["tenant_id", sql<string>`lower(email)`.as("email")])
+              .where(sql<string>`lower(email)`, "in", lower)
+              .execute();
+      const joined = new Set<string>();
+      const elsewhere = new Set<string>();
+      for (const u of users) (u.tenant_id === tenantId ? joined : elsewhere).add(u.email);
+      // Every tenant user counts as joined, asked about or not: an owner listed later is not invited again.
+      const members = await db
+        .selectFrom("portal_users")
+        .select(sql<string>`lower(email)`.as("email"))
+        .where("tenant_id", "=", tenantId)
+        .execute();
+      for (const m of members) joined.add(m.email);
+      const live = await db
+        .selectFrom("portal_invitations")
+        .select(["id", "email", "token_hash"])
+        .where("tenant_id", "=", tenantId)
+        .where("role", "=", "owner")
+        .where("invited_by", "is", null)
+        .where("accepted_at", "is", null)
+        .where("expires_at", ">", sql<Date>`now()`)
+        .execute();
+      return { joined, elsewhere, live: live.map((r) => ({ id: r.id, email: r.email, tokenHash: r.token_hash })) };
+    },
+    async issue(tenantId, email, tokenHash, days) {
+      const row = await db
+        .insertInto("portal_invitations")
+        .values({
+          tenant_id: tenantId,
+          email,
+          role: "owner",
+          token_hash: tokenHash,
+          invited_by: null,
+          expires_at: sql<Date>`now() + make_interval(days => ${days})`,
+        })
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      return row.id;
+    },
+    async revoke(tenantId, ids) {
+      if (ids.length === 0) return;
+      await db
+        .updateTable("portal_invitations")
+        .set({ expires_at: sql<Date>`now()` })
+        .where("tenant_id", "=", tenantId)
+        .where("id", "in", [...ids])
+        .where("accepted_at", "is", null)
+        .execute();
+    },
+  };
+}
