@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every Node component of Konstruct. The first argument picks the component:
-#   docker run konstruct:0.1.0 operator|gateway|router|orchestrator|migrate|wait-for-schema|declare-streams
+#   docker run konstruct:0.1.0 operator|gateway|router|orchestrator|portal|migrate|wait-for-schema|declare-streams
 # Node runs the TypeScript sources directly (type stripping), so there is no build step: the
 # first stage only installs production dependencies.
 ARG NODE_IMAGE=node:24.22.3-bookworm-slim
@@ -14,6 +14,7 @@ COPY services/channels/package.json services/channels/
 COPY services/gateway/package.json services/gateway/
 COPY services/router/package.json services/router/
 COPY services/orchestrator/package.json services/orchestrator/
+COPY services/portal/package.json services/portal/
 COPY operator/package.json operator/
 COPY migrations/package.json migrations/
 COPY charts/package.json charts/
@@ -22,7 +23,7 @@ COPY scripts/control-plane/package.json scripts/control-plane/
 COPY scripts/local/package.json scripts/local/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
       --workspace=services/core --workspace=services/channels --workspace=services/gateway --workspace=services/router \
-      --workspace=services/orchestrator --workspace=operator --workspace=migrations \
+      --workspace=services/orchestrator --workspace=services/portal --workspace=operator --workspace=migrations \
     && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
@@ -35,6 +36,7 @@ COPY services/channels/ services/channels/
 COPY services/gateway/ services/gateway/
 COPY services/router/ services/router/
 COPY services/orchestrator/ services/orchestrator/
+COPY services/portal/ services/portal/
 COPY operator/ operator/
 COPY migrations/ migrations/
 COPY docker/entrypoint.ts docker/components.ts docker/wait-for-schema.ts docker/declare-streams.ts docker/

@@ -6,6 +6,7 @@ export const COMPONENTS: Readonly<Record<string, string>> = {
   gateway: "../services/gateway/src/main.ts",
   router: "../services/router/src/main.ts",
   orchestrator: "../services/orchestrator/src/main.ts",
+  portal: "../services/portal/src/main.ts",
   migrate: "../migrations/src/main.ts",
   "wait-for-schema": "./wait-for-schema.ts",
   "declare-streams": "./declare-streams.ts",

@@ -3,7 +3,7 @@
 # a slow machine. Run on a quiet machine; the scripts print CPU count and load beside figures.
 #
 #   npm run bench                  # all
-#   npm run bench -- operator      # one of: operator, gateway, pipeline
+#   npm run bench -- operator      # one of: operator, gateway, pipeline, portal
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,7 +25,10 @@ case "$which" in
     # Web API double and the Ollama double (0 ms) in the bench process.
     run "pipeline: signed webhook → reply posted to Slack, overhead at 200 msg/s (model time excluded)" node test/pipeline/e2e-bench.ts 200 10
     run "pipeline: CPU the conversation history write adds per message" node test/pipeline/history-bench.ts 3000 300
+    ;;&
+  all | portal)
+    run "portal: pages and API p50/p99 with 10,000 conversations and 200,000 messages" node services/portal/bench/pages.ts 10000 20
     ;;
-  operator | gateway) ;;
-  *) echo "usage: npm run bench [-- operator|gateway|pipeline]" >&2; exit 2 ;;
+  operator | gateway | pipeline) ;;
+  *) echo "usage: npm run bench [-- operator|gateway|pipeline|portal]" >&2; exit 2 ;;
 esac

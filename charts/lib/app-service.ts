@@ -8,7 +8,9 @@ import { httpProbes, KONSTRUCT_UID, konstructContainer, podSecurityContext, reso
 import type { Values } from "./values.ts";
 
 export interface AppServiceProps {
-  readonly component: Extract<Component, "gateway" | "router" | "orchestrator">;
+  readonly component: Extract<Component, "gateway" | "router" | "orchestrator" | "portal">;
+  /** A ServiceAccount whose token the pod mounts (only for a service that calls the Kubernetes API). */
+  readonly serviceAccountName?: string;
   /** Extra env vars after the connection ones. */
   readonly extraEnv?: readonly k8s.EnvVar[];
   readonly env: readonly ConnectionVar[];
@@ -41,14 +43,17 @@ export class AppService extends Construct {
         template: {
           metadata: { labels: labels(component), annotations: { "kubectl.kubernetes.io/default-container": component } },
           spec: {
-            automountServiceAccountToken: false,
+            ...(props.serviceAccountName
+              ? { serviceAccountName: props.serviceAccountName, automountServiceAccountToken: true }
+              : { automountServiceAccountToken: false }),
             securityContext: podSecurityContext(KONSTRUCT_UID),
             initContainers: [waitForSchemaContainer(values)],
             containers: [
               konstructContainer(values, component, component, {
                 ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
                 env: [
-                  ...connectionEnv(values, props.env, component),
+                  // The portal has no NATS user: it neither publishes nor consumes.
+                  ...connectionEnv(values, props.env, component === "portal" ? undefined : component),
                   ...(props.extraEnv ?? []),
                   { name: PORT_VARIABLE, value: String(port) },
                 ],

@@ -88,7 +88,7 @@ describe("the image's entrypoint", () => {
   it("refuses an unknown component, listing the known ones", () => {
     const result = run("web");
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain("operator, gateway, router, orchestrator, migrate, wait-for-schema");
+    expect(result.stderr).toContain("operator, gateway, router, orchestrator, portal, migrate, wait-for-schema");
     expect(result.stderr).toContain('(got "web")');
   });
 

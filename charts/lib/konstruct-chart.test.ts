@@ -74,6 +74,7 @@ describe("the synthesized install", () => {
       ["konstruct-router", 8081],
       ["konstruct-orchestrator", 8081],
       ["konstruct-operator", 8081],
+      ["konstruct-portal", 8080],
     ] as const) {
       const container = podSpec(find("Deployment", name)).containers[0];
       expect(container.readinessProbe.httpGet.path, name).toBe("/readyz");
@@ -105,7 +106,10 @@ describe("the synthesized install", () => {
         expect(c.securityContext.runAsUser, where).toBeGreaterThan(0);
         expect(c.image, where).toMatch(/:[A-Za-z0-9_][A-Za-z0-9_.-]*$/);
       }
-      expect(spec.automountServiceAccountToken ?? true, w.metadata.name).toBe(w.metadata.name === "konstruct-operator");
+      // The operator and the portal call the Kubernetes API; nothing else gets a token.
+      expect(spec.automountServiceAccountToken ?? true, w.metadata.name).toBe(
+        w.metadata.name === "konstruct-operator" || w.metadata.name === "konstruct-portal",
+      );
     }
   });
 
@@ -176,7 +180,13 @@ describe("the synthesized install", () => {
     expect(migrate.env.map((e: Obj) => e.name)).toEqual(
       expect.arrayContaining(["DATABASE_ADMIN_URL", "DATABASE_URL", "DATABASE_OPERATOR_URL"]),
     );
-    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator", "konstruct-operator"]) {
+    for (const name of [
+      "konstruct-gateway",
+      "konstruct-router",
+      "konstruct-orchestrator",
+      "konstruct-operator",
+      "konstruct-portal",
+    ]) {
       const init = podSpec(find("Deployment", name)).initContainers;
       expect(
         init.map((c: Obj) => c.args[0]),
@@ -210,7 +220,19 @@ describe("the synthesized install", () => {
     expect(envOf("konstruct-router")).toContain(PORT_VARIABLE);
     expect(envOf("konstruct-orchestrator")).toContain(PORT_VARIABLE);
     expect(envOf("konstruct-orchestrator")).not.toContain("KONSTRUCT_SECRET_KEY");
-    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator"]) {
+    expect(envOf("konstruct-portal")).toEqual(
+      expect.arrayContaining([
+        "DATABASE_URL",
+        "REDIS_URL",
+        "OLLAMA_URL",
+        "PORTAL_PUBLIC_URL",
+        "GATEWAY_PUBLIC_URL",
+        PORT_VARIABLE,
+      ]),
+    );
+    expect(envOf("konstruct-portal")).not.toContain("KONSTRUCT_SECRET_KEY");
+    expect(envOf("konstruct-portal")).not.toContain("NATS_URL");
+    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator", "konstruct-portal"]) {
       expect(envOf(name)).not.toContain("DATABASE_ADMIN_URL");
       expect(envOf(name)).not.toContain("REDIS_ADMIN_URL");
     }
@@ -274,19 +296,36 @@ describe("the synthesized install", () => {
     expect(redirect).toBe(`${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}/webhooks/slack/oauth/callback`);
   });
 
-  it("exposes only the gateway, through an Ingress for webhooks and web chat", () => {
+  it("exposes only the gateway (webhooks and web chat) and the portal (/portal), each through its Ingress", () => {
     const ingress = find("Ingress", "konstruct-gateway");
     expect(ingress.spec.ingressClassName).toBe("nginx");
     expect(ingress.spec.tls).toEqual([{ hosts: ["konstruct.example.com"], secretName: "konstruct-tls" }]);
     const paths = ingress.spec.rules[0].http.paths;
     expect(paths.map((p: Obj) => p.path)).toEqual(["/webhooks", "/webchat"]);
     for (const p of paths) expect(p.backend.service.name).toBe("konstruct-gateway");
-    expect(objects.filter((o) => o.kind === "Ingress")).toHaveLength(1);
+    const portal = find("Ingress", "konstruct-portal");
+    expect(portal.spec.tls).toEqual(ingress.spec.tls);
+    expect(portal.spec.rules[0].http.paths).toEqual([
+      { path: "/portal", pathType: "Prefix", backend: { service: { name: "konstruct-portal", port: { name: "http" } } } },
+    ]);
+    expect(objects.filter((o) => o.kind === "Ingress")).toHaveLength(2);
+    // The portal checks Origin against its public URL: the Ingress's scheme and host.
+    const portalEnv = podSpec(find("Deployment", "konstruct-portal")).containers[0].env;
+    expect(portalEnv).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "https://konstruct.example.com" });
+    // It runs as konstruct-portal, whose impersonation rights the operator grants; the chart grants it nothing itself.
+    expect(podSpec(find("Deployment", "konstruct-portal")).serviceAccountName).toBe("konstruct-portal");
+    expect(find("ServiceAccount", "konstruct-portal").metadata.namespace).toBe("konstruct");
+    const bound = objects.filter(
+      (o) =>
+        (o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding") &&
+        o.subjects?.some((s: Obj) => s.name === "konstruct-portal"),
+    );
+    expect(bound).toEqual([]);
     expect(objects.filter((o) => o.kind === "Service" && o.spec.type && o.spec.type !== "ClusterIP")).toEqual([]);
   });
 
   it("scales the services with a PodDisruptionBudget and an autoscaler that owns the replica count", () => {
-    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator"]) {
+    for (const name of ["konstruct-gateway", "konstruct-router", "konstruct-orchestrator", "konstruct-portal"]) {
       expect(find("PodDisruptionBudget", name).spec.selector.matchLabels).toEqual(
         find("Deployment", name).spec.selector.matchLabels,
       );
@@ -385,22 +424,24 @@ describe("NetworkPolicies", () => {
     }
   });
 
-  it("let only the ingress controller reach the gateway, and nothing outside reach anything else", () => {
-    expect(policyFor("gateway").spec.ingress).toEqual([
-      {
-        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }],
-        ports: [{ protocol: "TCP", port: 8080 }],
-      },
-    ]);
+  it("let only the ingress controller reach the gateway and the portal, and nothing outside reach anything else", () => {
+    for (const component of ["gateway", "portal"]) {
+      expect(policyFor(component).spec.ingress, component).toEqual([
+        {
+          from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }],
+          ports: [{ protocol: "TCP", port: 8080 }],
+        },
+      ]);
+    }
     for (const component of ["router", "orchestrator", "operator", "migrate"]) {
       expect(policyFor(component).spec.ingress, component).toEqual([]);
     }
   });
 
-  it("let only the orchestrator reach Ollama", () => {
+  it("let only the orchestrator (model calls) and the portal (the model list) reach Ollama", () => {
     const ingress = policyFor("ollama").spec.ingress;
     expect(ingress).toHaveLength(1);
-    expect(componentsIn(ingress[0].from)).toEqual(["orchestrator"]);
+    expect(componentsIn(ingress[0].from)).toEqual(["orchestrator", "portal"]);
     expect(ingress[0].ports).toEqual([{ protocol: "TCP", port: 11434 }]);
   });
 
@@ -414,12 +455,20 @@ describe("NetworkPolicies", () => {
     expect(reached("router")).toEqual(["nats", "postgres", "redis"]);
     expect(reached("orchestrator")).toEqual(["nats", "ollama", "postgres", "redis"]);
     expect(reached("migrate")).toEqual(["postgres"]);
+    expect(reached("portal")).toEqual(["ollama", "postgres", "redis"]);
+    // Outside the cluster the portal reaches only the API server's ports.
+    expect(
+      policyFor("portal")
+        .spec.egress.filter((r: Obj) => r.to?.some((p: Obj) => p.ipBlock))
+        .flatMap((r: Obj) => r.ports.map((p: Obj) => p.port)),
+    ).toEqual([443, 6443]);
     expect(policyFor("router").spec.egress.some((r: Obj) => r.to?.some((p: Obj) => p.ipBlock))).toBe(false);
     expect(componentsIn(policyFor("postgres").spec.ingress[0].from).sort()).toEqual([
       "gateway",
       "migrate",
       "operator",
       "orchestrator",
+      "portal",
       "router",
     ]);
     expect(componentsIn(policyFor("nats").spec.ingress[0].from).sort()).toEqual([

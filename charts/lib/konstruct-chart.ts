@@ -12,6 +12,7 @@ import { Nats } from "./nats.ts";
 import { NetworkPolicies } from "./network-policies.ts";
 import { Ollama } from "./ollama.ts";
 import { Operator } from "./operator.ts";
+import { Portal } from "./portal.ts";
 import { PortalAccess } from "./portal-access.ts";
 import { Postgres } from "./postgres.ts";
 import { Redis } from "./redis.ts";
@@ -59,6 +60,7 @@ export class KonstructChart extends Chart {
           ]
         : [],
     });
+    new Portal(this, "portal", values);
     if (values.nats.mode === "in-cluster") new Nats(this, "nats", values);
     if (values.postgres.mode === "in-cluster") new Postgres(this, "postgres", values);
     if (values.redis.mode === "in-cluster") new Redis(this, "redis", values);

@@ -9,6 +9,7 @@ export type Component =
   | "gateway"
   | "router"
   | "orchestrator"
+  | "portal"
   | "migrate"
   | "jetstream"
   | "nats"

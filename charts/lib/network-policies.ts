@@ -23,6 +23,9 @@ export const FLOWS: readonly { from: Workload; to: Store }[] = [
   { from: "operator", to: "postgres" },
   { from: "operator", to: "redis" },
   { from: "migrate", to: "postgres" },
+  { from: "portal", to: "postgres" },
+  { from: "portal", to: "redis" },
+  { from: "portal", to: "ollama" },
   { from: "jetstream", to: "nats" },
 ];
 
@@ -47,6 +50,12 @@ const EXTERNAL: readonly { from: Workload; ports: readonly number[]; why: string
     why: "the Slack Web API, Telegram's Bot API, WhatsApp's Graph API, the Bot Framework (Teams)",
     internet: true,
   },
+  {
+    from: "portal",
+    ports: [443, 6443],
+    why: "the Kubernetes API server (impersonated writes of Agents and Tenants)",
+    internet: false,
+  },
   { from: "ollama", ports: [443], why: "the model registry, for pulls", internet: true },
 ];
 
@@ -55,6 +64,7 @@ const WORKLOADS: readonly Workload[] = [
   "gateway",
   "router",
   "orchestrator",
+  "portal",
   "migrate",
   "jetstream",
   "nats",
@@ -65,7 +75,7 @@ const WORKLOADS: readonly Workload[] = [
 
 /**
  * NetworkPolicies: a default deny for every pod in the namespace, then one policy per component
- * that allows exactly its flows. Only the gateway accepts traffic from the ingress controller's
+ * that allows exactly its flows. Only the gateway and the portal accept traffic from the ingress controller's
  * namespace; Ollama accepts only the orchestrator.
  */
 export class NetworkPolicies extends Construct {
@@ -112,10 +122,10 @@ export class NetworkPolicies extends Construct {
       if (isStore(component) && !inCluster[component]) continue;
       const ingress: k8s.NetworkPolicyIngressRule[] = [];
       const egress: k8s.NetworkPolicyEgressRule[] = [dns];
-      if (component === "gateway") {
+      if (component === "gateway" || component === "portal") {
         ingress.push({
           from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": values.ingress.controllerNamespace } } }],
-          ports: [tcp(HTTP_PORTS.gateway)],
+          ports: [tcp(HTTP_PORTS[component])],
         });
       }
       if (isStore(component)) {

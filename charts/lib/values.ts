@@ -182,6 +182,7 @@ export const ValuesSchema = Type.Object(
     gateway: Service(2, Resources("100m", "128Mi", "1", "512Mi")),
     router: Service(2, Resources("100m", "128Mi", "1", "512Mi")),
     orchestrator: Service(2, Resources("200m", "256Mi", "2", "1Gi")),
+    portal: Service(2, Resources("50m", "128Mi", "1", "512Mi")),
     migrations: section(
       {
         backoffLimit: Type.Integer({ minimum: 0, maximum: 20, default: 10, description: "retries while PostgreSQL starts" }),
@@ -367,7 +368,7 @@ export function parseValues(input: unknown, source = "values"): Values {
       problems.set("ollama.url", "ollama.url is required when ollama.enabled is false");
     if (v.ollama.enabled && v.ollama.models.length === 0)
       problems.set("ollama.models", "ollama.models must name at least one model");
-    for (const name of ["gateway", "router", "orchestrator"] as const) {
+    for (const name of ["gateway", "router", "orchestrator", "portal"] as const) {
       const a = v[name].autoscaling;
       if (a.enabled && a.minReplicas > a.maxReplicas) {
         problems.set(`${name}.autoscaling`, `${name}.autoscaling.minReplicas must not exceed ${name}.autoscaling.maxReplicas`);

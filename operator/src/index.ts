@@ -5,6 +5,7 @@ export type { CustomResourceDefinition } from "./api/crds.ts";
 export { agentCrd, crds, tenantCrd, toStructural } from "./api/crds.ts";
 export { AGENT_DEFAULTS, HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "./api/defaults.ts";
 export { OPERATOR_NODE_OPTIONS } from "./api/deployment.ts";
+export { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
 export type { PortalIdentityRole } from "./api/portal.ts";
 export {
   DEFAULT_PORTAL_PUBLIC_URL,

@@ -75,6 +75,34 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
   ];
 }
 
+/** The portal's address on this machine: the Origin its state changes must come from, and the base of invitation links. */
+export function portalUrl(ports: LocalPorts): string {
+  return `http://127.0.0.1:${ports.portal.port}`;
+}
+
+/**
+ * The portal. With a kubeconfig it writes Agents and Tenants through the local kube-apiserver
+ * (as the konstruct-portal ServiceAccount's user name, impersonating each person's role);
+ * without one, configuration is read-only and its pages say why.
+ */
+export function portalSpec(ports: LocalPorts, connections: Connections, kubeconfig: string | null): ComponentSpec {
+  return {
+    name: "portal",
+    args: [join(root, "services/portal/src/main.ts")],
+    env: {
+      DATABASE_URL: connections.databaseUrl,
+      REDIS_URL: connections.redisAdminUrl,
+      LOG_LEVEL: connections.logLevel,
+      OLLAMA_URL: connections.model.ollamaUrl,
+      PORTAL_PUBLIC_URL: portalUrl(ports),
+      GATEWAY_PUBLIC_URL: `http://127.0.0.1:${ports.gateway.port}`,
+      ...listenOn(ports.portal.port),
+      ...(kubeconfig === null ? {} : { KUBECONFIG: kubeconfig }),
+    },
+    readyUrl: readyUrl(ports.portal.port),
+  };
+}
+
 /** The operator, run against the local kube-apiserver; one replica, so no leader election. */
 export function operatorSpec(
   secrets: LocalSecrets,

@@ -1,8 +1,16 @@
 import type { TenantReport } from "./cluster.ts";
 import { print } from "./output.ts";
 
-/** Prints where to talk to each tenant's agents; returns the web chat page URLs. */
-export function printEndpoints(reports: TenantReport[], gatewayPort: number): string[] {
+/** What else `npm start` prints besides each tenant's channels. */
+export interface PortalEndpoints {
+  /** The portal's base URL; its pages are under /portal/. */
+  portalUrl: string;
+  /** One-time links per tenant, for people who have no account yet (e.g. first owners). */
+  invitations?: readonly { tenant: string; email: string; url: string }[];
+}
+
+/** Prints where to talk to each tenant's agents and where the portal is; returns the web chat page URLs. */
+export function printEndpoints(reports: TenantReport[], gatewayPort: number, portal?: PortalEndpoints): string[] {
   const base = `http://127.0.0.1:${gatewayPort}`;
   const webchat: string[] = [];
   print(`\nKonstruct is running. Talk to the agents:`);
@@ -26,5 +34,11 @@ export function printEndpoints(reports: TenantReport[], gatewayPort: number): st
     }
   }
   print(`  Slack (the platform's shared app, tenant chosen by team id): ${base}/webhooks/slack/events`);
+  if (portal !== undefined) {
+    print(`\nThe portal (people of each tenant manage their agents here): ${portal.portalUrl}/portal/`);
+    for (const invitation of portal.invitations ?? []) {
+      print(`  ${invitation.tenant}: one-time invitation for ${invitation.email}: ${invitation.url}`);
+    }
+  }
   return webchat;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_INSTALL_NAMESPACE } from "@konstruct/operator";
 import { applyManifests, clusterAvailable, startLocalCluster, type TenantReport, waitForTenantsReady } from "./cluster.ts";
 import { operatorSpec } from "./components.ts";
 import { StartError } from "./environment.ts";
@@ -28,6 +29,8 @@ export function operatorMode(env: NodeJS.ProcessEnv): OperatorMode {
 export interface PlatformOptions {
   examples: Examples;
   services: ComponentSpec[];
+  /** The portal's process, given its kubeconfig (null without a kube-apiserver: read-only). */
+  portal: (kubeconfig: string | null) => ComponentSpec;
   secrets: LocalSecrets;
   operatorPort: PortSetting;
   /** More of the operator's environment (its public base URL, channel API URLs). */
@@ -73,7 +76,13 @@ async function throughOperator(options: PlatformOptions): Promise<RunningPlatfor
     },
     options.operatorEnv,
   );
-  const specs = [operator, ...options.services];
+  // The portal's least-privilege identity: the user name of the konstruct-portal ServiceAccount
+  // in the install namespace, which the operator's RBAC lets impersonate each tenant's portal
+  // roles and nothing else.
+  const portalKubeconfig = await cluster.plane.writeKubeconfigFor(
+    `system:serviceaccount:${DEFAULT_INSTALL_NAMESPACE}:konstruct-portal`,
+  );
+  const specs = [operator, ...options.services, options.portal(portalKubeconfig)];
   const supervisor = lifetime.supervise(specs);
   await applyManifests(cluster, examples.manifests);
   print(
@@ -100,6 +109,6 @@ async function fromFiles(options: PlatformOptions): Promise<RunningPlatform> {
   const notReady = reports.filter((r) => !r.ready);
   if (notReady.length > 0) throw new StartError(`not Ready: ${notReady.map((r) => `${r.name} (${r.reason})`).join("; ")}`);
   print(`Reconciled ${reports.map((r) => r.name).join(", ")}: Ready.`);
-  const specs = options.services;
+  const specs = [...options.services, options.portal(null)];
   return { reports, specs, supervisor: options.lifetime.supervise(specs) };
 }

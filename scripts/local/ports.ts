@@ -9,7 +9,7 @@ export interface PortSetting {
 }
 
 /** The ports of a local install. */
-export type LocalPorts = Record<"gateway" | "router" | "orchestrator" | "operator" | "slack", PortSetting>;
+export type LocalPorts = Record<"gateway" | "router" | "orchestrator" | "operator" | "portal" | "slack", PortSetting>;
 
 /**
  * The local ports, each overridable by its variable. Every component listens on one machine
@@ -29,6 +29,7 @@ export function localPorts(env: NodeJS.ProcessEnv): LocalPorts {
     router: port("KONSTRUCT_ROUTER_PORT", 8081, "the router's health and metrics"),
     orchestrator: port("KONSTRUCT_ORCHESTRATOR_PORT", 8082, "the orchestrator's health and metrics"),
     operator: port("KONSTRUCT_OPERATOR_PORT", 8083, "the operator's health and metrics"),
+    portal: port("KONSTRUCT_PORTAL_PORT", 8084, "the portal"),
     slack: port("KONSTRUCT_SLACK_SANDBOX_PORT", 8090, "the local Slack sandbox"),
   };
 }

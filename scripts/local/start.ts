@@ -1,6 +1,6 @@
 import { declareStreams, natsUrlFor, STREAM_NAMES } from "@konstruct/core";
 import { runChecks } from "./checks.ts";
-import { type Connections, serviceSpecs } from "./components.ts";
+import { type Connections, portalSpec, portalUrl, serviceSpecs } from "./components.ts";
 import { printEndpoints } from "./endpoints.ts";
 import { required } from "./environment.ts";
 import { loadExamples } from "./examples.ts";
@@ -33,7 +33,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
     step("ports");
     await assertPortsFree(ports);
     print(
-      `gateway ${ports.gateway.port}, router ${ports.router.port}, orchestrator ${ports.orchestrator.port}, operator ${ports.operator.port}`,
+      `gateway ${ports.gateway.port}, router ${ports.router.port}, orchestrator ${ports.orchestrator.port}, operator ${ports.operator.port}, portal ${ports.portal.port}`,
     );
 
     step("Slack");
@@ -69,6 +69,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
     const platform = await startPlatform(operatorMode(env), {
       examples,
       services: serviceSpecs(secrets, ports, connections),
+      portal: (kubeconfig) => portalSpec(ports, connections, kubeconfig),
       secrets,
       operatorPort: ports.operator,
       // The operator registers the examples' Telegram webhooks at the local gateway, with the sandbox.
@@ -84,7 +85,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
     step("services");
     await platform.supervisor.waitReady(90_000);
     for (const spec of platform.specs) print(`${spec.name} is ready (pid ${platform.supervisor.pid(spec.name)})`);
-    const webchatPages = printEndpoints(platform.reports, ports.gateway.port);
+    const webchatPages = printEndpoints(platform.reports, ports.gateway.port, { portalUrl: portalUrl(ports) });
 
     if (check) {
       step("check");

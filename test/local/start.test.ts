@@ -55,6 +55,7 @@ async function runStart(args: string[], extraEnv: Record<string, string> = {}): 
     KONSTRUCT_ORCHESTRATOR_PORT: await freePort(),
     KONSTRUCT_OPERATOR_PORT: await freePort(),
     KONSTRUCT_SLACK_SANDBOX_PORT: await freePort(),
+    KONSTRUCT_PORTAL_PORT: await freePort(),
   };
   const child = spawn(process.execPath, [join(root, "scripts/local/start.ts"), ...args], {
     env: {
@@ -123,8 +124,19 @@ describe("npm start without a kube-apiserver", () => {
   it("stops its services even when it is killed with SIGKILL", async () => {
     const run = await runStart([], { KONSTRUCT_LOCAL_OPERATOR: "files" });
     await run.waitFor(/Press Ctrl-C to stop/, 120_000);
-    const pids = [...run.output().matchAll(/(?:gateway|router|orchestrator) is ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-    expect(pids).toHaveLength(3);
+    // The portal runs too, prints its URL, and without an API server says configuration is read-only.
+    const [, portalUrl] =
+      run
+        .output()
+        .match(/The portal \(people of each tenant manage their agents here\): (http:\/\/127\.0\.0\.1:\d+\/portal\/)/) ?? [];
+    expect(portalUrl, run.output().slice(-3_000)).toBeDefined();
+    const signIn = await fetch(new URL("sign-in", portalUrl));
+    expect(signIn.status).toBe(200);
+    expect(await signIn.text()).toContain('<form method="post" action="/portal/sign-in"');
+    const pids = [...run.output().matchAll(/(?:gateway|router|orchestrator|portal) is ready \(pid (\d+)\)/g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(pids).toHaveLength(4);
     run.child.kill("SIGKILL");
     await run.exit;
     const alive = (pid: number) => {

@@ -15,17 +15,18 @@ export const PORT_VARIABLE = "PORT";
 export const HOST_VARIABLE = "HOST";
 
 /** A component with an HTTP server. */
-export type HttpComponent = "gateway" | "router" | "orchestrator" | "operator";
+export type HttpComponent = "gateway" | "router" | "orchestrator" | "operator" | "portal";
 
 /**
- * Each component's HTTP port in its pod: 8080 for the gateway's public server, 8081 for the
- * components that serve only health and metrics.
+ * Each component's HTTP port in its pod: 8080 for the public servers (the gateway's webhooks and
+ * web chat, the portal's pages), 8081 for the components that serve only health and metrics.
  */
 export const HTTP_PORTS: Readonly<Record<HttpComponent, number>> = Object.freeze({
   gateway: 8080,
   router: 8081,
   orchestrator: 8081,
   operator: 8081,
+  portal: 8080,
 });
 
 /** The variables the components read their listener from before they shared PORT and HOST. */

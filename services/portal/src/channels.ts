@@ -1,0 +1,140 @@
+import { connectionPathOf, webchatChannel } from "@konstruct/channels";
+import { withTenant } from "@konstruct/core";
+import { sql } from "kysely";
+import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
+import { notFound, PortalError } from "./errors.ts";
+import { FIELD_MANAGER, KONSTRUCT_API, portalIdentity } from "./kube.ts";
+
+/** A channel as the channels page shows it. */
+export interface ChannelView {
+  name: string;
+  type: string;
+  /** True/False as the operator reported; null when unknown (read-only mode). */
+  ready: boolean | null;
+  /** The last problem the operator reported for this channel, if any. */
+  lastError: string | null;
+  /** Where the channel's service sends events (webhooks), or the chat page (web chat). */
+  url: string | null;
+  /** For web chats: HTML to put on a site to embed the chat. */
+  embedSnippet: string | null;
+  allowedOrigins: string[];
+  /** When the last message of this channel reached the conversation history. */
+  lastEventAt: Date | null;
+}
+
+interface TenantResource {
+  spec: { channels?: { name: string; type: string; allowedOrigins?: string[] }[] };
+  status?: {
+    conditions?: { type: string; status: string; message?: string }[];
+    channels?: { name: string; type: string; ready: boolean; message?: string; webhookPath?: string; connectionId?: string }[];
+  };
+}
+
+const ORIGIN = new RegExp(webchatChannel.specFields.allowedOrigins.items.pattern as string);
+
+const tenantPath = (name: string) => `${KONSTRUCT_API}/tenants/${encodeURIComponent(name)}`;
+
+/** The tenant's channels with their state; `gatewayUrl` is the gateway's public base. */
+export async function listChannels(ctx: PortalContext, gatewayUrl: string): Promise<ChannelView[]> {
+  const base = gatewayUrl.replace(/\/$/, "");
+  const lastEvents = await withTenant(ctx.db, ctx.session.tenantId, (trx) =>
+    trx
+      .selectFrom("conversations")
+      .select(["connection_name", sql<Date>`max(last_message_at)`.as("last")])
+      .groupBy("connection_name")
+      .execute(),
+  );
+  const lastEvent = (name: string) => lastEvents.find((e) => e.connection_name === name)?.last ?? null;
+  const make = (
+    name: string,
+    type: string,
+    ready: boolean | null,
+    lastError: string | null,
+    path: string | undefined,
+    allowedOrigins: string[],
+  ): ChannelView => {
+    const url = path === undefined ? null : `${base}${path}`;
+    return {
+      name,
+      type,
+      ready,
+      lastError,
+      url,
+      embedSnippet:
+        type === webchatChannel.type && url !== null
+          ? `<iframe src="${url}" title="Chat with us" style="width:400px;height:600px;border:0"></iframe>`
+          : null,
+      allowedOrigins,
+      lastEventAt: lastEvent(name),
+    };
+  };
+  if (ctx.kube.mode === "cluster") {
+    const user = portalIdentity(ctx.session.tenantName, ctx.session.role);
+    const tenant = await ctx.kube.client
+      .request<TenantResource>(user, "GET", tenantPath(ctx.session.tenantName))
+      .catch((e) => fromKube(e, "Your organisation's channels"));
+    return (tenant.spec.channels ?? []).map((spec) => {
+      const status = tenant.status?.channels?.find((c) => c.name === spec.name);
+      return make(
+        spec.name,
+        spec.type,
+        status === undefined ? null : status.ready,
+        status?.message ?? null,
+        status?.webhookPath,
+        spec.allowedOrigins ?? [],
+      );
+    });
+  }
+  const rows = await withTenant(ctx.db, ctx.session.tenantId, (trx) =>
+    trx.selectFrom("channel_connections").select(["id", "name", "channel_type", "settings"]).orderBy("name").execute(),
+  );
+  return rows.map((row) => {
+    const origins = Array.isArray(row.settings?.allowedOrigins) ? (row.settings.allowedOrigins as string[]) : [];
+    return make(row.name, row.channel_type, null, null, connectionPathOf(row.channel_type, row.id), origins);
+  });
+}
+
+/** Parses allowed origins (one per line, or a JSON list); lists the ones that are not origins. */
+export function parseOrigins(value: unknown): string[] {
+  const items = Array.isArray(value) ? value : typeof value === "string" ? value.split(/[\s,]+/) : [];
+  const origins = [
+    ...new Set(items.filter((v): v is string => typeof v === "string").map((s) => s.trim().replace(/\/$/, ""))),
+  ].filter((s) => s.length > 0);
+  const bad = origins.filter((o) => !ORIGIN.test(o));
+  if (bad.length > 0 || origins.length > 64) {
+    throw new PortalError("invalid", "Check the highlighted fields.", {
+      fields: {
+        allowedOrigins:
+          bad.length > 0
+            ? `${bad.join(", ")} ${bad.length === 1 ? "is not an origin" : "are not origins"}: write a scheme, host and optional port, such as https://example.com.`
+            : "At most 64 origins.",
+      },
+    });
+  }
+  return origins;
+}
+
+/**
+ * Sets a web chat's allowed origins: a server-side apply of only that field of the Tenant, as
+ * the person's impersonated role (the operator's RBAC and admission let portal owners and
+ * admins change exactly this).
+ */
+export async function setAllowedOrigins(ctx: PortalContext, channelName: string, origins: string[]): Promise<void> {
+  requireWriter(ctx.session);
+  const { client, user } = writableCluster(ctx);
+  const channel = (await listChannels(ctx, "http://unused")).find((c) => c.name === channelName);
+  if (channel === undefined) throw notFound("This channel");
+  if (channel.type !== webchatChannel.type) throw new PortalError("invalid", "Allowed origins apply only to web chat channels.");
+  await client
+    .request(user, "PATCH", tenantPath(ctx.session.tenantName), {
+      body: {
+        apiVersion: "konstruct.io/v1alpha1",
+        kind: "Tenant",
+        metadata: { name: ctx.session.tenantName },
+        spec: { channels: [{ name: channelName, allowedOrigins: origins }] },
+      },
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: FIELD_MANAGER, force: "true" },
+    })
+    .catch((e) => fromKube(e, "This channel"));
+}
