@@ -6,6 +6,7 @@ import * as recordTokens from "./0004-record-tokens.ts";
 import * as channelTypes from "./0005-channel-types.ts";
 import * as tenantReadOnly from "./0006-tenant-read-only.ts";
 import * as tenantOwners from "./0007-tenant-owners.ts";
+import * as recordTokenBatches from "./0008-record-token-batches.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   "0005-channel-types": channelTypes,
   "0006-tenant-read-only": tenantReadOnly,
   "0007-tenant-owners": tenantOwners,
+  "0008-record-token-batches": recordTokenBatches,
 };
