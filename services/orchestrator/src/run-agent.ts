@@ -219,6 +219,7 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
   );
   const end = metrics.llmSeconds.startTimer();
   const outcome = await deps.pool.chat({
+    tenantId: r.item.tenantId,
     models: [agent.model, ...agent.fallback_models],
     messages,
     temperature: agent.temperature,
