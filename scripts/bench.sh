@@ -34,8 +34,11 @@ case "$which" in
         bash -c 'set -o pipefail; "$1/run.sh" "$2" "$3" | tee "$4"' _ "$KONSTRUCT_BENCH_FLOOR" "$rate" "$seconds" "$floor_out"
     fi
     pipeline_out="$(mktemp)"
+    # A run that leaves messages unanswered exits 1; its figures are still printed, and so is the ratio.
+    pipeline_status=0
     run "pipeline: signed webhook → reply posted to Slack, overhead at $rate msg/s (model time excluded)" \
-      bash -c 'set -o pipefail; node test/pipeline/e2e-bench.ts "$1" "$2" | tee "$3"' _ "$rate" "$seconds" "$pipeline_out"
+      bash -c 'set -o pipefail; node test/pipeline/e2e-bench.ts "$1" "$2" | tee "$3"' _ "$rate" "$seconds" "$pipeline_out" ||
+      pipeline_status=$?
     if [ -n "$floor_out" ]; then
       # CPU per message of the roles (gateway, router, orchestrator) over the floor's, as printed by each.
       floor_us="$(sed -n 's/.*CPU\/message.* roles \([0-9]*\).*/\1/p' "$floor_out")"
@@ -46,6 +49,7 @@ case "$which" in
       rm -f "$floor_out"
     fi
     rm -f "$pipeline_out"
+    [ "$pipeline_status" -eq 0 ] || exit "$pipeline_status"
     ;;
   operator | gateway) ;;
   *) echo "usage: npm run bench [-- operator|gateway|pipeline]" >&2; exit 2 ;;
