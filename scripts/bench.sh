@@ -3,7 +3,7 @@
 # a slow machine. Run on a quiet machine; the scripts print CPU count and load beside figures.
 #
 #   npm run bench                  # all
-#   npm run bench -- operator      # one of: operator, gateway, pipeline
+#   npm run bench -- operator      # one of: operator, gateway, pipeline, idle
 #   npm run bench -- pipeline 400 10             # rate and seconds
 #   KONSTRUCT_BENCH_FLOOR=<dir> npm run bench -- pipeline   # the floor instrument in <dir> first,
 #                                                # then the pipeline, and the ratio of CPU per message
@@ -52,5 +52,8 @@ case "$which" in
     [ "$pipeline_status" -eq 0 ] || exit "$pipeline_status"
     ;;
   operator | gateway) ;;
-  *) echo "usage: npm run bench [-- operator|gateway|pipeline]" >&2; exit 2 ;;
+  idle)
+    run "idle memory: RSS and heap of each service ten seconds after ready" node test/pipeline/idle-memory-bench.ts
+    ;;
+  *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|idle]" >&2; exit 2 ;;
 esac
