@@ -64,9 +64,10 @@ const notice = (text: string): SettledReply => ({ kind: "notice", text, model: n
  * counted once, and the reply — published with msgID `reply:<deliveryKey>` — reaches the
  * outbound stream once: every redelivery comes well within the stream's duplicate window.
  *
- * Round trips are what a run costs when the model is fast, so independent steps are issued
- * together (ioredis sends commands issued in the same tick without waiting for each reply)
- * and the tenant's context comes from a per-tenant cache (run-context-cache.ts).
+ * Round trips are what a run costs when the model is fast, so a run's Redis steps are two
+ * scripts before the publish and one mark after it (run-redis.ts), token counts go to
+ * PostgreSQL in batches (token-ledger.ts) and the tenant's context comes from a per-tenant
+ * cache (run-context-cache.ts).
  */
 export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Promise<Disposition> {
   const contexts = deps.contexts ?? createRunContexts({ db: deps.db, ttlMs: 1_000 });
