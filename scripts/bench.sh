@@ -3,7 +3,10 @@
 # a slow machine. Run on a quiet machine; the scripts print CPU count and load beside figures.
 #
 #   npm run bench                  # all
-#   npm run bench -- operator      # one of: operator, gateway, pipeline, portal
+#   npm run bench -- operator      # one of: operator, gateway, pipeline, portal, idle
+#   npm run bench -- pipeline 400 10             # rate and seconds
+#   KONSTRUCT_BENCH_FLOOR=<dir> npm run bench -- pipeline   # the floor instrument in <dir> first,
+#                                                # then the pipeline, and the ratio of CPU per message
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -23,12 +26,38 @@ case "$which" in
   all | pipeline)
     # Gateway, router and orchestrator as separate processes, as deployed; the sender, the Slack
     # Web API double and the Ollama double (0 ms) in the bench process.
-    run "pipeline: signed webhook → reply posted to Slack, overhead at 200 msg/s (model time excluded)" node test/pipeline/e2e-bench.ts 200 10
+    rate="${2:-200}" seconds="${3:-10}"
+    floor_out=""
+    if [ -n "${KONSTRUCT_BENCH_FLOOR:-}" ]; then
+      floor_out="$(mktemp)"
+      run "floor: the same work per message with nothing else ($KONSTRUCT_BENCH_FLOOR), $rate msg/s" \
+        bash -c 'set -o pipefail; "$1/run.sh" "$2" "$3" | tee "$4"' _ "$KONSTRUCT_BENCH_FLOOR" "$rate" "$seconds" "$floor_out"
+    fi
+    pipeline_out="$(mktemp)"
+    # A run that leaves messages unanswered exits 1; its figures are still printed, and so is the ratio.
+    pipeline_status=0
+    run "pipeline: signed webhook → reply posted to Slack, overhead at $rate msg/s (model time excluded)" \
+      bash -c 'set -o pipefail; node test/pipeline/e2e-bench.ts "$1" "$2" | tee "$3"' _ "$rate" "$seconds" "$pipeline_out" ||
+      pipeline_status=$?
+    if [ -n "$floor_out" ]; then
+      # CPU per message of the roles (gateway, router, orchestrator) over the floor's, as printed by each.
+      floor_us="$(sed -n 's/.*CPU\/message.* roles \([0-9]*\).*/\1/p' "$floor_out")"
+      platform_us="$(sed -n 's/.*CPU\/message  gateway \([0-9]*\), router \([0-9]*\), orchestrator \([0-9]*\),.*/\1 \2 \3/p' "$pipeline_out" | awk '{print $1+$2+$3}')"
+      printf '\nCPU per message, gateway + router + orchestrator: platform %s µs / floor %s µs = %s× (goal ≤ 1.15×; load %s)\n' \
+        "$platform_us" "$floor_us" "$(awk -v p="$platform_us" -v f="$floor_us" 'BEGIN { if (f > 0) printf "%.2f", p / f; else print "?" }')" \
+        "$(cut -d' ' -f1-3 /proc/loadavg)"
+      rm -f "$floor_out"
+    fi
+    rm -f "$pipeline_out"
     run "pipeline: CPU the conversation history write adds per message" node test/pipeline/history-bench.ts 3000 300
+    [ "$pipeline_status" -eq 0 ] || exit "$pipeline_status"
     ;;&
   all | portal)
     run "portal: pages and API p50/p99 with 10,000 conversations and 200,000 messages" node services/portal/bench/pages.ts 10000 20
     ;;
   operator | gateway | pipeline) ;;
-  *) echo "usage: npm run bench [-- operator|gateway|pipeline|portal]" >&2; exit 2 ;;
+  idle)
+    run "idle memory: RSS and heap of each service ten seconds after ready" node test/pipeline/idle-memory-bench.ts
+    ;;
+  *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|portal|idle]" >&2; exit 2 ;;
 esac

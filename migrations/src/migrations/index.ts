@@ -10,6 +10,8 @@ import * as portal from "./0008-portal.ts";
 import * as conversationHistory from "./0009-conversation-history.ts";
 import * as operatorRole from "./0010-operator-role.ts";
 import * as recordHistory from "./0011-record-history.ts";
+import * as recordTokenBatches from "./0012-record-token-batches.ts";
+import * as operatorPortalHistory from "./0013-operator-portal-history.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -27,4 +29,6 @@ export const migrations: Record<string, Migration> = {
   "0009-conversation-history": conversationHistory,
   "0010-operator-role": operatorRole,
   "0011-record-history": recordHistory,
+  "0012-record-token-batches": recordTokenBatches,
+  "0013-operator-portal-history": operatorPortalHistory,
 };

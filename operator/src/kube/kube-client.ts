@@ -1,8 +1,9 @@
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
-import { type HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import type { HttpMethod, KubeConfig } from "@kubernetes/client-node";
 import { type Dispatcher, fetch } from "undici";
 import { KubeApiError } from "../errors.ts";
+import type { KubeAuth } from "./kube-auth.ts";
 
 export type PatchType = "apply" | "merge" | "json";
 
@@ -28,17 +29,19 @@ export type WatchEvent<T = Record<string, unknown>> =
  * on the status subresource), timeouts and watch streams itself.
  */
 export class KubeClient {
-  readonly #config: KubeConfig;
+  readonly #auth0: KubeAuth;
   readonly #server: string;
   readonly #timeoutMs: number;
   readonly #headers: Record<string, string>;
 
-  /** `headers` go with every request (e.g. `Impersonate-User`, for a client that acts as someone else). */
-  constructor(config: KubeConfig, options: { timeoutMs?: number; headers?: Record<string, string> } = {}) {
-    const cluster = config.getCurrentCluster();
-    if (cluster === null) throw new Error("the kubeconfig has no current cluster; set KUBECONFIG or run in a cluster");
-    this.#config = config;
-    this.#server = cluster.server.replace(/\/$/, "");
+  /**
+   * From the operator's own credentials loader (kube-auth.ts), or from a client-node KubeConfig
+   * (tests, exec plugins). `headers` go with every request (e.g. `Impersonate-User`, for a client
+   * that acts as someone else).
+   */
+  constructor(config: KubeConfig | KubeAuth, options: { timeoutMs?: number; headers?: Record<string, string> } = {}) {
+    this.#auth0 = "authenticate" in config ? config : kubeConfigAuth(config);
+    this.#server = this.#auth0.server;
     this.#timeoutMs = options.timeoutMs ?? 15_000;
     this.#headers = { ...options.headers };
   }
@@ -52,18 +55,17 @@ export class KubeClient {
    * service-account token) once a minute.
    */
   async #context(
-    method: string,
+    _method: string,
     path: string,
     query?: Record<string, string>,
   ): Promise<{ url: string; headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
     const url = new URL(this.#server + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
     if (this.#auth === undefined || Date.now() - this.#auth.at > 60_000) {
-      const ctx = new RequestContext(url.toString(), method as HttpMethod);
-      await this.#config.applySecurityAuthentication(ctx);
-      const fresh = ctx.getDispatcher() as Dispatcher | undefined;
-      if (this.#auth?.dispatcher !== undefined && fresh !== undefined) void fresh.close();
-      this.#auth = { headers: { ...ctx.getHeaders() }, dispatcher: this.#auth?.dispatcher ?? fresh, at: Date.now() };
+      const fresh = await this.#auth0.authenticate();
+      if (this.#auth?.dispatcher !== undefined && fresh.dispatcher !== undefined && fresh.dispatcher !== this.#auth.dispatcher)
+        void fresh.dispatcher.close();
+      this.#auth = { headers: fresh.headers, dispatcher: this.#auth?.dispatcher ?? fresh.dispatcher, at: Date.now() };
     }
     return { url: url.toString(), headers: { ...this.#auth.headers, ...this.#headers }, dispatcher: this.#auth.dispatcher };
   }
@@ -150,4 +152,21 @@ export class KubeClient {
       signal.removeEventListener("abort", abort);
     }
   }
+}
+
+/** A KubeConfig's authentication as client-node applies it (exec plugins, auth providers and all). */
+function kubeConfigAuth(config: KubeConfig): KubeAuth {
+  const cluster = config.getCurrentCluster();
+  if (cluster === null) throw new Error("the kubeconfig has no current cluster; set KUBECONFIG or run in a cluster");
+  const server = cluster.server.replace(/\/$/, "");
+  return {
+    server,
+    async authenticate() {
+      // The caller already loaded client-node to build its KubeConfig; this import costs nothing more.
+      const { RequestContext } = await import("@kubernetes/client-node");
+      const ctx = new RequestContext(`${server}/`, "GET" as HttpMethod);
+      await config.applySecurityAuthentication(ctx);
+      return { headers: { ...ctx.getHeaders() }, dispatcher: ctx.getDispatcher() as Dispatcher | undefined };
+    },
+  };
 }

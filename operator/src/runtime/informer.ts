@@ -67,7 +67,22 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   async #relist(): Promise<string> {
-    const list = await this.#client.request<{ metadata: { resourceVersion: string }; items: T[] }>("GET", this.#options.path);
+    // In pages: at 10,000 Tenants one LIST is tens of megabytes of JSON, parsed at once on a
+    // bounded heap and slow enough to hit the client's timeout on a busy API server.
+    const items: T[] = [];
+    let resourceVersion = "";
+    let next: string | undefined;
+    do {
+      const page: { metadata: { resourceVersion: string; continue?: string }; items: T[] } = await this.#client.request(
+        "GET",
+        this.#options.path,
+        { query: { limit: String(LIST_PAGE_SIZE), ...(next ? { continue: next } : {}) } },
+      );
+      for (const item of page.items) items.push(slim(item));
+      resourceVersion = page.metadata.resourceVersion;
+      next = page.metadata.continue || undefined;
+    } while (next);
+    const list = { items, metadata: { resourceVersion } };
     const seen = new Set<string>();
     for (const item of list.items) {
       const key = keyOf(item);
@@ -108,7 +123,7 @@ export class Informer<T extends KubeObject = KubeObject> {
             }
             resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
             if (event.type === "BOOKMARK") return;
-            const object = event.object;
+            const object = slim(event.object);
             const key = keyOf(object);
             const before = this.#cache.get(key);
             if (event.type === "DELETED") this.#cache.delete(key);
@@ -151,3 +166,25 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     );
   });
 }
+
+/** Objects per page of a relist. */
+const LIST_PAGE_SIZE = 500;
+
+/**
+ * The object without `metadata.managedFields` (server-side apply's field ownership, often
+ * larger than the spec itself) and kubectl's last-applied annotation: no reconcile reads them,
+ * and at 10,000 cached Tenants they were a large share of the operator's heap
+ * (controller-runtime strips them the same way, `TransformStripManagedFields`).
+ */
+function slim<T extends KubeObject>(object: T): T {
+  const metadata = object.metadata as KubeObject["metadata"] & { managedFields?: unknown; annotations?: Record<string, string> };
+  if (metadata.managedFields === undefined && metadata.annotations?.[LAST_APPLIED] === undefined) return object;
+  const { managedFields: _, ...rest } = metadata;
+  if (rest.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: __, ...annotations } = rest.annotations;
+    rest.annotations = annotations;
+  }
+  return { ...object, metadata: rest };
+}
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";

@@ -85,6 +85,8 @@ export {
   tenantKeyPattern,
   tenantWritableKeyPatterns,
 } from "./redis-keys.ts";
+export type { RedisScript } from "./redis-script.ts";
+export { redisScript } from "./redis-script.ts";
 export type { Validator } from "./schema.ts";
 export { compile } from "./schema.ts";
 export { scramVerifier, verifierMatches } from "./scram.ts";

@@ -21,6 +21,16 @@ const OrchestratorConfigSchema = Type.Object({
   LLM_TIMEOUT_MS: intField(120_000, "timeout of one model call"),
   LLM_RETRIES: intField(2, "retries of one model after a transient failure, before its fallback", 0),
   LLM_RETRY_BASE_MS: intField(250, "first retry delay; doubles each retry"),
+  OLLAMA_PARALLEL: intField(
+    4,
+    "model calls in flight to Ollama from this process (match Ollama's OLLAMA_NUM_PARALLEL); more wait, tenants taking turns",
+    1,
+  ),
+  OPENAI_PARALLEL: intField(
+    64,
+    "model calls in flight to the OpenAI-compatible API from this process; more wait, tenants taking turns",
+    1,
+  ),
   SESSION_TTL_SECONDS: intField(D.sessionTtlSeconds, "how long a conversation's memory lives after its last turn"),
   CONCURRENCY_WAIT_MS: intField(D.slotWaitMs, "how long a run waits in-process for a tenant slot before handing the item back"),
   NATS_ACK_WAIT_MS: intField(D.ackWaitMs, "how long NATS waits for an ack (or progress) before redelivering", 1_000),

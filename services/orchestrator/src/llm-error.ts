@@ -23,15 +23,9 @@ export class LlmError extends KonstructError {
   }
 }
 
-/** Turns a fetch failure into an LlmError: abort → timeout, connection errors → unreachable. */
-export function fetchFailure(model: string, error: unknown): LlmError {
-  if (error instanceof LlmError) return error;
-  const name = (error as { name?: string } | null)?.name;
-  if (name === "TimeoutError" || name === "AbortError") return new LlmError("timeout", model, "timed out", { cause: error });
-  return new LlmError("unreachable", model, `no answer from the server (${describeCause(error)})`, { cause: error });
-}
-
-function describeCause(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } } | null)?.cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+/** The failure an HTTP status stands for: 404 an unknown model, 5xx and 429 the server's, other 4xx the request's. */
+export function statusFailure(status: number, model: string, detail: string): LlmError {
+  if (status === 404) return new LlmError("model-not-found", model, detail);
+  if (status >= 500 || status === 429) return new LlmError("server", model, detail);
+  return new LlmError("rejected", model, detail);
 }

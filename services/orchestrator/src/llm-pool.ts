@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@konstruct/core";
 import { type Cooldowns, createCooldowns } from "./cooldown.ts";
+import { createFairShare, type FairShare } from "./fair-share.ts";
 import { LlmError } from "./llm-error.ts";
 import type { ChatMessage, ChatResult, LlmProvider } from "./llm-provider.ts";
 
@@ -15,10 +16,17 @@ export interface LlmPoolOptions {
   retryBaseMs: number;
   /** Endpoint cooldowns; by default the pool keeps its own (one per process). */
   cooldowns?: Cooldowns;
+  /**
+   * Calls in flight per provider's model server from this process (`ollama`, `openai`); more
+   * wait, tenants taking turns (fair-share.ts). Unlimited when not given.
+   */
+  parallel?: { ollama?: number; openai?: number };
 }
 
 /** What the pool was asked: the agent's model chain and the conversation. */
 export interface PoolRequest {
+  /** Whose run this is: tenants take turns for a busy model server. */
+  tenantId?: string;
   models: readonly string[];
   messages: ChatMessage[];
   temperature: number;
@@ -46,6 +54,16 @@ const OPENAI_PREFIX = "openai:";
  */
 export function createLlmPool(options: LlmPoolOptions): LlmPool {
   const cooldowns = options.cooldowns ?? createCooldowns();
+  const shares = new Map<string, FairShare>();
+  const shareOf = (provider: LlmProvider): FairShare => {
+    let share = shares.get(provider.endpoint);
+    if (!share) {
+      const parallel = options.parallel?.[provider.name as "ollama" | "openai"] ?? Number.POSITIVE_INFINITY;
+      share = createFairShare(parallel);
+      shares.set(provider.endpoint, share);
+    }
+    return share;
+  };
   const providerFor = (model: string): { provider: LlmProvider; name: string } | null => {
     if (model.startsWith(OPENAI_PREFIX)) {
       return options.openai ? { provider: options.openai, name: model.slice(OPENAI_PREFIX.length) } : null;
@@ -54,7 +72,7 @@ export function createLlmPool(options: LlmPoolOptions): LlmPool {
   };
 
   return {
-    async chat({ models, messages, temperature, log }) {
+    async chat({ tenantId = "", models, messages, temperature, log }) {
       const errors: LlmError[] = [];
       let attempts = 0;
       for (const [modelIndex, model] of models.entries()) {
@@ -73,12 +91,9 @@ export function createLlmPool(options: LlmPoolOptions): LlmPool {
           }
           attempts++;
           try {
-            const result = await target.provider.chat({
-              model: target.name,
-              messages,
-              temperature,
-              timeoutMs: options.timeoutMs,
-            });
+            const result = await shareOf(target.provider).run(tenantId, () =>
+              target.provider.chat({ model: target.name, messages, temperature, timeoutMs: options.timeoutMs }),
+            );
             cooldowns.succeeded(endpoint, target.name);
             return { ok: true, result, attempts, modelIndex };
           } catch (error) {

@@ -26,4 +26,6 @@ export interface LlmProvider {
   /** Where it answers (its base URL): the unit of the pool's cooldowns. */
   readonly endpoint: string;
   chat(request: ChatRequest): Promise<ChatResult>;
+  /** Closes its kept-alive connections. */
+  close?(): Promise<void>;
 }

@@ -23,6 +23,7 @@ const pool = createLlmPool({
   timeoutMs: config.LLM_TIMEOUT_MS,
   retries: config.LLM_RETRIES,
   retryBaseMs: config.LLM_RETRY_BASE_MS,
+  parallel: { ollama: config.OLLAMA_PARALLEL, openai: config.OPENAI_PARALLEL },
 });
 const metrics = createOrchestratorMetrics({ defaults: true });
 const orchestrator = createOrchestrator({

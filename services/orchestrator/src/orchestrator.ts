@@ -9,6 +9,7 @@ import { createRunContexts } from "./run-context-cache.ts";
 import { createRunState } from "./run-state.ts";
 import { createSessionMemory } from "./session-memory.ts";
 import { createTenantSlots } from "./tenant-slots.ts";
+import { createTokenLedger } from "./token-ledger.ts";
 
 /** Tunables of an orchestrator; main.ts fills them from the configuration. */
 export interface OrchestratorSettings {
@@ -22,6 +23,8 @@ export interface OrchestratorSettings {
   ackWaitMs: number;
   /** How long a tenant's limits, agents and token spend are read from cache (run-context-cache.ts). */
   contextTtlMs: number;
+  /** Token counts are written in batches at least this often: what a crash can lose (token-ledger.ts). */
+  tokenFlushMs: number;
 }
 
 /** What an orchestrator runs on. */
@@ -55,6 +58,7 @@ export const DEFAULT_ORCHESTRATOR_SETTINGS: OrchestratorSettings = {
   slotLeaseMs: 30_000,
   ackWaitMs: CONSUMERS.orchestrator.ackWaitMs,
   contextTtlMs: 1_000,
+  tokenFlushMs: 1_000,
 };
 
 /** The consumer spec with this deployment's ack wait. */
@@ -68,9 +72,11 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const metrics = deps.metrics ?? createOrchestratorMetrics();
   const consumer = orchestratorConsumer(settings.ackWaitMs);
   const contexts = createRunContexts({ db: deps.db, ttlMs: settings.contextTtlMs });
+  const tokens = createTokenLedger({ db: deps.db, log: deps.log, intervalMs: settings.tokenFlushMs });
   const handle = createRunHandler({
     db: deps.db,
     contexts,
+    tokens,
     pool: deps.pool,
     memory: createSessionMemory(deps.redis, settings.sessionTtlSeconds, deps.log),
     slots: createTenantSlots(deps.redis, { leaseMs: settings.slotLeaseMs }),
@@ -99,6 +105,10 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       return loop.running;
     },
     start: () => loop.start(),
-    stop: () => loop.stop(),
+    async stop() {
+      await loop.stop();
+      // The runs are done: their token counts go out now rather than with a timer that will not fire again.
+      await tokens.close().catch((err) => deps.log.error({ err }, "token counts of the last runs could not be written"));
+    },
   };
 }

@@ -19,11 +19,13 @@ import type { ChatMessage } from "./llm-provider.ts";
 import type { OrchestratorMetrics } from "./metrics.ts";
 import { buildPrompt } from "./prompt.ts";
 import { apologyText, outboundReply, REPLY_TEXTS } from "./replies.ts";
-import { type RunContext, recordTokenUsage } from "./run-context.ts";
+import type { RunContext } from "./run-context.ts";
 import { createRunContexts, type RunContexts } from "./run-context-cache.ts";
+import { createRunRedis, type RunRedis } from "./run-redis.ts";
 import type { RunProgress, RunState, SettledReply } from "./run-state.ts";
 import type { SessionMemory } from "./session-memory.ts";
-import type { TenantSlots } from "./tenant-slots.ts";
+import type { SlotHold, TenantSlots } from "./tenant-slots.ts";
+import { createImmediateTokenLedger, type TokenLedger } from "./token-ledger.ts";
 
 /** Publishes JSON to JetStream with a msgID (server-side de-duplication). */
 export type Publish = (subject: string, value: unknown, msgId: string) => Promise<void>;
@@ -37,6 +39,8 @@ export interface RunDeps {
   memory: SessionMemory;
   slots: TenantSlots;
   state: RunState;
+  /** Where token counts go; by default each run's is written at once (the orchestrator batches them, token-ledger.ts). */
+  tokens?: TokenLedger;
   publish: Publish;
   metrics: OrchestratorMetrics;
   log: Logger;
@@ -62,13 +66,19 @@ const notice = (text: string): SettledReply => ({ kind: "notice", text, model: n
  * counted once, and the reply — published with msgID `reply:<deliveryKey>` — reaches the
  * outbound stream once: every redelivery comes well within the stream's duplicate window.
  *
- * Round trips are what a run costs when the model is fast, so independent steps are issued
- * together (ioredis sends commands issued in the same tick without waiting for each reply)
- * and the tenant's context comes from a per-tenant cache (run-context-cache.ts).
+ * Round trips are what a run costs when the model is fast, so a run's Redis steps are two
+ * scripts before the publish and one mark after it (run-redis.ts), token counts go to
+ * PostgreSQL in batches (token-ledger.ts) and the tenant's context comes from a per-tenant
+ * cache (run-context-cache.ts).
  */
 export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Promise<Disposition> {
   const contexts = deps.contexts ?? createRunContexts({ db: deps.db, ttlMs: 1_000 });
-  const steps: RunSteps = { ...deps, contexts };
+  const steps: RunSteps = {
+    ...deps,
+    contexts,
+    tokens: deps.tokens ?? createImmediateTokenLedger(deps.db),
+    redis: createRunRedis(deps.state, deps.slots, deps.memory),
+  };
 
   const run = async (delivery: WorkDelivery): Promise<Disposition> => {
     const decoded = decodeDelivery(delivery);
@@ -108,7 +118,7 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
 }
 
 /** What the steps of a run share. */
-type RunSteps = RunDeps & { contexts: RunContexts };
+type RunSteps = RunDeps & { contexts: RunContexts; tokens: TokenLedger; redis: RunRedis };
 
 /** One run: the work item, its tenant's context and the delivery it came in. */
 interface Run {
@@ -137,59 +147,66 @@ type Settled = { kind: "reply"; reply: SettledReply; progress: RunProgress } | {
  * The run's reply, settled once: the one a previous delivery settled, or a new one thought
  * under a tenant slot (a model answer, an apology, a notice). With no slot, the item goes back
  * to the stream; out of redeliveries, the person is told the agent is busy.
+ *
+ * Two Redis round trips (run-redis.ts): progress, a first try at the slot and the history
+ * together; then the reply stored with the slot freed, the turn appended and the tokens claimed.
  */
 async function settleReply(r: Run, deps: RunSteps): Promise<Settled> {
-  const { tenantId, deliveryKey } = r.item;
-  const { state, slots, memory } = deps;
+  const { tenantId, deliveryKey, message } = r.item;
+  const { slots, memory } = deps;
   const historyLimit = r.context.agent?.max_history_messages ?? 0;
-  const loadHistory = () => memory.load(tenantId, r.item.message, historyLimit);
 
-  // Progress, history and a first try at a slot in one round trip. The history and the slot
-  // are wasted on a redelivery whose reply is already settled, which is rare.
-  const [progress, firstHistory, firstSlot] = await Promise.all([
-    state.get(tenantId, deliveryKey),
-    loadHistory(),
-    slots.acquire(tenantId, deliveryKey, r.context.maxConcurrentRuns, 0),
-  ]);
-  let release = firstSlot;
-  const releaseSlot = async () => {
-    await release?.().catch((err) => r.log.warn({ err }, "releasing the tenant slot failed; its lease will expire"));
-    release = null;
-  };
-  if (progress.published) {
-    await releaseSlot();
-    return { kind: "outcome", outcome: ack };
-  }
-  if (progress.reply) {
-    await releaseSlot();
-    return { kind: "reply", reply: progress.reply, progress };
-  }
+  const start = await deps.redis.start(tenantId, message, deliveryKey, r.context.maxConcurrentRuns, historyLimit);
+  const { progress } = start;
+  if (progress.published) return { kind: "outcome", outcome: ack };
+  if (progress.reply) return { kind: "reply", reply: progress.reply, progress };
 
-  let history = firstHistory;
-  if (!release) {
-    release = await slots.acquire(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
+  let history = start.history;
+  let slot: SlotHold | null = start.slot;
+  if (!slot) {
+    slot = await slots.wait(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
     // Turns appended while this run waited belong in its prompt.
-    if (release) history = await loadHistory();
+    if (slot) history = await memory.load(tenantId, message, historyLimit);
   }
-  let reply: SettledReply;
-  if (!release) {
+  let thought: SettledReply;
+  if (!slot) {
     if (r.deliveryCount < deps.maxDeliver) {
       const outcome = retry(`tenant at its ${r.context.maxConcurrentRuns} concurrent runs`, 2_000 * r.deliveryCount);
       return { kind: "outcome", outcome };
     }
     // Out of redeliveries: tell the person rather than dead-letter their message silently.
-    reply = await state.settle(tenantId, deliveryKey, notice(REPLY_TEXTS.busy));
+    thought = notice(REPLY_TEXTS.busy);
   } else {
-    let thought: SettledReply;
     try {
       thought = await think(r, history, deps);
     } catch (error) {
-      await releaseSlot();
+      await slot.release().catch((err) => r.log.warn({ err }, "releasing the tenant slot failed; its lease will expire"));
       throw error;
     }
-    [reply] = await Promise.all([state.settle(tenantId, deliveryKey, thought), releaseSlot()]);
   }
-  return { kind: "reply", reply, progress: { ...progress, reply } };
+  const agent = r.context.agent;
+  const answered = thought.kind === "answer" && agent !== null;
+  const settlement = await deps.redis.settle({
+    tenantId,
+    message,
+    deliveryKey,
+    reply: thought,
+    slot,
+    turn: answered ? { turns: turnOf(r.item, thought), limit: agent.max_history_messages } : null,
+    countTokens: answered,
+  });
+  const { reply } = settlement;
+  if (settlement.tokensClaimed && agent) await countTokens(r, agent.id, reply, deps);
+  return {
+    kind: "reply",
+    reply,
+    progress: {
+      ...progress,
+      reply,
+      memoryAppended: progress.memoryAppended || settlement.memoryAppended,
+      tokensRecorded: progress.tokensRecorded || settlement.tokensClaimed,
+    },
+  };
 }
 
 /** Asks the agent's models (primary, then fallbacks), within the tenant's token budget. */
@@ -205,6 +222,7 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
   );
   const end = metrics.llmSeconds.startTimer();
   const outcome = await deps.pool.chat({
+    tenantId: r.item.tenantId,
     models: [agent.model, ...agent.fallback_models],
     messages,
     temperature: agent.temperature,
@@ -252,7 +270,7 @@ async function deliverReply(r: Run, progress: RunProgress, reply: SettledReply, 
   await deps.state.mark(item.tenantId, item.deliveryKey, "published");
 }
 
-/** Counts an answer's tokens once against the tenant's daily budget. */
+/** Counts an answer's tokens once against the tenant's daily budget (a redelivery's path: its settle step found the reply stored). */
 async function recordTokens(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
   const agent = r.context.agent;
   if (reply.kind !== "answer" || !agent || progress.tokensRecorded) return;
@@ -260,9 +278,15 @@ async function recordTokens(r: Run, progress: RunProgress, reply: SettledReply, 
   // Claim, then record: a concurrent duplicate cannot count the run twice. A crash between
   // the two loses one run's tokens, the cheaper error for a budget meant to stop runaway use.
   if (!(await deps.state.claim(tenantId, deliveryKey, "tokens"))) return;
+  await countTokens(r, agent.id, reply, deps);
+}
+
+/** Hands claimed tokens to the ledger and the cached spend; a refused write gives the claim back. */
+async function countTokens(r: Run, agentId: string, reply: SettledReply, deps: RunSteps): Promise<void> {
+  const { tenantId, deliveryKey } = r.item;
   const tokens = { prompt: reply.promptTokens, completion: reply.completionTokens };
   try {
-    await recordTokenUsage(deps.db, tenantId, agent.id, tokens);
+    await deps.tokens.add(tenantId, agentId, tokens);
   } catch (error) {
     await deps.state.unmark(tenantId, deliveryKey, "tokens").catch(() => {});
     throw error;
@@ -294,16 +318,18 @@ async function appendMemory(r: Run, progress: RunProgress, reply: SettledReply, 
   const agent = r.context.agent;
   if (reply.kind !== "answer" || !agent || progress.memoryAppended) return;
   const { tenantId, deliveryKey } = r.item;
-  await deps.memory.append(
-    tenantId,
-    r.item.message,
-    [
-      { role: "user", content: questionOf(r.item) },
-      { role: "assistant", content: reply.text },
-    ],
-    agent.max_history_messages,
-    { key: deps.state.key(tenantId, deliveryKey), field: "memory" },
-  );
+  await deps.memory.append(tenantId, r.item.message, turnOf(r.item, reply), agent.max_history_messages, {
+    key: deps.state.key(tenantId, deliveryKey),
+    field: "memory",
+  });
+}
+
+/** The turn a run adds to memory: the question and the answer. */
+function turnOf(item: WorkItem, reply: SettledReply): ChatMessage[] {
+  return [
+    { role: "user", content: questionOf(item) },
+    { role: "assistant", content: reply.text },
+  ];
 }
 
 /** The person's question without the channel's mention of the bot. */

@@ -1,4 +1,4 @@
-import { keyPart, redisKey } from "@konstruct/core";
+import { keyPart, redisKey, redisScript } from "@konstruct/core";
 import type { Redis } from "ioredis";
 
 /** The reply a run settled on, stored before any side effect so a redelivery never runs the model twice. */
@@ -25,6 +25,9 @@ export const RUN_FIELDS = { reply: "reply", tokens: "tokens", memory: "memory", 
 
 /** Redis hash per delivery key recording the steps of its run. */
 export interface RunState {
+  /** The connection its steps run on, shared by the run's combined steps (run-redis.ts). */
+  readonly redis: Redis;
+  readonly ttlSeconds: number;
   key(tenantId: string, deliveryKey: string): string;
   get(tenantId: string, deliveryKey: string): Promise<RunProgress>;
   /** Stores the reply unless one is already stored; returns the stored one (first writer wins). */
@@ -35,15 +38,23 @@ export interface RunState {
   unmark(tenantId: string, deliveryKey: string, field: "tokens"): Promise<void>;
 }
 
-const SETTLE = `
-redis.call('HSETNX', KEYS[1], 'reply', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return redis.call('HGET', KEYS[1], 'reply')`;
+// `settle_reply` is also part of the run's settle step (run-redis.ts).
+export const SETTLE_LUA = `
+local function settle_reply(run_hash, reply, ttl)
+  redis.call('HSETNX', run_hash, 'reply', reply)
+  redis.call('EXPIRE', run_hash, ttl)
+  return redis.call('HGET', run_hash, 'reply')
+end`;
+
+const SETTLE = redisScript(`${SETTLE_LUA}
+return settle_reply(KEYS[1], ARGV[1], ARGV[2])`);
 
 /** Redis-backed {@link RunState}. */
 export function createRunState(redis: Redis, ttlSeconds: number): RunState {
   const key = (tenantId: string, deliveryKey: string) => redisKey(tenantId, "idempotency", "run", keyPart(deliveryKey));
   return {
+    redis,
+    ttlSeconds,
     key,
     async get(tenantId, deliveryKey) {
       // HMGET of the known fields, not HGETALL: what is read is bounded by what this code
@@ -63,7 +74,7 @@ export function createRunState(redis: Redis, ttlSeconds: number): RunState {
       };
     },
     async settle(tenantId, deliveryKey, reply) {
-      const stored = (await redis.eval(SETTLE, 1, key(tenantId, deliveryKey), JSON.stringify(reply), ttlSeconds)) as string;
+      const stored = (await SETTLE(redis, [key(tenantId, deliveryKey)], [JSON.stringify(reply), ttlSeconds])) as string;
       return JSON.parse(stored) as SettledReply;
     },
     async claim(tenantId, deliveryKey, field) {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { redisKey } from "@konstruct/core";
+import { redisKey, redisScript } from "@konstruct/core";
 import type { Redis } from "ioredis";
 
 /**
@@ -11,47 +11,82 @@ import type { Redis } from "ioredis";
 export interface TenantSlots {
   /** Waits up to `waitMs` for a slot; returns a release function, or null when none came free. */
   acquire(tenantId: string, holder: string, limit: number, waitMs: number): Promise<(() => Promise<void>) | null>;
+  /** {@link acquire}, returning the held slot itself. */
+  wait(tenantId: string, holder: string, limit: number, waitMs: number): Promise<SlotHold | null>;
+  /**
+   * Keeps renewing a slot taken by a script of the caller's (`slot_acquire` within the run's
+   * first round trip); `stop` ends the renewal when the slot was freed by another script, and
+   * `release` frees it here.
+   */
+  hold(tenantId: string, holder: string): SlotHold;
+  /** The sorted set of a tenant's slots. */
+  key(tenantId: string): string;
+  readonly leaseMs: number;
 }
 
-const ACQUIRE = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local expiry = tonumber(ARGV[1]) + tonumber(ARGV[2])
-if redis.call('ZSCORE', KEYS[1], ARGV[4]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], expiry, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0`;
+/** A held slot, renewed until stopped or released. */
+export interface SlotHold {
+  stop(): void;
+  release(): Promise<void>;
+}
 
-const RENEW = `
+// `slot_acquire` is also part of the orchestrator's first round trip of a run (run-redis.ts).
+export const SLOT_ACQUIRE_LUA = `
+local function slot_acquire(key, now, lease_ms, limit, holder)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZSCORE', key, holder) or redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now + lease_ms, holder)
+    redis.call('PEXPIRE', key, lease_ms)
+    return 1
+  end
+  return 0
+end`;
+
+const ACQUIRE = redisScript(`${SLOT_ACQUIRE_LUA}
+return slot_acquire(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])`);
+
+const RENEW = redisScript(`
 if redis.call('ZADD', KEYS[1], 'XX', 'CH', tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return 1`;
+return 1`);
 
 /** Redis-backed {@link TenantSlots}; `leaseMs` bounds how long a dead replica can hold a slot. */
 export function createTenantSlots(redis: Redis, options: { leaseMs: number; pollMs?: number; now?: () => number }): TenantSlots {
   const now = options.now ?? Date.now;
   const pollMs = options.pollMs ?? 100;
-  return {
-    async acquire(tenantId, holder, limit, waitMs) {
-      const key = redisKey(tenantId, "concurrency", "runs");
-      const deadline = now() + waitMs;
-      for (;;) {
-        const got = Number(await redis.eval(ACQUIRE, 1, key, now(), options.leaseMs, limit, holder));
-        if (got === 1) break;
-        if (now() >= deadline) return null;
-        await sleep(pollMs / 2 + Math.random() * pollMs);
-      }
-      const renew = setInterval(
-        () => void redis.eval(RENEW, 1, key, now(), options.leaseMs, holder).catch(() => {}),
-        Math.max(250, options.leaseMs / 3),
-      );
-      renew.unref();
-      return async () => {
+  const key = (tenantId: string) => redisKey(tenantId, "concurrency", "runs");
+  const hold = (tenantId: string, holder: string): SlotHold => {
+    const renew = setInterval(
+      () => void RENEW(redis, [key(tenantId)], [now(), options.leaseMs, holder]).catch(() => {}),
+      Math.max(250, options.leaseMs / 3),
+    );
+    renew.unref();
+    return {
+      stop: () => clearInterval(renew),
+      async release() {
         clearInterval(renew);
-        await redis.zrem(key, holder);
-      };
+        await redis.zrem(key(tenantId), holder);
+      },
+    };
+  };
+  const wait = async (tenantId: string, holder: string, limit: number, waitMs: number): Promise<SlotHold | null> => {
+    const deadline = now() + waitMs;
+    for (;;) {
+      const got = Number(await ACQUIRE(redis, [key(tenantId)], [now(), options.leaseMs, limit, holder]));
+      if (got === 1) return hold(tenantId, holder);
+      if (now() >= deadline) return null;
+      await sleep(pollMs / 2 + Math.random() * pollMs);
+    }
+  };
+  return {
+    key,
+    leaseMs: options.leaseMs,
+    hold,
+    wait,
+    async acquire(tenantId, holder, limit, waitMs) {
+      const held = await wait(tenantId, holder, limit, waitMs);
+      return held ? () => held.release() : null;
     },
   };
 }

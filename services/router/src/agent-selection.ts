@@ -10,11 +10,24 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+// Compiled once per name: a Unicode-aware RegExp per agent per message was a visible share of
+// the router's CPU. No `g` flag, so a cached pattern keeps no state between messages.
+const patterns = new Map<string, RegExp>();
+function patternFor(name: string): RegExp {
+  let pattern = patterns.get(name);
+  if (!pattern) {
+    pattern = new RegExp(`(?:^|[^\\p{L}\\p{N}_@])@?(${escapeRegExp(name)})(?=$|[^\\p{L}\\p{N}_])`, "iu");
+    if (patterns.size >= 10_000) patterns.clear();
+    patterns.set(name, pattern);
+  }
+  return pattern;
+}
+
 /** Position of the first whole-word, case-insensitive occurrence of `name` (optionally `@name`), or -1. */
 function addressAt(text: string, name: string): number {
   const trimmed = name.trim();
   if (trimmed === "") return -1;
-  const pattern = new RegExp(`(?:^|[^\\p{L}\\p{N}_@])@?(${escapeRegExp(trimmed)})(?=$|[^\\p{L}\\p{N}_])`, "iu");
+  const pattern = patternFor(trimmed);
   const match = pattern.exec(text);
   return match ? match.index + match[0].length - (match[1]?.length ?? 0) : -1;
 }

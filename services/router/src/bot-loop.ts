@@ -1,4 +1,4 @@
-import { type KonstructMessage, keyPart, redisKey } from "@konstruct/core";
+import { type KonstructMessage, keyPart, redisKey, redisScript } from "@konstruct/core";
 import type { Redis } from "ioredis";
 
 /**
@@ -14,19 +14,31 @@ export interface BotLoopGuard {
 
 // INCR and the first PEXPIRE in one script, so a crash between them cannot leave a counter
 // without expiry that would silence the pair forever.
-const SPEND = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`;
+// `bot_spend` is also part of the router's admission script (admission.ts).
+export const BOT_SPEND_LUA = `
+local function bot_spend(key, window_ms)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, window_ms) end
+  return n
+end`;
+
+const SPEND = redisScript(`${BOT_SPEND_LUA}
+return bot_spend(KEYS[1], ARGV[1])`);
+
+/** The budget key of the pair (our bot, the sending bot); null for a message from a person. */
+export function botLoopKey(tenantId: string, message: KonstructMessage): string | null {
+  if (!message.sender.isBot) return null;
+  const ours = message.channel.botUserId ?? "none";
+  return redisKey(tenantId, "botloop", message.channelType, keyPart(ours), keyPart(message.sender.id));
+}
 
 /** A Redis-backed {@link BotLoopGuard}, shared by every router replica. */
 export function createBotLoopGuard(redis: Redis, budget: number, windowSeconds: number): BotLoopGuard {
   return {
     async allow(tenantId, message) {
-      if (!message.sender.isBot) return true;
-      const ours = message.channel.botUserId ?? "none";
-      const key = redisKey(tenantId, "botloop", message.channelType, keyPart(ours), keyPart(message.sender.id));
-      const spent = Number(await redis.eval(SPEND, 1, key, windowSeconds * 1000));
+      const key = botLoopKey(tenantId, message);
+      if (key === null) return true;
+      const spent = Number(await SPEND(redis, [key], [windowSeconds * 1000]));
       return spent <= budget;
     },
   };

@@ -20,7 +20,8 @@ export interface EngagedThreads {
   markEngaged(tenantId: string, message: KonstructMessage): Promise<void>;
 }
 
-function threadKey(tenantId: string, message: KonstructMessage): string {
+/** The key marking a thread the bot takes part in. */
+export function threadKey(tenantId: string, message: KonstructMessage): string {
   const { channelType, channel, threadId } = message;
   return redisKey(tenantId, "engaged", channelType, keyPart(channel.workspaceId), keyPart(channel.channelId), keyPart(threadId));
 }

@@ -1,4 +1,4 @@
-import { type KonstructMessage, keyPart, redisKey } from "@konstruct/core";
+import { type KonstructMessage, keyPart, redisKey, redisScript } from "@konstruct/core";
 import type { Redis } from "ioredis";
 
 /** What the router decided for a delivery, remembered so a redelivery repeats it instead of deciding again. */
@@ -35,31 +35,54 @@ export interface Idempotency {
   done(tenantId: string, deliveryKey: string): Promise<void>;
 }
 
-const CLAIM = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'done' then return {'done'} end
-local owner = redis.call('GET', KEYS[2])
-if owner and owner ~= ARGV[4] then return {'duplicate-post'} end
-local decision = redis.call('HGET', KEYS[1], 'decision')
-if decision then return {'decided', decision} end
-if state == 'pending' and tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') > tonumber(ARGV[1]) then
-  return {'busy'}
-end
-redis.call('HSET', KEYS[1], 'state', 'pending', 'lease', tonumber(ARGV[1]) + tonumber(ARGV[2]))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])
-return {'claimed'}`;
+// `claim_delivery` is also part of the router's admission script (admission.ts).
+export const CLAIM_LUA = `
+local function claim_delivery(delivery_hash, post_key, now, lease_ms, ttl_seconds, delivery_key)
+  local state = redis.call('HGET', delivery_hash, 'state')
+  if state == 'done' then return {'done'} end
+  local owner = redis.call('GET', post_key)
+  if owner and owner ~= delivery_key then return {'duplicate-post'} end
+  local decision = redis.call('HGET', delivery_hash, 'decision')
+  if decision then return {'decided', decision} end
+  if state == 'pending' and tonumber(redis.call('HGET', delivery_hash, 'lease') or '0') > now then
+    return {'busy'}
+  end
+  redis.call('HSET', delivery_hash, 'state', 'pending', 'lease', now + lease_ms)
+  redis.call('EXPIRE', delivery_hash, ttl_seconds)
+  redis.call('SET', post_key, delivery_key, 'EX', ttl_seconds)
+  return {'claimed'}
+end`;
+
+const CLAIM = redisScript(`${CLAIM_LUA}
+return claim_delivery(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4])`);
 
 // HSETNX: when two handlers race past a lapsed lease, the first decision wins and both publish it.
-const DECIDE = `
+const DECIDE = redisScript(`
 redis.call('HSETNX', KEYS[1], 'decision', ARGV[1])
-return redis.call('HGET', KEYS[1], 'decision')`;
+return redis.call('HGET', KEYS[1], 'decision')`);
 
-function deliveryHash(tenantId: string, deliveryKey: string): string {
+/** Reads a claim script's reply. */
+export function claimOf(reply: [string, string?]): DeliveryClaim {
+  switch (reply[0]) {
+    case "decided":
+      return { kind: "decided", decision: JSON.parse(reply[1] ?? "{}") as RouteDecision };
+    case "done":
+    case "duplicate-post":
+    case "busy":
+    case "claimed":
+      return { kind: reply[0] };
+    default:
+      throw new Error(`unexpected idempotency claim reply ${JSON.stringify(reply[0])}`);
+  }
+}
+
+/** The hash recording a delivery's state, lease and decision. */
+export function deliveryHash(tenantId: string, deliveryKey: string): string {
   return redisKey(tenantId, "idempotency", "delivery", keyPart(deliveryKey));
 }
 
-function postKey(tenantId: string, message: KonstructMessage): string {
+/** Which delivery claimed a post (channel + message id). */
+export function postKey(tenantId: string, message: KonstructMessage): string {
   const { channelType, channel } = message;
   return redisKey(
     tenantId,
@@ -80,30 +103,15 @@ export function createIdempotency(
   const now = options.now ?? Date.now;
   return {
     async claim(tenantId, message, deliveryKey) {
-      const reply = (await redis.eval(
-        CLAIM,
-        2,
-        deliveryHash(tenantId, deliveryKey),
-        postKey(tenantId, message),
-        now(),
-        options.leaseMs,
-        options.ttlSeconds,
-        deliveryKey,
+      const reply = (await CLAIM(
+        redis,
+        [deliveryHash(tenantId, deliveryKey), postKey(tenantId, message)],
+        [now(), options.leaseMs, options.ttlSeconds, deliveryKey],
       )) as [string, string?];
-      switch (reply[0]) {
-        case "decided":
-          return { kind: "decided", decision: JSON.parse(reply[1] ?? "{}") as RouteDecision };
-        case "done":
-        case "duplicate-post":
-        case "busy":
-        case "claimed":
-          return { kind: reply[0] };
-        default:
-          throw new Error(`unexpected idempotency claim reply ${JSON.stringify(reply[0])}`);
-      }
+      return claimOf(reply);
     },
     async decide(tenantId, deliveryKey, decision) {
-      const stored = (await redis.eval(DECIDE, 1, deliveryHash(tenantId, deliveryKey), JSON.stringify(decision))) as string;
+      const stored = (await DECIDE(redis, [deliveryHash(tenantId, deliveryKey)], [JSON.stringify(decision)])) as string;
       return JSON.parse(stored) as RouteDecision;
     },
     async done(tenantId, deliveryKey) {

@@ -1,3 +1,5 @@
+export type { Admission, AdmissionRequest, RouterAdmission, RouterAdmissionOptions } from "./admission.ts";
+export { createRouterAdmission } from "./admission.ts";
 // Moved to core (the orchestrator listens too); re-exported so the router's surface is unchanged.
 export type { AgentChoice } from "./agent-selection.ts";
 export { selectAgent } from "./agent-selection.ts";

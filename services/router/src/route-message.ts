@@ -14,13 +14,12 @@ import {
   type WorkItem,
   workSubject,
 } from "@konstruct/core";
+import type { RouterAdmission } from "./admission.ts";
 import { selectAgent } from "./agent-selection.ts";
 import { isOwnMessage } from "./bot-filter.ts";
-import type { BotLoopGuard } from "./bot-loop.ts";
-import { type EngagedThreads, engagementOf } from "./engagement.ts";
+import { directEngagement, type EngagedThreads } from "./engagement.ts";
 import type { Idempotency, RouteDecision } from "./idempotency.ts";
 import type { RouterMetrics } from "./metrics.ts";
-import type { RateLimiter } from "./rate-limit.ts";
 import type { TenantProfile, TenantResolver } from "./tenant-resolver.ts";
 
 /** Publishes JSON to JetStream with a msgID (server-side de-duplication). */
@@ -29,10 +28,10 @@ export type Publish = (subject: string, value: unknown, msgId: string) => Promis
 /** What {@link createRouteHandler} needs. */
 export interface RouteDeps {
   directory: TenantResolver;
+  /** Engaged thread, claim, bot-loop budget, rate limit and decision in one step (admission.ts). */
+  admission: RouterAdmission;
   threads: EngagedThreads;
-  botLoop: BotLoopGuard;
   idempotency: Idempotency;
-  rateLimiter: RateLimiter;
   publish: Publish;
   metrics: RouterMetrics;
   log: Logger;
@@ -49,20 +48,18 @@ export interface InboundDelivery {
 }
 
 /**
- * The router's handler: validate → resolve tenant → drop our own messages → engagement →
- * idempotency claim → decide (bot-loop budget, rate limit, agent) → publish → done.
+ * The router's handler: validate → resolve tenant → drop our own messages → admission
+ * (engaged thread, idempotency claim, bot-loop budget, rate limit, decision) → publish → done.
  *
- * The stateful counters (bot-loop budget, rate limit) run after the claim and their verdict
- * is stored with it, so a redelivery repeats the verdict instead of spending budget twice.
- * "done" is written only after the publish succeeded.
+ * Admission is one Redis script (admission.ts): the stateful counters run only after the claim
+ * and their verdict is stored with it, so a redelivery repeats the verdict instead of spending
+ * budget twice. The agent is chosen beforehand (no state), and used only when the counters
+ * admit the message. "done" is written only after the publish succeeded.
  */
 export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery) => Promise<Disposition> {
-  const { directory, threads, botLoop, idempotency, rateLimiter, publish, metrics } = deps;
+  const { directory, admission, threads, idempotency, publish, metrics } = deps;
 
-  const decide = async (message: KonstructMessage, profile: TenantProfile): Promise<RouteDecision> => {
-    if (!(await botLoop.allow(profile.tenantId, message))) return { kind: "bot-loop" };
-    const rate = await rateLimiter.check(profile.tenantId, profile.messagesPerMinute);
-    if (!rate.allowed) return rate.notify ? { kind: "notice" } : { kind: "limited" };
+  const agentFor = (message: KonstructMessage, profile: TenantProfile): RouteDecision => {
     const text = questionText(message.channelType, message.content.text, message.channel.botUserId);
     const choice = selectAgent(profile.agents, text, profile.connection.name);
     return choice ? { kind: "work", agentId: choice.agent.id } : { kind: "no-agent" };
@@ -129,33 +126,41 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
       count("own-message");
       return ack;
     }
-    const engagement = await engagementOf(message, profile.tenantId, threads);
-    if (!engagement) {
+    // A DM or a mention engages without state; anything else only in a thread the bot is in.
+    const direct = directEngagement(message);
+    const admitted = await admission.admit({
+      tenantId: profile.tenantId,
+      message,
+      deliveryKey: key,
+      needsEngagedThread: direct === null,
+      messagesPerMinute: profile.messagesPerMinute,
+      decision: agentFor(message, profile),
+    });
+    if (admitted.kind === "not-engaged") {
       // Not a DM, no mention of the bot, not a thread it takes part in: someone else's conversation.
       deps.log.debug({ ...context, reason: "not-engaged" }, "message dropped");
       count("not-engaged");
       return ack;
     }
-    const claim = await idempotency.claim(profile.tenantId, message, key);
-    if (claim.kind === "done" || claim.kind === "duplicate-post") {
-      deps.log.debug({ ...context, reason: "duplicate", claim: claim.kind }, "message dropped");
+    const engagement = direct ?? "thread";
+    if (admitted.kind === "done" || admitted.kind === "duplicate-post") {
+      deps.log.debug({ ...context, reason: "duplicate", claim: admitted.kind }, "message dropped");
       count("duplicate");
       return ack;
     }
-    if (claim.kind === "busy") {
+    if (admitted.kind === "busy") {
       deps.log.debug({ ...context, reason: "busy" }, "message deferred: another handler holds this delivery");
       count("busy");
       return retry("another handler holds this delivery", 2_000);
     }
-    const decision =
-      claim.kind === "decided" ? claim.decision : await idempotency.decide(profile.tenantId, key, await decide(message, profile));
+    const { decision } = admitted;
     await execute(message, profile, key, decision);
     await finish(message, profile.tenantId, key, decision);
     // Work routed to an agent logs at debug: a line per message is a measurable share of the
     // router's CPU under load, and the orchestrator's "reply published" records each of those runs.
     // Every other decision (limited, bot loop, no agent) has no later line, so it stays at info.
     const level = decision.kind === "work" ? "debug" : "info";
-    deps.log[level]({ ...context, engagement, decision, redelivered: claim.kind === "decided" }, "message routed");
+    deps.log[level]({ ...context, engagement, decision, redelivered: admitted.kind === "decided" }, "message routed");
     count(decision.kind === "work" ? "routed" : decision.kind);
     return ack;
   };

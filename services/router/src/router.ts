@@ -2,11 +2,10 @@ import { CONSUMERS, type ConsumerSpec, createConsumerLoop, type Database, type L
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
-import { createBotLoopGuard } from "./bot-loop.ts";
+import { createRouterAdmission } from "./admission.ts";
 import { createEngagedThreads } from "./engagement.ts";
 import { createIdempotency } from "./idempotency.ts";
 import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
-import { createRateLimiter } from "./rate-limit.ts";
 import { createRouteHandler } from "./route-message.ts";
 import { createTenantResolver, type TenantResolver } from "./tenant-resolver.ts";
 
@@ -69,10 +68,14 @@ export function createRouter(deps: RouterDeps): Router {
   const directory = createTenantResolver({ db: deps.db, ttlMs: settings.tenantCacheTtlMs });
   const handle = createRouteHandler({
     directory,
+    admission: createRouterAdmission(deps.redis, {
+      idempotencyTtlSeconds: settings.idempotencyTtlSeconds,
+      leaseMs: settings.ackWaitMs,
+      botLoopBudget: settings.botLoopBudget,
+      botLoopWindowSeconds: settings.botLoopWindowSeconds,
+    }),
     threads: createEngagedThreads(deps.redis, settings.engagedThreadTtlSeconds),
-    botLoop: createBotLoopGuard(deps.redis, settings.botLoopBudget, settings.botLoopWindowSeconds),
     idempotency: createIdempotency(deps.redis, { ttlSeconds: settings.idempotencyTtlSeconds, leaseMs: settings.ackWaitMs }),
-    rateLimiter: createRateLimiter(deps.redis),
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
     metrics,
     log,

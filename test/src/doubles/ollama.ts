@@ -22,6 +22,11 @@ export interface OllamaDoubleOptions {
   models?: readonly string[];
   /** Models that fail, and how. */
   failures?: Readonly<Record<string, OllamaFailure>>;
+  /**
+   * Requests served at once, as Ollama's `OLLAMA_NUM_PARALLEL`: the rest wait in arrival order,
+   * as they do in front of a real GPU. Unlimited by default.
+   */
+  parallel?: number;
   port?: number;
 }
 
@@ -64,6 +69,17 @@ export async function startOllamaDouble(options: OllamaDoubleOptions = {}): Prom
   const failures = new Map<string, OllamaFailure>(Object.entries(options.failures ?? {}));
   const requests: OllamaChatLogEntry[] = [];
   const hung = new Set<ServerResponse>();
+  const parallel = options.parallel ?? Number.POSITIVE_INFINITY;
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const admit = async () => {
+    if (running >= parallel) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+  };
+  const leave = () => {
+    running--;
+    waiting.shift()?.();
+  };
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
     const text = JSON.stringify(body);
@@ -91,7 +107,12 @@ export async function startOllamaDouble(options: OllamaDoubleOptions = {}): Prom
       return json(res, 400, { error: "model is required" });
     }
     const failure = failures.get(model);
-    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    await admit();
+    try {
+      if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    } finally {
+      leave();
+    }
     if (failure === "hang") {
       hung.add(res);
       res.on("close", () => hung.delete(res));

@@ -1,5 +1,6 @@
 import type { OutboundReply } from "@konstruct/core";
 import {
+  type FetchFunction,
   LogLevel,
   WebAPIHTTPError,
   WebAPIPlatformError,
@@ -7,6 +8,7 @@ import {
   WebAPIRequestError,
   WebClient,
 } from "@slack/web-api";
+import { createKeepAliveFetch } from "../keep-alive-fetch.ts";
 import type { PostResult, ReplySender } from "../reply-protocol.ts";
 import type { SlackConnection, SlackConnectionStore } from "./connections.ts";
 
@@ -54,6 +56,8 @@ export interface SlackSenderOptions {
   slackApiUrl: string;
   /** Timeout of one Slack call. */
   callTimeoutMs?: number;
+  /** The HTTP client under every WebClient; by default one keep-alive agent per sender (keep-alive-fetch.ts). */
+  fetch?: FetchFunction;
 }
 
 /** A Slack error as the reply protocol sees it. */
@@ -87,6 +91,7 @@ export function slackPostFailure(error: unknown): PostResult {
  */
 export function createSlackSender(options: SlackSenderOptions): ReplySender<SlackConnection> {
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  const fetch = options.fetch ?? createKeepAliveFetch().fetch;
   const clients = new Map<string, WebClient>();
   const clientFor = (token: string): WebClient => {
     let client = clients.get(token);
@@ -97,6 +102,7 @@ export function createSlackSender(options: SlackSenderOptions): ReplySender<Slac
         retryConfig: { retries: 0 },
         timeout: callTimeoutMs,
         logLevel: LogLevel.ERROR,
+        fetch,
       });
       if (clients.size >= 1_000) clients.delete(clients.keys().next().value as string);
       clients.set(token, client);

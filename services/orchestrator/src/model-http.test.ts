@@ -1,0 +1,150 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTcpServer } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { LlmError } from "./llm-error.ts";
+import type { LlmProvider } from "./llm-provider.ts";
+import { createOllamaProvider } from "./ollama-provider.ts";
+import { createOpenAiProvider } from "./openai-provider.ts";
+
+type Handler = (req: IncomingMessage, body: unknown, res: ServerResponse) => void;
+
+/** A model server on loopback that counts the TCP connections its clients open. */
+async function modelServer(handler: Handler) {
+  let connections = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => handler(req, JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}"), res));
+  });
+  server.on("connection", () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get connections() {
+      return connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const json = (res: ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+};
+
+const ask = (provider: LlmProvider, model = "m", timeoutMs = 2_000) =>
+  provider.chat({ model, messages: [{ role: "user", content: "hi" }], temperature: 0, timeoutMs });
+
+async function failureOf(call: Promise<unknown>): Promise<LlmError> {
+  const error = await call.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(LlmError);
+  return error as LlmError;
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of cleanup.splice(0)) await close();
+});
+
+const PROVIDERS = {
+  ollama: {
+    make: (url: string) => createOllamaProvider(url),
+    answer: (model: string) => ({
+      model,
+      message: { role: "assistant", content: "hello" },
+      done: true,
+      prompt_eval_count: 3,
+      eval_count: 2,
+    }),
+    error: (message: string) => ({ error: message }),
+  },
+  openai: {
+    make: (url: string) => createOpenAiProvider(url, "sk-test"),
+    answer: (model: string) => ({
+      model,
+      choices: [{ message: { role: "assistant", content: "hello" } }],
+      usage: { prompt_tokens: 3, completion_tokens: 2 },
+    }),
+    error: (message: string) => ({ error: { message } }),
+  },
+} as const;
+
+describe.each(Object.entries(PROVIDERS))("the %s provider over kept-alive connections", (_name, kind) => {
+  it("answers 50 calls in a row over kept-alive connections", async () => {
+    const server = await modelServer((_req, body, res) => json(res, 200, kind.answer((body as { model: string }).model)));
+    const provider = kind.make(server.url);
+    cleanup.push(server.close, () => provider.close?.() ?? Promise.resolve());
+    for (let i = 0; i < 50; i++) {
+      expect(await ask(provider)).toEqual({ text: "hello", model: "m", promptTokens: 3, completionTokens: 2 });
+    }
+    // undici opens a second socket while the first response is being released, then reuses both.
+    expect(server.connections).toBeLessThanOrEqual(2);
+  });
+
+  it("maps statuses and transport failures to the pool's failure kinds", async () => {
+    const server = await modelServer((req, body, res) => {
+      const model = (body as { model: string }).model;
+      if (model === "missing") json(res, 404, kind.error(`model "${model}" not found`));
+      else if (model === "broken") json(res, 500, kind.error("runner crashed"));
+      else if (model === "busy") json(res, 429, kind.error("slow down"));
+      else if (model === "bad") json(res, 400, kind.error("bad temperature"));
+      else if (model === "html") {
+        res.writeHead(502, { "content-type": "text/html" });
+        res.end("<html>bad gateway</html>");
+      } else if (model === "empty") json(res, 200, {});
+      else if (model === "reset") req.socket.destroy();
+      // "hang": never answers.
+    });
+    const provider = kind.make(server.url);
+    cleanup.push(server.close, () => provider.close?.() ?? Promise.resolve());
+
+    const missing = await failureOf(ask(provider, "missing"));
+    expect([missing.failure, missing.retryable]).toEqual(["model-not-found", false]);
+    expect(missing.message).toContain('model "missing" not found');
+    expect((await failureOf(ask(provider, "broken"))).failure).toBe("server");
+    expect((await failureOf(ask(provider, "busy"))).failure).toBe("server");
+    expect((await failureOf(ask(provider, "bad"))).failure).toBe("rejected");
+    const html = await failureOf(ask(provider, "html"));
+    expect([html.failure, html.message]).toEqual(["server", "model html: HTTP 502"]);
+    expect((await failureOf(ask(provider, "empty"))).failure).toBe("bad-response");
+    expect((await failureOf(ask(provider, "reset"))).failure).toBe("unreachable");
+    const started = Date.now();
+    const hang = await failureOf(ask(provider, "hang", 200));
+    expect([hang.failure, hang.retryable]).toEqual(["timeout", true]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("calls a refused port unreachable", async () => {
+    const tcp = createTcpServer();
+    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+    const { port } = tcp.address() as { port: number };
+    await new Promise((resolve) => tcp.close(resolve));
+    const provider = kind.make(`http://127.0.0.1:${port}`);
+    cleanup.push(() => provider.close?.() ?? Promise.resolve());
+    const refused = await failureOf(ask(provider));
+    expect([refused.failure, refused.retryable]).toEqual(["unreachable", true]);
+    expect(refused.message).toContain("ECONNREFUSED");
+  });
+});
+
+describe("the OpenAI-compatible provider", () => {
+  it("sends the API key as a bearer token", async () => {
+    const seen: (string | undefined)[] = [];
+    const server = await modelServer((req, _body, res) => {
+      seen.push(req.headers.authorization);
+      json(res, 200, PROVIDERS.openai.answer("m"));
+    });
+    const provider = PROVIDERS.openai.make(`${server.url}/v1`);
+    cleanup.push(server.close, () => provider.close?.() ?? Promise.resolve());
+    await ask(provider);
+    expect(seen).toEqual(["Bearer sk-test"]);
+  });
+});
