@@ -1,14 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:net";
-import {
-  createChannels,
-  createRedisReplyLedger,
-  installStateKey,
-  signInstallState,
-  verifyInstallState,
-} from "@konstruct/channels/gateway";
-import { connectNats, type Database, decryptSecret, ensureJetStream, outboundConsumer, parseSecretKey } from "@konstruct/core";
-import { buildApp, createJetStreamPublisher, createMetrics, type GatewayMetrics, startOutboundWorkers } from "@konstruct/gateway";
+import { installStateKey, signInstallState, verifyInstallState } from "@konstruct/channels/gateway";
+import { type Database, decryptSecret, parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
   type OllamaDouble,
@@ -21,13 +14,10 @@ import {
   type TestDatabase,
   type TestNats,
 } from "@konstruct/testkit";
-import { jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
+import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
 
 // "Add to Slack" end to end: the gateway's install and callback routes, the Slack double's
 // consent page and oauth.v2.access, the installation stored in real PostgreSQL (under RLS,
@@ -50,7 +40,7 @@ let nats: TestNats;
 let ollama: OllamaDouble;
 let slack: SlackApiDouble;
 let pipeline: InProcessPipeline;
-let gateway: { url: string; nc: NatsConnection; metrics: GatewayMetrics; stop(): Promise<void> };
+let gateway: ChannelGateway;
 let acme: OAuthTenant;
 let globex: OAuthTenant;
 let initech: OAuthTenant;
@@ -64,51 +54,14 @@ async function seedOAuthTenant(admin: Kysely<Database>, name: string): Promise<O
     teamId: `T${suffix.toUpperCase()}${name.slice(0, 3).toUpperCase()}`,
     prompt: `You are ${name} helper,`,
   };
-  await admin
-    .insertInto("tenants")
-    .values({
-      id: tenant.tenantId,
-      name: `${name}-${suffix}`,
-      display_name: name,
-      namespace: `konstruct-${name}-${suffix}`,
-      messages_per_minute: 600,
-      max_concurrent_runs: 8,
-      tokens_per_day: 10_000_000,
-      updated_at: new Date(),
-    })
-    .execute();
-  // What the operator writes for `{ type: slack, externalId: <team>, install: oauth }`: the
-  // connection, claiming the workspace, with no credentials until someone installs the app.
-  await admin
-    .insertInto("channel_connections")
-    .values({
-      id: tenant.connectionId,
-      tenant_id: tenant.tenantId,
-      name: "slack",
-      channel_type: "slack",
-      external_id: tenant.teamId,
-      credentials: null,
-      settings: JSON.stringify({ install: "oauth" }),
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("agents")
-    .values({
-      tenant_id: tenant.tenantId,
-      name: "helper",
-      display_name: `${name} helper`,
-      role: "Support",
-      system_prompt: `You answer for ${name}.`,
-      model: "llama3.2",
-      fallback_models: [],
-      temperature: 0.2,
-      max_history_messages: 20,
-      is_default: true,
-      channels: [],
-      updated_at: new Date(),
-    })
-    .execute();
+  await seedChannelTenant(admin, SECRET_KEY, name, {
+    type: "slack",
+    tenantId: tenant.tenantId,
+    connectionId: tenant.connectionId,
+    externalId: tenant.teamId,
+    credentials: null,
+    settings: { install: "oauth" },
+  });
   return tenant;
 }
 
@@ -120,46 +73,21 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startSlackGateway() {
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const nc = await connectNats(nats.url, "slack-oauth-gateway-test");
-  const js = jetstream(nc);
-  const { jetstreamManager } = await import("@nats-io/jetstream");
-  await ensureJetStream(await jetstreamManager(nc), [{ ...outboundConsumer("slack"), ackWaitMs: 5_000 }]);
-  const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 1 });
-  const metrics = createMetrics();
+async function startSlackGateway(): Promise<ChannelGateway> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const all = await createChannels({
+  return startChannelGateway({
+    type: "slack",
+    natsUrl: nats.url,
     db: db.app,
-    redis,
     secretKey: SECRET_KEY,
-    publisher: createJetStreamPublisher(js, { timeoutMs: 5_000 }),
-    ledger: createRedisReplyLedger(redis),
-    metrics,
-    log,
     settings: {
       slackSigningSecret: PLATFORM_SECRET,
       slackApiUrl: slack.url,
-      staleClaimMs: 1_000,
       slackOAuth: { ...OAUTH, redirectUrl: `${url}/webhooks/slack/oauth/callback`, authorizeUrl: slack.authorizeUrl },
     },
+    port,
   });
-  const channels = all.filter((channel) => channel.type === "slack");
-  const app = await buildApp({ channels, metrics, readiness: [], log });
-  const workers = await startOutboundWorkers({ js, channels, concurrency: 4, log });
-  await app.listen({ port, host: "127.0.0.1" });
-  return {
-    url,
-    nc,
-    metrics,
-    async stop() {
-      await app.close();
-      await workers.stop();
-      await nc.drain().catch(() => {});
-      await redis.quit().catch(() => {});
-    },
-  };
 }
 
 beforeAll(async () => {

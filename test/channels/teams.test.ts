@@ -1,15 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
-import {
-  connectNats,
-  type Database,
-  encryptSecret,
-  ensureJetStream,
-  outboundConsumer,
-  parseSecretKey,
-  STREAMS,
-} from "@konstruct/core";
-import { buildApp, createJetStreamPublisher, createMetrics, type GatewayMetrics, startOutboundWorkers } from "@konstruct/gateway";
+import { type Database, parseSecretKey, STREAMS } from "@konstruct/core";
 import {
   createTestDatabase,
   type OllamaDouble,
@@ -22,13 +12,10 @@ import {
   type TestDatabase,
   type TestNats,
 } from "@konstruct/testkit";
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
+import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
 
 // Microsoft Teams end to end: the gateway's Teams channel (messaging endpoint and outbound
 // worker), the real router and orchestrator in-process over a private NATS, real PostgreSQL and
@@ -52,14 +39,13 @@ let nats: TestNats;
 let ollama: OllamaDouble;
 let teams: TeamsApiDouble;
 let pipeline: InProcessPipeline;
-let gateway: { url: string; nc: NatsConnection; jsm: JetStreamManager; metrics: GatewayMetrics; stop(): Promise<void> };
+let gateway: ChannelGateway;
 let acme: TeamsTenant;
 let globex: TeamsTenant;
 let nextActivity = 1_700_000_000_000;
 
 async function seedTeamsTenant(admin: Kysely<Database>, name: string): Promise<TeamsTenant> {
   const tenantId = randomUUID();
-  const suffix = randomBytes(4).toString("hex");
   const tenant: TeamsTenant = {
     tenantId,
     connectionId: randomUUID(),
@@ -67,71 +53,23 @@ async function seedTeamsTenant(admin: Kysely<Database>, name: string): Promise<T
     appPassword: randomBytes(24).toString("base64url"),
     prompt: `You are ${name} helper,`,
   };
-  await admin
-    .insertInto("tenants")
-    .values({
-      id: tenantId,
-      name: `${name}-${suffix}`,
-      display_name: name,
-      namespace: `konstruct-${name}-${suffix}`,
-      messages_per_minute: 600,
-      max_concurrent_runs: 8,
-      tokens_per_day: 10_000_000,
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("channel_connections")
-    .values({
-      id: tenant.connectionId,
-      tenant_id: tenantId,
-      name: "teams",
-      channel_type: "teams",
-      external_id: tenant.appId,
-      credentials: encryptSecret(SECRET_KEY, tenantId, JSON.stringify({ appPassword: tenant.appPassword })),
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("agents")
-    .values({
-      tenant_id: tenantId,
-      name: "helper",
-      display_name: `${name} helper`,
-      role: "Support",
-      system_prompt: `You answer for ${name}.`,
-      model: "llama3.2",
-      fallback_models: [],
-      temperature: 0.2,
-      max_history_messages: 20,
-      is_default: true,
-      channels: [],
-      updated_at: new Date(),
-    })
-    .execute();
+  await seedChannelTenant(admin, SECRET_KEY, name, {
+    type: "teams",
+    tenantId: tenant.tenantId,
+    connectionId: tenant.connectionId,
+    externalId: tenant.appId,
+    credentials: { appPassword: tenant.appPassword },
+  });
   return tenant;
 }
 
-async function startTeamsGateway() {
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const nc = await connectNats(nats.url, "teams-gateway-test");
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  await ensureJetStream(jsm, [{ ...outboundConsumer("teams"), ackWaitMs: 5_000 }]);
-  const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 1 });
-  const metrics = createMetrics();
-  const all = await createChannels({
+function startTeamsGateway(): Promise<ChannelGateway> {
+  return startChannelGateway({
+    type: "teams",
+    natsUrl: nats.url,
     db: db.app,
-    redis,
     secretKey: SECRET_KEY,
-    publisher: createJetStreamPublisher(js, { timeoutMs: 5_000 }),
-    ledger: createRedisReplyLedger(redis),
-    metrics,
-    log,
     settings: {
-      slackSigningSecret: "unused-platform-secret",
-      slackApiUrl: "http://127.0.0.1:9/api/",
-      staleClaimMs: 1_000,
       teams: {
         openIdMetadataUrl: teams.openIdMetadataUrl,
         loginUrl: teams.url,
@@ -140,22 +78,6 @@ async function startTeamsGateway() {
       },
     },
   });
-  const channels = all.filter((channel) => channel.type === "teams");
-  const app = await buildApp({ channels, metrics, readiness: [], log });
-  const workers = await startOutboundWorkers({ js, channels, concurrency: 4, log });
-  const url = await app.listen({ port: 0, host: "127.0.0.1" });
-  return {
-    url,
-    nc,
-    jsm,
-    metrics,
-    async stop() {
-      await app.close();
-      await workers.stop();
-      await nc.drain().catch(() => {});
-      await redis.quit().catch(() => {});
-    },
-  };
 }
 
 beforeAll(async () => {

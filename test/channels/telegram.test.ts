@@ -1,15 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
-import {
-  connectNats,
-  type Database,
-  encryptSecret,
-  ensureConsumers,
-  outboundConsumer,
-  parseSecretKey,
-  STREAMS,
-} from "@konstruct/core";
-import { buildApp, createJetStreamPublisher, createMetrics, type GatewayMetrics, startOutboundWorkers } from "@konstruct/gateway";
+import { type Database, parseSecretKey, STREAMS } from "@konstruct/core";
 import {
   createTestDatabase,
   type OllamaDouble,
@@ -22,13 +12,10 @@ import {
   type TestDatabase,
   type TestNats,
 } from "@konstruct/testkit";
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
+import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
 
 // Telegram end to end: the gateway's Telegram channel (webhook and outbound worker), the real
 // router and orchestrator in-process over a private NATS, real PostgreSQL and Redis, the Ollama
@@ -51,7 +38,7 @@ let nats: TestNats;
 let ollama: OllamaDouble;
 let telegram: TelegramApiDouble;
 let pipeline: InProcessPipeline;
-let gateway: { url: string; nc: NatsConnection; jsm: JetStreamManager; metrics: GatewayMetrics; stop(): Promise<void> };
+let gateway: ChannelGateway;
 let acme: TelegramTenant;
 let globex: TelegramTenant;
 let nextUpdateId = 500_000;
@@ -71,94 +58,24 @@ async function seedTelegramTenant(admin: Kysely<Database>, name: string): Promis
     // The orchestrator opens the system prompt with the agent's name, which the Ollama double echoes.
     prompt: `You are ${name} helper,`,
   };
-  await admin
-    .insertInto("tenants")
-    .values({
-      id: tenantId,
-      name: `${name}-${suffix}`,
-      display_name: name,
-      namespace: `konstruct-${name}-${suffix}`,
-      messages_per_minute: 600,
-      max_concurrent_runs: 8,
-      tokens_per_day: 10_000_000,
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("channel_connections")
-    .values({
-      id: tenant.connectionId,
-      tenant_id: tenantId,
-      name: "telegram",
-      channel_type: "telegram",
-      external_id: String(botId),
-      credentials: encryptSecret(
-        SECRET_KEY,
-        tenantId,
-        JSON.stringify({ botToken: tenant.botToken, webhookSecret: tenant.webhookSecret }),
-      ),
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("agents")
-    .values({
-      tenant_id: tenantId,
-      name: "helper",
-      display_name: `${name} helper`,
-      role: "Support",
-      system_prompt: `You answer for ${name}.`,
-      model: "llama3.2",
-      fallback_models: [],
-      temperature: 0.2,
-      max_history_messages: 20,
-      is_default: true,
-      channels: [],
-      updated_at: new Date(),
-    })
-    .execute();
+  await seedChannelTenant(admin, SECRET_KEY, name, {
+    type: "telegram",
+    tenantId,
+    connectionId: tenant.connectionId,
+    externalId: String(botId),
+    credentials: { botToken: tenant.botToken, webhookSecret: tenant.webhookSecret },
+  });
   return tenant;
 }
 
-async function startTelegramGateway() {
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const nc = await connectNats(nats.url, "telegram-gateway-test");
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  await ensureConsumers(jsm, [{ ...outboundConsumer("telegram"), ackWaitMs: 5_000 }]);
-  const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 1 });
-  const metrics = createMetrics();
-  const all = await createChannels({
+function startTelegramGateway(): Promise<ChannelGateway> {
+  return startChannelGateway({
+    type: "telegram",
+    natsUrl: nats.url,
     db: db.app,
-    redis,
     secretKey: SECRET_KEY,
-    publisher: createJetStreamPublisher(js, { timeoutMs: 5_000 }),
-    ledger: createRedisReplyLedger(redis),
-    metrics,
-    log,
-    settings: {
-      slackSigningSecret: "unused-platform-secret",
-      slackApiUrl: "http://127.0.0.1:9/api/",
-      telegramApiUrl: telegram.url,
-      staleClaimMs: 1_000,
-    },
+    settings: { telegramApiUrl: telegram.url },
   });
-  const channels = all.filter((channel) => channel.type === "telegram");
-  const app = await buildApp({ channels, metrics, readiness: [], log });
-  const workers = await startOutboundWorkers({ js, channels, concurrency: 4, log });
-  const url = await app.listen({ port: 0, host: "127.0.0.1" });
-  return {
-    url,
-    nc,
-    jsm,
-    metrics,
-    async stop() {
-      await app.close();
-      await workers.stop();
-      await nc.drain().catch(() => {});
-      await redis.quit().catch(() => {});
-    },
-  };
 }
 
 beforeAll(async () => {

@@ -366,7 +366,7 @@ const OWNER_POLICIES: Partial<Record<(typeof TENANT_SCOPED_TABLES)[number], stri
  * What is wrong with row-level security on the tenant-scoped tables, read from the catalog and
  * by behaviour: FORCE and ENABLE on; the app policy (for konstruct_app, on app.current_tenant)
  * and the tenant-role policy (for konstruct_tenant, on konstruct_session_tenant()) present, no
- * other policy; and, as the owning role konstruct_owner, no row visible (FORCE binds the owner).
+ * other policy but the operator's (for konstruct_operator only); and, as the owning role konstruct_owner, no row visible (FORCE binds the owner).
  */
 async function rlsProblems(db: Kysely<Database>): Promise<string[]> {
   const problems: string[] = [];
@@ -386,8 +386,11 @@ async function rlsProblems(db: Kysely<Database>): Promise<string[]> {
     if (tenant?.roles.join() !== "konstruct_tenant" || !tenant.qual.includes("konstruct_session_tenant()"))
       problems.push(`${table}: tenant_role_isolation missing or changed`);
     const allowed = ["app_tenant_isolation", "tenant_role_isolation", ...(OWNER_POLICIES[table] ? [OWNER_POLICIES[table]] : [])];
-    for (const p of policies.rows)
+    for (const p of policies.rows) {
+      // The operator's own policy (migrations 0010, 0013) binds its role and no other.
+      if (p.policyname === "operator_all" && p.roles.join() === "konstruct_operator") continue;
       if (!allowed.includes(p.policyname)) problems.push(`${table}: unexpected policy ${p.policyname}`);
+    }
     // The portal's security-definer lookups run as the owner and read across tenants by design.
     if (OWNER_POLICIES[table]) continue;
     // Behaviour: the owner sees nothing (FORCE binds it, and no policy is for it).
