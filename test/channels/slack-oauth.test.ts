@@ -1,23 +1,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { installStateKey, signInstallState, verifyInstallState } from "@konstruct/channels/gateway";
 import { type Database, decryptSecret, parseSecretKey } from "@konstruct/core";
-import {
-  createTestDatabase,
-  type OllamaDouble,
-  type SlackApiDouble,
-  serverUrl,
-  signSlackRequest,
-  startOllamaDouble,
-  startSlackApi,
-  startTestNats,
-  type TestDatabase,
-  type TestNats,
-} from "@konstruct/testkit";
+import { freePort, type SlackApiDouble, signSlackRequest, startSlackApi } from "@konstruct/testkit";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
-import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
+import {
+  type ChannelGateway,
+  type ChannelWorld,
+  counterValue,
+  seedChannelTenant,
+  startChannelGateway,
+  startChannelWorld,
+  waitFor,
+} from "./support.ts";
 
 // "Add to Slack" end to end: the gateway's install and callback routes, the Slack double's
 // consent page and oauth.v2.access, the installation stored in real PostgreSQL (under RLS,
@@ -35,11 +30,8 @@ interface OAuthTenant {
   prompt: string;
 }
 
-let db: TestDatabase;
-let nats: TestNats;
-let ollama: OllamaDouble;
 let slack: SlackApiDouble;
-let pipeline: InProcessPipeline;
+let world: ChannelWorld;
 let gateway: ChannelGateway;
 let acme: OAuthTenant;
 let globex: OAuthTenant;
@@ -65,21 +57,11 @@ async function seedOAuthTenant(admin: Kysely<Database>, name: string): Promise<O
   return tenant;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function startSlackGateway(): Promise<ChannelGateway> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  return startChannelGateway({
+  return startChannelGateway(world, {
     type: "slack",
-    natsUrl: nats.url,
-    db: db.app,
     secretKey: SECRET_KEY,
     settings: {
       slackSigningSecret: PLATFORM_SECRET,
@@ -91,29 +73,18 @@ async function startSlackGateway(): Promise<ChannelGateway> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase("slack_oauth");
-  nats = await startTestNats();
-  ollama = await startOllamaDouble();
-  acme = await seedOAuthTenant(db.admin, "acme");
-  globex = await seedOAuthTenant(db.admin, "globex");
-  initech = await seedOAuthTenant(db.admin, "initech");
+  world = await startChannelWorld("slack_oauth");
+  acme = await seedOAuthTenant(world.db.admin, "acme");
+  globex = await seedOAuthTenant(world.db.admin, "globex");
+  initech = await seedOAuthTenant(world.db.admin, "initech");
   slack = await startSlackApi({ oauth: { ...OAUTH, appId: "A0SHARED" } });
-  pipeline = await startPipeline({
-    natsUrl: nats.url,
-    databaseUrl: db.appUrl,
-    redisUrl: serverUrl("REDIS_ADMIN_URL"),
-    ollamaUrl: ollama.url,
-  });
   gateway = await startSlackGateway();
 });
 
 afterAll(async () => {
   await gateway?.stop();
-  await pipeline?.stop();
-  await ollama?.close();
   await slack?.close();
-  await nats?.stop();
-  await db?.drop();
+  await world?.stop();
 });
 
 // --- helpers -------------------------------------------------------------------------------
@@ -150,7 +121,7 @@ async function install(tenant: OAuthTenant) {
 }
 
 async function storedCredentials(tenant: OAuthTenant): Promise<string | null> {
-  const row = await db.admin
+  const row = await world.db.admin
     .selectFrom("channel_connections")
     .select("credentials")
     .where("id", "=", tenant.connectionId)
@@ -194,23 +165,6 @@ async function ask(tenant: OAuthTenant, text: string, channel: string) {
     }),
   ).toBe(200);
   return ts;
-}
-
-async function counter(labels: Record<string, string>): Promise<number> {
-  const metric = await gateway.metrics.posts.get();
-  return metric.values
-    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 // --- tests ---------------------------------------------------------------------------------
@@ -334,11 +288,11 @@ describe("Add to Slack", () => {
     expect(await event(acme.teamId, { type: "app_uninstalled" })).toBe(200);
     expect(await storedCredentials(acme)).toBeNull();
 
-    const poisonBefore = await counter({ channel: "slack", result: "poison" });
+    const poisonBefore = await counterValue(gateway, "posts", { channel: "slack", result: "poison" });
     const postsBefore = slack.posts().length;
     await ask(acme, "anyone there?", "C0AFTER");
     await waitFor("the reply to the uninstalled workspace to be dropped", async () =>
-      (await counter({ channel: "slack", result: "poison" })) > poisonBefore ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "slack", result: "poison" })) > poisonBefore ? true : undefined,
     );
     expect(slack.posts().length).toBe(postsBefore);
 

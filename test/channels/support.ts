@@ -1,29 +1,40 @@
 import { randomBytes } from "node:crypto";
 import { type ChannelDeps, createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
-import { connectNats, type Database, encryptSecret, ensureJetStream, outboundConsumer, type SecretKey } from "@konstruct/core";
+import { connectNats, type Database, ensureJetStream, outboundConsumer, type SecretKey, STREAMS } from "@konstruct/core";
 import { buildApp, createJetStreamPublisher, createMetrics, type GatewayMetrics, startOutboundWorkers } from "@konstruct/gateway";
-import { serverUrl } from "@konstruct/testkit";
+import {
+  createTestDatabase,
+  type OllamaDouble,
+  seedTenant,
+  serverUrl,
+  startOllamaDouble,
+  startTestNats,
+  type TestDatabase,
+  type TestNats,
+} from "@konstruct/testkit";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import { pino } from "pino";
+import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
 
 // What every channel's end-to-end test sets up the same way: a tenant with one connection of the
 // channel and a default agent, and a gateway serving only that channel (webhook and outbound
 // worker) over the test's private NATS.
 
 /** One tenant of a channel test: its id, its (suffixed, unique) name and its connection. */
-export interface SeededTenant {
+export interface SeededChannelTenant {
   tenantId: string;
   tenantName: string;
   connectionId: string;
 }
 
 /**
- * Inserts a tenant (generous limits, so the tests measure the channel and not the budget), one
- * connection of `channel.type` with its credentials sealed for that tenant (none: `null`), and
- * a default agent whose system prompt names the tenant.
+ * The testkit's `seedTenant` with what every channel suite wants: a unique name (`name` plus a
+ * suffix, displayed as `name`), generous limits (so the tests measure the channel and not the
+ * budget), one connection of `channel.type` with its credentials sealed for that tenant, and a
+ * default agent "<name> helper" whose system prompt the Ollama double echoes.
  */
 export async function seedChannelTenant(
   admin: Kysely<Database>,
@@ -31,61 +42,104 @@ export async function seedChannelTenant(
   name: string,
   channel: {
     type: string;
+    tenantId: string;
     connectionId: string;
     externalId: string;
     credentials: Record<string, string> | null;
     settings?: Record<string, unknown>;
-    name?: string;
-    tenantId: string;
   },
-): Promise<SeededTenant> {
-  const suffix = randomBytes(4).toString("hex");
-  const tenantName = `${name}-${suffix}`;
-  await admin
-    .insertInto("tenants")
-    .values({
-      id: channel.tenantId,
-      name: tenantName,
-      display_name: name,
-      namespace: `konstruct-${tenantName}`,
-      messages_per_minute: 600,
-      max_concurrent_runs: 8,
-      tokens_per_day: 10_000_000,
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("channel_connections")
-    .values({
+): Promise<SeededChannelTenant> {
+  const seeded = await seedTenant(admin, {
+    tenantId: channel.tenantId,
+    name: `${name}-${randomBytes(4).toString("hex")}`,
+    displayName: name,
+    connection: {
+      type: channel.type,
       id: channel.connectionId,
-      tenant_id: channel.tenantId,
-      name: channel.name ?? channel.type,
-      channel_type: channel.type,
-      external_id: channel.externalId,
-      credentials:
-        channel.credentials === null ? null : encryptSecret(secretKey, channel.tenantId, JSON.stringify(channel.credentials)),
-      ...(channel.settings ? { settings: JSON.stringify(channel.settings) } : {}),
-      updated_at: new Date(),
-    })
-    .execute();
-  await admin
-    .insertInto("agents")
-    .values({
-      tenant_id: channel.tenantId,
-      name: "helper",
-      display_name: `${name} helper`,
-      role: "Support",
-      system_prompt: `You answer for ${name}.`,
-      model: "llama3.2",
-      fallback_models: [],
-      temperature: 0.2,
-      max_history_messages: 20,
-      is_default: true,
-      channels: [],
-      updated_at: new Date(),
-    })
-    .execute();
-  return { tenantId: channel.tenantId, tenantName, connectionId: channel.connectionId };
+      externalId: channel.externalId,
+      credentials: channel.credentials === null ? null : { secretKey, value: channel.credentials },
+      ...(channel.settings ? { settings: channel.settings } : {}),
+    },
+    agents: [
+      {
+        name: "helper",
+        displayName: `${name} helper`,
+        role: "Support",
+        systemPrompt: `You answer for ${name}.`,
+        isDefault: true,
+      },
+    ],
+  });
+  return { tenantId: seeded.tenantId, tenantName: seeded.name, connectionId: seeded.connectionId };
+}
+
+/**
+ * What a channel suite runs besides its own channel: a private database and NATS, the Ollama
+ * double, and the real router and orchestrator in-process.
+ */
+export interface ChannelWorld {
+  db: TestDatabase;
+  nats: TestNats;
+  ollama: OllamaDouble;
+  pipeline: InProcessPipeline;
+  /** Stops the pipeline and the servers (stop the gateway and the channel's double first). */
+  stop(): Promise<void>;
+}
+
+export async function startChannelWorld(databaseName: string): Promise<ChannelWorld> {
+  const db = await createTestDatabase(databaseName);
+  const nats = await startTestNats();
+  const ollama = await startOllamaDouble();
+  const pipeline = await startPipeline({
+    natsUrl: nats.url,
+    databaseUrl: db.appUrl,
+    redisUrl: serverUrl("REDIS_ADMIN_URL"),
+    ollamaUrl: ollama.url,
+  });
+  return {
+    db,
+    nats,
+    ollama,
+    pipeline,
+    async stop() {
+      await pipeline.stop();
+      await ollama.close();
+      await nats.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** Polls `probe` every 50 ms until it returns a value, or fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The sum of a gateway counter over the series whose labels include `labels`. */
+export async function counterValue(
+  gateway: ChannelGateway,
+  name: "webhooks" | "posts",
+  labels: Record<string, string>,
+): Promise<number> {
+  const metric = await gateway.metrics[name].get();
+  return metric.values
+    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** The inbound stream's last sequence: unchanged means the gateway published nothing. */
+export async function inboundLastSeq(gateway: ChannelGateway): Promise<number> {
+  return (await gateway.jsm.streams.info(STREAMS.inbound)).state.last_seq;
 }
 
 /** A gateway serving one channel, as the tests drive it. */
@@ -103,24 +157,25 @@ export interface ChannelGateway {
  * database (as the app role) and the shared Redis. `settings` add the channel's own (its API's
  * URL pointed at its double); Slack's required ones get harmless values.
  */
-export async function startChannelGateway(options: {
-  type: string;
-  natsUrl: string;
-  db: Kysely<Database>;
-  secretKey: SecretKey;
-  settings?: Partial<ChannelDeps["settings"]>;
-  /** A port known before the start (for settings that name the gateway's own URL); any free one when absent. */
-  port?: number;
-}): Promise<ChannelGateway> {
+export async function startChannelGateway(
+  world: ChannelWorld,
+  options: {
+    type: string;
+    secretKey: SecretKey;
+    settings?: Partial<ChannelDeps["settings"]>;
+    /** A port known before the start (for settings that name the gateway's own URL); any free one when absent. */
+    port?: number;
+  },
+): Promise<ChannelGateway> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const nc = await connectNats(options.natsUrl, `${options.type}-gateway-test`);
+  const nc = await connectNats(world.nats.url, `${options.type}-gateway-test`);
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await ensureJetStream(jsm, [{ ...outboundConsumer(options.type), ackWaitMs: 5_000 }]);
   const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 1 });
   const metrics = createMetrics();
   const all = await createChannels({
-    db: options.db,
+    db: world.db.app,
     redis,
     secretKey: options.secretKey,
     publisher: createJetStreamPublisher(js, { timeoutMs: 5_000 }),

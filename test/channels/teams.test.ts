@@ -1,21 +1,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { type Database, parseSecretKey, STREAMS } from "@konstruct/core";
-import {
-  createTestDatabase,
-  type OllamaDouble,
-  serverUrl,
-  startOllamaDouble,
-  startTeamsApi,
-  startTestNats,
-  type TeamsApiDouble,
-  type TeamsReply,
-  type TestDatabase,
-  type TestNats,
-} from "@konstruct/testkit";
+import { type Database, parseSecretKey } from "@konstruct/core";
+import { startTeamsApi, type TeamsApiDouble, type TeamsReply } from "@konstruct/testkit";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
-import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
+import {
+  type ChannelGateway,
+  type ChannelWorld,
+  counterValue,
+  inboundLastSeq,
+  seedChannelTenant,
+  startChannelGateway,
+  startChannelWorld,
+  waitFor,
+} from "./support.ts";
 
 // Microsoft Teams end to end: the gateway's Teams channel (messaging endpoint and outbound
 // worker), the real router and orchestrator in-process over a private NATS, real PostgreSQL and
@@ -34,11 +31,8 @@ interface TeamsTenant {
   prompt: string;
 }
 
-let db: TestDatabase;
-let nats: TestNats;
-let ollama: OllamaDouble;
 let teams: TeamsApiDouble;
-let pipeline: InProcessPipeline;
+let world: ChannelWorld;
 let gateway: ChannelGateway;
 let acme: TeamsTenant;
 let globex: TeamsTenant;
@@ -64,10 +58,8 @@ async function seedTeamsTenant(admin: Kysely<Database>, name: string): Promise<T
 }
 
 function startTeamsGateway(): Promise<ChannelGateway> {
-  return startChannelGateway({
+  return startChannelGateway(world, {
     type: "teams",
-    natsUrl: nats.url,
-    db: db.app,
     secretKey: SECRET_KEY,
     settings: {
       teams: {
@@ -81,33 +73,22 @@ function startTeamsGateway(): Promise<ChannelGateway> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase("teams");
-  nats = await startTestNats();
-  ollama = await startOllamaDouble();
-  acme = await seedTeamsTenant(db.admin, "acme");
-  globex = await seedTeamsTenant(db.admin, "globex");
+  world = await startChannelWorld("teams");
+  acme = await seedTeamsTenant(world.db.admin, "acme");
+  globex = await seedTeamsTenant(world.db.admin, "globex");
   teams = await startTeamsApi({
     bots: [
       { appId: acme.appId, appPassword: acme.appPassword },
       { appId: globex.appId, appPassword: globex.appPassword },
     ],
   });
-  pipeline = await startPipeline({
-    natsUrl: nats.url,
-    databaseUrl: db.appUrl,
-    redisUrl: serverUrl("REDIS_ADMIN_URL"),
-    ollamaUrl: ollama.url,
-  });
   gateway = await startTeamsGateway();
 });
 
 afterAll(async () => {
   await gateway?.stop();
-  await pipeline?.stop();
-  await ollama?.close();
   await teams?.close();
-  await nats?.stop();
-  await db?.drop();
+  await world?.stop();
 });
 
 // --- helpers -------------------------------------------------------------------------------
@@ -162,16 +143,6 @@ async function send(tenant: TeamsTenant, activity: unknown) {
   return deliver(tenant, activity, await tokenFor(tenant));
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const repliesIn = (tenant: TeamsTenant, conversationId: string): TeamsReply[] =>
   teams.replies({ conversationId, appId: tenant.appId });
 
@@ -180,21 +151,13 @@ const replyTo = (tenant: TeamsTenant, conversationId: string, activityId: string
     repliesIn(tenant, conversationId).find((r) => r.replyToActivityId === activityId),
   );
 
-async function counter(name: "webhooks" | "posts", labels: Record<string, string>): Promise<number> {
-  const metric = await gateway.metrics[name].get();
-  return metric.values
-    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
-const inboundLastSeq = async () => (await gateway.jsm.streams.info(STREAMS.inbound)).state.last_seq;
 const fetches = (kind: "metadata" | "keys" | "token") => teams.calls.filter((c) => c.kind === kind).length;
 
 // --- tests ---------------------------------------------------------------------------------
 
 describe("Teams token verification", () => {
   it("refuses a missing, forged, expired, wrong-audience, wrong-issuer or other bot's token with 401 before reading the body", async () => {
-    const before = await inboundLastSeq();
+    const before = await inboundLastSeq(gateway);
     const activity = personalActivity(acme, "let me in", "a:conv-refused");
     const tokens: [string, string | null][] = [
       ["missing", null],
@@ -222,9 +185,9 @@ describe("Teams token verification", () => {
       body: JSON.stringify(activity),
     });
     expect(unknown.status).toBe(401);
-    expect(await inboundLastSeq()).toBe(before);
+    expect(await inboundLastSeq(gateway)).toBe(before);
     expect(teams.replies()).toHaveLength(0);
-    expect(await counter("webhooks", { channel: "teams", result: "unauthorized" })).toBeGreaterThanOrEqual(10);
+    expect(await counterValue(gateway, "webhooks", { channel: "teams", result: "unauthorized" })).toBeGreaterThanOrEqual(10);
   });
 });
 
@@ -238,7 +201,7 @@ describe("Teams personal chats", () => {
     expect(reply.text).toContain(acme.prompt);
     expect(reply.text).toContain("you said: what is our refund policy?");
     expect(reply.activity.replyToId).toBe(activity.id);
-    expect(await counter("webhooks", { channel: "teams", result: "duplicate" })).toBeGreaterThanOrEqual(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "teams", result: "duplicate" })).toBeGreaterThanOrEqual(1);
 
     const later = personalActivity(acme, "thanks", conversation);
     await send(acme, later);
@@ -256,12 +219,12 @@ describe("Teams personal chats", () => {
       from: { id: `28:${randomUUID()}`, name: "Bot" },
     });
     const update = { ...personalActivity(acme, "", conversation), type: "conversationUpdate", membersAdded: [person] };
-    const before = await inboundLastSeq();
+    const before = await inboundLastSeq(gateway);
     for (const activity of [own, otherBot, update]) expect((await send(acme, activity)).status).toBe(200);
-    expect(await inboundLastSeq()).toBe(before);
-    expect(await counter("webhooks", { channel: "teams", result: "ignored_own_message" })).toBe(1);
-    expect(await counter("webhooks", { channel: "teams", result: "ignored_bot" })).toBe(1);
-    expect(await counter("webhooks", { channel: "teams", result: "ignored_unsupported_activity" })).toBe(1);
+    expect(await inboundLastSeq(gateway)).toBe(before);
+    expect(await counterValue(gateway, "webhooks", { channel: "teams", result: "ignored_own_message" })).toBe(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "teams", result: "ignored_bot" })).toBe(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "teams", result: "ignored_unsupported_activity" })).toBe(1);
 
     const question = personalActivity(acme, "hello", conversation);
     await send(acme, question);
@@ -284,16 +247,16 @@ describe("Teams personal chats", () => {
   it("posts once when a reply landed but its answer was lost, and dead-letters a 5xx instead of posting again", async () => {
     const lost = "a:1personal-acme-lost";
     const failed = "a:1personal-acme-502";
-    const poisonBefore = await counter("posts", { channel: "teams", result: "poison" });
+    const poisonBefore = await counterValue(gateway, "posts", { channel: "teams", result: "poison" });
     teams.failNext(1, { dropResponse: true }, "reply");
     await send(acme, personalActivity(acme, "did you get that?", lost));
     await waitFor("the interrupted reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "teams", result: "poison" })) > poisonBefore ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "teams", result: "poison" })) > poisonBefore ? true : undefined,
     );
     teams.failNext(1, { status: 502 }, "reply");
     await send(acme, personalActivity(acme, "will this arrive?", failed));
     await waitFor("the 502 reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "teams", result: "poison" })) > poisonBefore + 1 ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "teams", result: "poison" })) > poisonBefore + 1 ? true : undefined,
     );
     expect(repliesIn(acme, lost)).toHaveLength(1);
     expect(repliesIn(acme, failed)).toHaveLength(0);
@@ -338,7 +301,7 @@ describe("Teams tenants", () => {
     // Globex's token opens only Globex's endpoint, and an activity for Globex's bot is not Acme's.
     expect((await deliver(acme, forGlobex, await tokenFor(globex))).status).toBe(401);
     expect((await send(acme, forGlobex)).status).toBe(200);
-    expect(await counter("webhooks", { channel: "teams", result: "ignored_other_recipient" })).toBe(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "teams", result: "ignored_other_recipient" })).toBe(1);
     await send(acme, forAcme);
     await send(globex, forGlobex);
     const acmeReply = await replyTo(acme, conversation, forAcme.id);

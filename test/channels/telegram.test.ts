@@ -1,21 +1,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { type Database, parseSecretKey, STREAMS } from "@konstruct/core";
-import {
-  createTestDatabase,
-  type OllamaDouble,
-  serverUrl,
-  startOllamaDouble,
-  startTelegramApi,
-  startTestNats,
-  type TelegramApiDouble,
-  type TelegramSentMessage,
-  type TestDatabase,
-  type TestNats,
-} from "@konstruct/testkit";
+import { type Database, parseSecretKey } from "@konstruct/core";
+import { startTelegramApi, type TelegramApiDouble, type TelegramSentMessage } from "@konstruct/testkit";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
-import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
+import {
+  type ChannelGateway,
+  type ChannelWorld,
+  counterValue,
+  inboundLastSeq,
+  seedChannelTenant,
+  startChannelGateway,
+  startChannelWorld,
+  waitFor,
+} from "./support.ts";
 
 // Telegram end to end: the gateway's Telegram channel (webhook and outbound worker), the real
 // router and orchestrator in-process over a private NATS, real PostgreSQL and Redis, the Ollama
@@ -33,11 +30,8 @@ interface TelegramTenant {
   prompt: string;
 }
 
-let db: TestDatabase;
-let nats: TestNats;
-let ollama: OllamaDouble;
 let telegram: TelegramApiDouble;
-let pipeline: InProcessPipeline;
+let world: ChannelWorld;
 let gateway: ChannelGateway;
 let acme: TelegramTenant;
 let globex: TelegramTenant;
@@ -69,43 +63,30 @@ async function seedTelegramTenant(admin: Kysely<Database>, name: string): Promis
 }
 
 function startTelegramGateway(): Promise<ChannelGateway> {
-  return startChannelGateway({
+  return startChannelGateway(world, {
     type: "telegram",
-    natsUrl: nats.url,
-    db: db.app,
     secretKey: SECRET_KEY,
     settings: { telegramApiUrl: telegram.url },
   });
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase("telegram");
-  nats = await startTestNats();
-  ollama = await startOllamaDouble();
-  acme = await seedTelegramTenant(db.admin, "acme");
-  globex = await seedTelegramTenant(db.admin, "globex");
+  world = await startChannelWorld("telegram");
+  acme = await seedTelegramTenant(world.db.admin, "acme");
+  globex = await seedTelegramTenant(world.db.admin, "globex");
   telegram = await startTelegramApi({
     bots: {
       [acme.botToken]: { id: acme.botId, username: acme.username },
       [globex.botToken]: { id: globex.botId, username: globex.username },
     },
   });
-  pipeline = await startPipeline({
-    natsUrl: nats.url,
-    databaseUrl: db.appUrl,
-    redisUrl: serverUrl("REDIS_ADMIN_URL"),
-    ollamaUrl: ollama.url,
-  });
   gateway = await startTelegramGateway();
 });
 
 afterAll(async () => {
   await gateway?.stop();
-  await pipeline?.stop();
-  await ollama?.close();
   await telegram?.close();
-  await nats?.stop();
-  await db?.drop();
+  await world?.stop();
 });
 
 // --- helpers -------------------------------------------------------------------------------
@@ -148,36 +129,17 @@ async function deliver(tenant: TelegramTenant, body: unknown, secret: string | n
   return { status: response.status, text: await response.text() };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const repliesTo = (tenant: TelegramTenant, chatId: number | string): TelegramSentMessage[] =>
   telegram.sent({ chatId: String(chatId), botId: tenant.botId });
 
 const replyTo = (tenant: TelegramTenant, chatId: number, messageId: number) =>
   waitFor(`a reply to message ${messageId}`, () => repliesTo(tenant, chatId).find((m) => m.reply_to_message_id === messageId));
 
-async function counter(name: "webhooks" | "posts", labels: Record<string, string>): Promise<number> {
-  const metric = await gateway.metrics[name].get();
-  return metric.values
-    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
-const inboundLastSeq = async () => (await gateway.jsm.streams.info(STREAMS.inbound)).state.last_seq;
-
 // --- tests ---------------------------------------------------------------------------------
 
 describe("Telegram webhook verification", () => {
   it("rejects a forged, missing or other bot's secret token with 401 before reading the body, and publishes nothing", async () => {
-    const before = await inboundLastSeq();
+    const before = await inboundLastSeq(gateway);
     const update = privateUpdate("let me in");
     for (const secret of [null, "", "forged-secret", globex.webhookSecret, `${acme.webhookSecret}x`]) {
       const result = await deliver(acme, update, secret);
@@ -194,8 +156,8 @@ describe("Telegram webhook verification", () => {
     });
     expect(unknown.status).toBe(401);
     expect(await unknown.json()).toEqual({ error: "unauthorized" });
-    expect(await inboundLastSeq()).toBe(before);
-    expect(await counter("webhooks", { channel: "telegram", result: "unauthorized" })).toBeGreaterThanOrEqual(7);
+    expect(await inboundLastSeq(gateway)).toBe(before);
+    expect(await counterValue(gateway, "webhooks", { channel: "telegram", result: "unauthorized" })).toBeGreaterThanOrEqual(7);
   });
 });
 
@@ -208,7 +170,7 @@ describe("Telegram private chats", () => {
     const reply = await replyTo(acme, chatId, update.message.message_id);
     expect(reply.text).toContain(acme.prompt);
     expect(reply.text).toContain("you said: what is our refund policy?");
-    expect(await counter("webhooks", { channel: "telegram", result: "duplicate" })).toBeGreaterThanOrEqual(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "telegram", result: "duplicate" })).toBeGreaterThanOrEqual(1);
 
     // A later message's reply has arrived: the redelivery had its chance and posted nothing.
     const later = privateUpdate("thanks", chatId);
@@ -223,12 +185,12 @@ describe("Telegram private chats", () => {
     const chatId = 5002;
     const own = privateUpdate("I am the bot", chatId, { id: acme.botId, is_bot: true, first_name: "Acme" });
     const otherBot = privateUpdate("I am another bot", chatId, { id: 777, is_bot: true, first_name: "Other" });
-    const before = await inboundLastSeq();
+    const before = await inboundLastSeq(gateway);
     expect((await deliver(acme, own)).status).toBe(200);
     expect((await deliver(acme, otherBot)).status).toBe(200);
-    expect(await inboundLastSeq()).toBe(before);
-    expect(await counter("webhooks", { channel: "telegram", result: "ignored_own_message" })).toBe(1);
-    expect(await counter("webhooks", { channel: "telegram", result: "ignored_bot" })).toBe(1);
+    expect(await inboundLastSeq(gateway)).toBe(before);
+    expect(await counterValue(gateway, "webhooks", { channel: "telegram", result: "ignored_own_message" })).toBe(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "telegram", result: "ignored_bot" })).toBe(1);
 
     const person = privateUpdate("hello", chatId);
     await deliver(acme, person);
@@ -250,12 +212,12 @@ describe("Telegram private chats", () => {
 
   it("dead-letters a reply whose sendMessage failed with a 5xx instead of posting it again (Telegram offers no way to look)", async () => {
     const chatId = 5004;
-    const poisonBefore = await counter("posts", { channel: "telegram", result: "poison" });
+    const poisonBefore = await counterValue(gateway, "posts", { channel: "telegram", result: "poison" });
     telegram.failNext(1, { status: 502, description: "Bad Gateway" }, "sendMessage");
     const update = privateUpdate("will this arrive?", chatId);
     await deliver(acme, update);
     await waitFor("the reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "telegram", result: "poison" })) > poisonBefore ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "telegram", result: "poison" })) > poisonBefore ? true : undefined,
     );
     const calls = telegram.calls.filter((c) => c.method === "sendMessage" && c.args.chat_id === String(chatId));
     expect(calls.map((c) => c.status)).toEqual([502]);
@@ -264,12 +226,12 @@ describe("Telegram private chats", () => {
 
   it("posts once when sendMessage landed but its answer was lost: never a second copy", async () => {
     const chatId = 5005;
-    const poisonBefore = await counter("posts", { channel: "telegram", result: "poison" });
+    const poisonBefore = await counterValue(gateway, "posts", { channel: "telegram", result: "poison" });
     telegram.failNext(1, { dropResponse: true }, "sendMessage");
     const update = privateUpdate("did you get that?", chatId);
     await deliver(acme, update);
     await waitFor("the interrupted reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "telegram", result: "poison" })) > poisonBefore ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "telegram", result: "poison" })) > poisonBefore ? true : undefined,
     );
     expect(repliesTo(acme, chatId)).toHaveLength(1);
   });

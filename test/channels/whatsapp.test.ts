@@ -1,15 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { type Database, deadLetterSubject, parseSecretKey, STREAMS } from "@konstruct/core";
 import {
-  createTestDatabase,
-  type OllamaDouble,
-  serverUrl,
   signWhatsAppNotification,
-  startOllamaDouble,
-  startTestNats,
   startWhatsAppApi,
-  type TestDatabase,
-  type TestNats,
   type WhatsAppApiDouble,
   type WhatsAppSentMessage,
   whatsappStatusNotification,
@@ -17,8 +10,16 @@ import {
 } from "@konstruct/testkit";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type InProcessPipeline, startPipeline } from "../pipeline/harness.ts";
-import { type ChannelGateway, seedChannelTenant, startChannelGateway } from "./support.ts";
+import {
+  type ChannelGateway,
+  type ChannelWorld,
+  counterValue,
+  inboundLastSeq,
+  seedChannelTenant,
+  startChannelGateway,
+  startChannelWorld,
+  waitFor,
+} from "./support.ts";
 
 // WhatsApp end to end: the gateway's WhatsApp channel (webhook and outbound worker), the real
 // router and orchestrator in-process over a private NATS, real PostgreSQL and Redis, the Ollama
@@ -37,11 +38,8 @@ interface WhatsAppTenant {
   prompt: string;
 }
 
-let db: TestDatabase;
-let nats: TestNats;
-let ollama: OllamaDouble;
 let whatsapp: WhatsAppApiDouble;
-let pipeline: InProcessPipeline;
+let world: ChannelWorld;
 let gateway: ChannelGateway;
 let acme: WhatsAppTenant;
 let globex: WhatsAppTenant;
@@ -70,43 +68,30 @@ async function seedWhatsAppTenant(admin: Kysely<Database>, name: string): Promis
 }
 
 function startWhatsAppGateway(): Promise<ChannelGateway> {
-  return startChannelGateway({
+  return startChannelGateway(world, {
     type: "whatsapp",
-    natsUrl: nats.url,
-    db: db.app,
     secretKey: SECRET_KEY,
     settings: { whatsappApiUrl: whatsapp.url },
   });
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase("whatsapp");
-  nats = await startTestNats();
-  ollama = await startOllamaDouble();
-  acme = await seedWhatsAppTenant(db.admin, "acme");
-  globex = await seedWhatsAppTenant(db.admin, "globex");
+  world = await startChannelWorld("whatsapp");
+  acme = await seedWhatsAppTenant(world.db.admin, "acme");
+  globex = await seedWhatsAppTenant(world.db.admin, "globex");
   whatsapp = await startWhatsAppApi({
     numbers: {
       [acme.phoneNumberId]: { accessToken: acme.accessToken, displayPhoneNumber: acme.displayPhoneNumber },
       [globex.phoneNumberId]: { accessToken: globex.accessToken, displayPhoneNumber: globex.displayPhoneNumber },
     },
   });
-  pipeline = await startPipeline({
-    natsUrl: nats.url,
-    databaseUrl: db.appUrl,
-    redisUrl: serverUrl("REDIS_ADMIN_URL"),
-    ollamaUrl: ollama.url,
-  });
   gateway = await startWhatsAppGateway();
 });
 
 afterAll(async () => {
   await gateway?.stop();
-  await pipeline?.stop();
-  await ollama?.close();
   await whatsapp?.close();
-  await nats?.stop();
-  await db?.drop();
+  await world?.stop();
 });
 
 // --- helpers -------------------------------------------------------------------------------
@@ -144,30 +129,11 @@ async function deliver(
   return { status: response.status, text: await response.text() };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const repliesTo = (tenant: WhatsAppTenant, to: string): WhatsAppSentMessage[] =>
   whatsapp.sent({ phoneNumberId: tenant.phoneNumberId, to });
 
 const replyTo = (tenant: WhatsAppTenant, to: string, messageId: string) =>
   waitFor(`a reply to ${messageId}`, () => repliesTo(tenant, to).find((m) => m.contextMessageId === messageId));
-
-async function counter(name: "webhooks" | "posts", labels: Record<string, string>): Promise<number> {
-  const metric = await gateway.metrics[name].get();
-  return metric.values
-    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
-const inboundLastSeq = async () => (await gateway.jsm.streams.info(STREAMS.inbound)).state.last_seq;
 
 // --- tests ---------------------------------------------------------------------------------
 
@@ -202,7 +168,7 @@ describe("WhatsApp verification handshake", () => {
 
 describe("WhatsApp webhook signatures", () => {
   it("rejects a forged, missing or other app's signature with 401 before reading the body, and publishes nothing", async () => {
-    const before = await inboundLastSeq();
+    const before = await inboundLastSeq(gateway);
     const { body } = customerMessage(acme, newCustomer(), "let me in");
     const raw = JSON.stringify(body);
     for (const signature of [
@@ -221,8 +187,8 @@ describe("WhatsApp webhook signatures", () => {
     expect((await deliver(acme, "{not json", `sha256=${"1".repeat(64)}`)).status).toBe(401);
     // An unknown connection answers exactly like a wrong signature.
     expect((await deliver(acme, raw, null, randomUUID())).status).toBe(401);
-    expect(await inboundLastSeq()).toBe(before);
-    expect(await counter("webhooks", { channel: "whatsapp", result: "unauthorized" })).toBeGreaterThanOrEqual(8);
+    expect(await inboundLastSeq(gateway)).toBe(before);
+    expect(await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "unauthorized" })).toBeGreaterThanOrEqual(8);
   });
 });
 
@@ -235,7 +201,7 @@ describe("WhatsApp messages", () => {
     const reply = await replyTo(acme, customer, messageId);
     expect(reply.text).toContain(acme.prompt);
     expect(reply.text).toContain("you said: what is our refund policy?");
-    expect(await counter("webhooks", { channel: "whatsapp", result: "duplicate" })).toBeGreaterThanOrEqual(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "duplicate" })).toBeGreaterThanOrEqual(1);
     const sent = whatsapp.calls.find((c) => (c.response.messages as { id: string }[] | undefined)?.[0]?.id === reply.id);
     expect(sent?.token).toBe(acme.accessToken);
     expect(sent?.body).toMatchObject({ messaging_product: "whatsapp", to: customer, type: "text" });
@@ -251,8 +217,8 @@ describe("WhatsApp messages", () => {
 
   it("ignores statuses of its own replies, the number's own messages and echoes, on purpose and with a metric", async () => {
     const customer = newCustomer();
-    const before = await inboundLastSeq();
-    const ignoredStatus = await counter("webhooks", { channel: "whatsapp", result: "ignored_status" });
+    const before = await inboundLastSeq(gateway);
+    const ignoredStatus = await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "ignored_status" });
     const status = whatsappStatusNotification({
       phoneNumberId: acme.phoneNumberId,
       displayPhoneNumber: acme.displayPhoneNumber,
@@ -270,10 +236,10 @@ describe("WhatsApp messages", () => {
     expect((await deliver(acme, own.body)).status).toBe(200);
     const echo = { ...own.body, entry: [{ id: "1", changes: [{ field: "smb_message_echoes", value: {} }] }] };
     expect((await deliver(acme, echo)).status).toBe(200);
-    expect(await inboundLastSeq()).toBe(before);
-    expect(await counter("webhooks", { channel: "whatsapp", result: "ignored_status" })).toBe(ignoredStatus + 1);
-    expect(await counter("webhooks", { channel: "whatsapp", result: "ignored_own_message" })).toBe(1);
-    expect(await counter("webhooks", { channel: "whatsapp", result: "ignored_unsupported_field" })).toBe(1);
+    expect(await inboundLastSeq(gateway)).toBe(before);
+    expect(await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "ignored_status" })).toBe(ignoredStatus + 1);
+    expect(await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "ignored_own_message" })).toBe(1);
+    expect(await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "ignored_unsupported_field" })).toBe(1);
     expect(repliesTo(acme, acme.displayPhoneNumber)).toHaveLength(0);
   });
 
@@ -291,12 +257,12 @@ describe("WhatsApp messages", () => {
 
   it("sends once when the send landed but its answer was lost, and a 5xx is never sent again", async () => {
     const lost = newCustomer();
-    const poisonBefore = await counter("posts", { channel: "whatsapp", result: "poison" });
+    const poisonBefore = await counterValue(gateway, "posts", { channel: "whatsapp", result: "poison" });
     whatsapp.failNext(1, { dropResponse: true });
     const first = customerMessage(acme, lost, "did you get that?");
     await deliver(acme, first.body);
     await waitFor("the interrupted reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "whatsapp", result: "poison" })) > poisonBefore ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "whatsapp", result: "poison" })) > poisonBefore ? true : undefined,
     );
     expect(repliesTo(acme, lost)).toHaveLength(1);
 
@@ -304,20 +270,20 @@ describe("WhatsApp messages", () => {
     whatsapp.failNext(1, { status: 500, code: 131000, message: "(#131000) Something went wrong" });
     await deliver(acme, customerMessage(acme, failed, "will this arrive?").body);
     await waitFor("the failed reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "whatsapp", result: "poison" })) > poisonBefore + 1 ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "whatsapp", result: "poison" })) > poisonBefore + 1 ? true : undefined,
     );
     expect(whatsapp.calls.filter((c) => c.body.to === failed).map((c) => c.status)).toEqual([500]);
   });
 
   it("does not send outside the 24-hour customer service window: Graph's 131047 dead-letters the reply with the reason", async () => {
     const customer = newCustomer();
-    const poisonBefore = await counter("posts", { channel: "whatsapp", result: "poison" });
+    const poisonBefore = await counterValue(gateway, "posts", { channel: "whatsapp", result: "poison" });
     const { body } = customerMessage(acme, customer, "hello from yesterday");
     // The customer's last message to the number was 25 hours ago (Meta delivered this one late).
     whatsapp.customerWrote(acme.phoneNumberId, customer, Date.now() - 25 * 60 * 60_000);
     await deliver(acme, body);
     await waitFor("the reply to be dead-lettered", async () =>
-      (await counter("posts", { channel: "whatsapp", result: "poison" })) > poisonBefore ? true : undefined,
+      (await counterValue(gateway, "posts", { channel: "whatsapp", result: "poison" })) > poisonBefore ? true : undefined,
     );
     const calls = whatsapp.calls.filter((c) => c.body.to === customer);
     expect(calls.map((c) => (c.response.error as { code?: number } | undefined)?.code)).toEqual([131047]);
@@ -339,10 +305,10 @@ describe("WhatsApp tenants", () => {
       (await deliver(acme, forGlobex.body, signWhatsAppNotification(globex.appSecret, JSON.stringify(forGlobex.body)))).status,
     ).toBe(401);
     // A notification for Globex's number signed with Acme's secret (one Meta app serving both numbers) is not Acme's message.
-    const before = await inboundLastSeq();
+    const before = await inboundLastSeq(gateway);
     expect((await deliver(acme, forGlobex.body)).status).toBe(200);
-    expect(await inboundLastSeq()).toBe(before);
-    expect(await counter("webhooks", { channel: "whatsapp", result: "ignored_other_number" })).toBe(1);
+    expect(await inboundLastSeq(gateway)).toBe(before);
+    expect(await counterValue(gateway, "webhooks", { channel: "whatsapp", result: "ignored_other_number" })).toBe(1);
 
     await deliver(acme, forAcme.body);
     await deliver(globex, forGlobex.body);

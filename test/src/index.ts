@@ -8,7 +8,7 @@ export { createTestDatabase, TEST_APP_PASSWORD, TEST_OPERATOR_PASSWORD } from ".
 export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
 export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
 export { serverUrl } from "./env.ts";
-export type { SeedAgent, SeededTenant, ServiceProcess, TestNats, TestNatsOptions } from "./pipeline.ts";
+export type { SeedAgent, SeedConnection, SeededTenant, ServiceProcess, TestNats, TestNatsOptions } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
 export type { TcpProxy } from "./tcp-proxy.ts";
 export { startTcpProxy } from "./tcp-proxy.ts";

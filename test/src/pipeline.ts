@@ -9,6 +9,7 @@ import {
   connectNats,
   type Database,
   type EnsureStreamsOptions,
+  encryptSecret,
   ensureStreams,
   HOST_VARIABLE,
   type KonstructMessage,
@@ -18,6 +19,7 @@ import {
   natsUrlFor,
   type OutboundReply,
   PORT_VARIABLE,
+  type SecretKey,
 } from "@konstruct/core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Kysely } from "kysely";
@@ -228,9 +230,11 @@ export interface SeedAgent {
   channels?: string[];
 }
 
-/** A seeded tenant with one Slack connection. */
+/** A seeded tenant with one channel connection (Slack unless told otherwise). */
 export interface SeededTenant {
   tenantId: string;
+  /** The tenant's name (unique: the given one, or generated). */
+  name: string;
   teamId: string;
   connectionId: string;
   connectionName: string;
@@ -238,19 +242,36 @@ export interface SeededTenant {
   agents: Record<string, string>;
 }
 
-/** Inserts a tenant, a Slack connection and agents with the admin connection. */
+/**
+ * The connection a seeded tenant gets instead of the default Slack one: any channel type, its
+ * external id, its credentials sealed for the tenant with `secretKey` (none: `null`), settings.
+ */
+export interface SeedConnection {
+  type: string;
+  name?: string;
+  id?: string;
+  externalId: string;
+  credentials: { secretKey: SecretKey; value: Record<string, string> } | null;
+  settings?: Record<string, unknown>;
+}
+
+/** Inserts a tenant, one channel connection and agents with the admin connection. */
 export async function seedTenant(
   admin: Kysely<Database>,
   options: {
+    /** Chosen by the caller when it needs the id before seeding (credentials sealed for it). */
+    tenantId?: string;
     name?: string;
+    displayName?: string;
     messagesPerMinute?: number;
     maxConcurrentRuns?: number;
     tokensPerDay?: number;
     agents: SeedAgent[];
     botId?: string;
+    connection?: SeedConnection;
   },
 ): Promise<SeededTenant> {
-  const tenantId = randomUUID();
+  const tenantId = options.tenantId ?? randomUUID();
   const suffix = randomBytes(4).toString("hex");
   const name = options.name ?? `t-${suffix}`;
   const teamId = `T${suffix.toUpperCase()}`;
@@ -260,7 +281,7 @@ export async function seedTenant(
     .values({
       id: tenantId,
       name,
-      display_name: name,
+      display_name: options.displayName ?? name,
       namespace: `konstruct-${name}`,
       messages_per_minute: options.messagesPerMinute ?? 600,
       max_concurrent_runs: options.maxConcurrentRuns ?? 8,
@@ -268,15 +289,21 @@ export async function seedTenant(
       updated_at: new Date(),
     })
     .execute();
+  const spec = options.connection;
+  const connectionName = spec ? (spec.name ?? spec.type) : "slack-main";
+  const settings = spec ? (spec.settings ?? {}) : options.botId ? { botId: options.botId } : {};
   const connection = await admin
     .insertInto("channel_connections")
     .values({
+      ...(spec?.id ? { id: spec.id } : {}),
       tenant_id: tenantId,
-      name: "slack-main",
-      channel_type: "slack",
-      external_id: teamId,
-      credentials: null,
-      settings: JSON.stringify(options.botId ? { botId: options.botId } : {}),
+      name: connectionName,
+      channel_type: spec?.type ?? "slack",
+      external_id: spec?.externalId ?? teamId,
+      credentials: spec?.credentials
+        ? encryptSecret(spec.credentials.secretKey, tenantId, JSON.stringify(spec.credentials.value))
+        : null,
+      settings: JSON.stringify(settings),
       updated_at: new Date(),
     })
     .returning("id")
@@ -303,7 +330,7 @@ export async function seedTenant(
       .executeTakeFirstOrThrow();
     agents[a.name] = row.id;
   }
-  return { tenantId, teamId, connectionId: connection.id, connectionName: "slack-main", botUserId, agents };
+  return { tenantId, name, teamId, connectionId: connection.id, connectionName, botUserId, agents };
 }
 
 let tsCounter = 0;

@@ -30,6 +30,7 @@ const admissions = [createRouterAdmission(a, options), createRouterAdmission(b, 
 function tenant(): SeededTenant {
   return {
     tenantId: randomUUID(),
+    name: "admission-test",
     teamId: `T${randomUUID().slice(0, 8).toUpperCase()}`,
     connectionId: randomUUID(),
     connectionName: "slack",
