@@ -3,6 +3,7 @@
 // webhooks and delivers replies without reaching the internet.
 import { startTelegramApi, startWhatsAppApi, type TelegramApiDouble, type WhatsAppApiDouble } from "@konstruct/channels/doubles";
 import type { Manifest } from "@konstruct/control-plane";
+import { exampleChannels } from "./examples.ts";
 import type { Lifetime } from "./lifetime.ts";
 import { color, print } from "./output.ts";
 
@@ -10,23 +11,6 @@ import { color, print } from "./output.ts";
 export interface MessagingApis {
   telegramApiUrl: string;
   whatsappApiUrl: string;
-}
-
-/** Each channel of `type` in the examples, with its external id and the data of its Secret. */
-function channelsOf(manifests: Manifest[], type: string): { externalId: string; data: Record<string, string> }[] {
-  const secrets = new Map(
-    manifests.filter((m) => m.kind === "Secret").map((s) => [`${s.metadata?.namespace}/${s.metadata?.name}`, s.stringData ?? {}]),
-  );
-  return manifests
-    .filter((m) => m.kind === "Tenant")
-    .flatMap((t) =>
-      (t.spec.channels ?? [])
-        .filter((c: Manifest) => c.type === type && c.credentialsSecretRef)
-        .map((c: Manifest) => ({
-          externalId: c.externalId as string,
-          data: secrets.get(`${t.spec.namespace ?? `konstruct-${t.metadata?.name}`}/${c.credentialsSecretRef.name}`) ?? {},
-        })),
-    );
 }
 
 /**
@@ -42,7 +26,7 @@ export async function connectMessagingApis(
   if (!telegramApiUrl) {
     const sandbox: TelegramApiDouble = await startTelegramApi();
     lifetime.defer(() => sandbox.close());
-    for (const { externalId, data } of channelsOf(manifests, "telegram")) {
+    for (const { externalId, secret: data } of exampleChannels(manifests, "telegram")) {
       if (data.botToken) sandbox.addBot(data.botToken, { id: Number(externalId), username: `example_${externalId}_bot` });
     }
     telegramApiUrl = sandbox.url;
@@ -58,7 +42,7 @@ export async function connectMessagingApis(
     // Sandbox customers are always inside the 24-hour window: nothing here can message them first.
     const sandbox: WhatsAppApiDouble = await startWhatsAppApi({ enforceWindow: false });
     lifetime.defer(() => sandbox.close());
-    for (const { externalId, data } of channelsOf(manifests, "whatsapp")) {
+    for (const { externalId, secret: data } of exampleChannels(manifests, "whatsapp")) {
       if (data.accessToken) sandbox.addNumber(externalId, { accessToken: data.accessToken, displayPhoneNumber: "15550000000" });
     }
     whatsappApiUrl = sandbox.url;

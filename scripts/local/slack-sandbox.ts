@@ -2,6 +2,7 @@
 // use), served from the channel module, not from test code.
 import { type SlackApiDouble, signSlackRequest, startSlackApi } from "@konstruct/channels/doubles";
 import type { Manifest } from "@konstruct/control-plane";
+import { exampleChannels } from "./examples.ts";
 import type { Lifetime } from "./lifetime.ts";
 import { color, print } from "./output.ts";
 import type { PortSetting } from "./ports.ts";
@@ -32,24 +33,12 @@ export function sandboxBotUserId(teamId: string): string {
 
 /** Slack channels of the examples, with the credentials their Secrets hold. */
 export function slackChannels(manifests: Manifest[]): SlackChannel[] {
-  const secrets = new Map(
-    manifests.filter((m) => m.kind === "Secret").map((s) => [`${s.metadata?.namespace}/${s.metadata?.name}`, s.stringData ?? {}]),
-  );
-  return manifests
-    .filter((m) => m.kind === "Tenant")
-    .flatMap((t) =>
-      (t.spec.channels ?? [])
-        .filter((c: Manifest) => c.type === "slack" && c.credentialsSecretRef)
-        .map((c: Manifest) => {
-          const data = secrets.get(`${t.spec.namespace ?? `konstruct-${t.metadata?.name}`}/${c.credentialsSecretRef.name}`) ?? {};
-          return {
-            tenant: t.metadata?.name as string,
-            teamId: c.externalId,
-            botToken: data.botToken,
-            signingSecret: data.signingSecret,
-          };
-        }),
-    );
+  return exampleChannels(manifests, "slack").map(({ tenant, externalId, secret }) => ({
+    tenant,
+    teamId: externalId,
+    botToken: secret.botToken as string,
+    signingSecret: secret.signingSecret as string,
+  }));
 }
 
 /**

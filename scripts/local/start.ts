@@ -10,7 +10,6 @@ import { findModel } from "./model.ts";
 import { color, print, step } from "./output.ts";
 import { examplesDir, localDataDir } from "./paths.ts";
 import { operatorMode, startPlatform } from "./platform.ts";
-import { localPortalUrl } from "./portal-url.ts";
 import { assertPortsFree, localPorts } from "./ports.ts";
 import { loadLocalSecrets } from "./secrets.ts";
 import { connectSlack } from "./slack-sandbox.ts";
@@ -79,7 +78,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       redisAdminUrl: connections.redisAdminUrl,
       logLevel,
       lifetime,
-      portalUrl: localPortalUrl(env),
+      portalUrl: portalUrl(ports),
     });
 
     step("services");
