@@ -16,6 +16,7 @@ import {
   cluster,
   type E2eTenant,
   eventually,
+  expectOneReplyEach,
   getJson,
   ingress,
   kubectl,
@@ -248,15 +249,7 @@ describe.skipIf(kind.skip !== null)("Konstruct on kind", () => {
         await kubectlAsync(["-n", ns, "delete", "pod", "-l", `app.kubernetes.io/component=${component}`, "--wait=false"]);
       }
       await sending;
-      for (const event of events) {
-        await eventually(
-          `the reply to ${event.ts}`,
-          () => (repliesTo(event.channel, event.ts).length > 0 ? true : undefined),
-          300_000,
-        );
-      }
-      await sleep(10_000);
-      for (const event of events) expect(repliesTo(event.channel, event.ts), `replies to ${event.ts}`).toHaveLength(1);
+      await expectOneReplyEach(events, 10_000);
       for (const component of ["gateway", "router", "orchestrator"]) {
         kubectl(["-n", ns, "rollout", "status", `deployment/konstruct-${component}`, "--timeout=300s"]);
       }
@@ -346,15 +339,7 @@ describe.skipIf(kind.skip !== null)("Konstruct on kind", () => {
         kubectl(["-n", ns, "rollout", "status", `deployment/konstruct-${component}`, "--timeout=600s"]);
       }
       await sending;
-      for (const event of events) {
-        await eventually(
-          `the reply to ${event.ts}`,
-          () => (repliesTo(event.channel, event.ts).length > 0 ? true : undefined),
-          300_000,
-        );
-      }
-      await sleep(5_000);
-      for (const event of events) expect(repliesTo(event.channel, event.ts), `replies to ${event.ts}`).toHaveLength(1);
+      await expectOneReplyEach(events, 5_000);
       for (const component of ["gateway", "router", "orchestrator"]) {
         const pods = getJson<{ items: Pod[] }>(["-n", ns, "pods", "-l", `app.kubernetes.io/component=${component}`]).items;
         const running = pods.filter((p) => p.status.phase === "Running");

@@ -11,7 +11,8 @@ import { existsSync } from "node:fs";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { signSlackRequest } from "@konstruct/channels/doubles";
-import { inject } from "vitest";
+import { type SseEvent, sseReader } from "@konstruct/testkit";
+import { expect, inject } from "vitest";
 
 /** Set by test/e2e/global-setup.ts. */
 export interface KindCluster {
@@ -128,12 +129,6 @@ export function ingress(
   });
 }
 
-export interface SseEvent {
-  event: string;
-  id: string | null;
-  data: string;
-}
-
 /** The web chat's event stream (`GET …/events`) through the Ingress, read as it arrives. */
 export function openEvents(
   base: string,
@@ -155,26 +150,8 @@ export function openEvents(
           res.resume();
           return;
         }
-        let buffer = "";
         res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          buffer += chunk;
-          let end = buffer.indexOf("\n\n");
-          while (end >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const event: SseEvent = { event: "message", id: null, data: "" };
-            const data: string[] = [];
-            for (const line of block.split("\n")) {
-              if (line.startsWith("event: ")) event.event = line.slice(7);
-              else if (line.startsWith("id: ")) event.id = line.slice(4);
-              else if (line.startsWith("data: ")) data.push(line.slice(6));
-            }
-            event.data = data.join("\n");
-            if (data.length > 0) events.push(event);
-            end = buffer.indexOf("\n\n");
-          }
-        });
+        res.on("data", sseReader(events));
         res.on("error", () => {});
         resolve({
           events,
@@ -347,6 +324,22 @@ export function slackEvent(tenant: E2eTenant, path: string, text: string) {
 /** Replies the Slack double holds in the thread of `ts`. */
 export function repliesTo(channel: string, ts: string): SlackPost[] {
   return slackPosts().filter((p) => p.channel === channel && p.thread_ts === ts);
+}
+
+/**
+ * Waits until each event has a reply in its thread, lets `settleMs` pass for any late duplicate,
+ * then expects exactly one reply per event: none lost, none doubled.
+ */
+export async function expectOneReplyEach(events: readonly { channel: string; ts: string }[], settleMs: number): Promise<void> {
+  for (const event of events) {
+    await eventually(
+      `the reply to ${event.ts}`,
+      () => (repliesTo(event.channel, event.ts).length > 0 ? true : undefined),
+      300_000,
+    );
+  }
+  await sleep(settleMs);
+  for (const event of events) expect(repliesTo(event.channel, event.ts), `replies to ${event.ts}`).toHaveLength(1);
 }
 
 /**

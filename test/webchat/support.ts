@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createRedisReplyLedger, createWebchatChannel, type WebchatSettings } from "@konstruct/channels/gateway";
 import { connectNats, type Database, ensureConsumers, outboundConsumer, parseSecretKey } from "@konstruct/core";
 import { buildApp, createJetStreamPublisher, createMetrics, startOutboundWorkers } from "@konstruct/gateway";
+import { type SseEvent, sseReader } from "@konstruct/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -137,13 +138,6 @@ export async function startWebchatGateway(options: {
   };
 }
 
-/** One server-sent event. */
-export interface SseEvent {
-  event: string;
-  id: string | null;
-  data: string;
-}
-
 /** A live SSE connection read by the test; `events` grows as they arrive. */
 export interface SseClient {
   readonly events: SseEvent[];
@@ -166,25 +160,10 @@ export async function openEvents(base: string, token: string, lastEventId?: stri
   if (response.ok && response.body) {
     void (async () => {
       const decoder = new TextDecoder();
-      let buffer = "";
+      const read = sseReader(events);
       try {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let end = buffer.indexOf("\n\n");
-          while (end >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const event: SseEvent = { event: "message", id: null, data: "" };
-            const data: string[] = [];
-            for (const line of block.split("\n")) {
-              if (line.startsWith("event: ")) event.event = line.slice(7);
-              else if (line.startsWith("id: ")) event.id = line.slice(4);
-              else if (line.startsWith("data: ")) data.push(line.slice(6));
-            }
-            event.data = data.join("\n");
-            if (data.length > 0) events.push(event);
-            end = buffer.indexOf("\n\n");
-          }
+          read(decoder.decode(chunk, { stream: true }));
         }
       } catch {
         // aborted
