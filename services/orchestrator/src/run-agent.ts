@@ -309,15 +309,7 @@ async function recordTokens(r: Run, settled: SettledRun, deps: RunSteps): Promis
  * no step flag: the write is idempotent by message key, so a redelivery simply repeats it.
  */
 async function writeHistory(r: Run, reply: SettledReply, sent: OutboundReply, deps: RunSteps): Promise<void> {
-  const agent = r.context.agent;
-  const exchange = historyExchange(
-    r.item,
-    questionOf(r.item),
-    reply,
-    sent,
-    agent ? { id: agent.id, displayName: agent.display_name } : null,
-  );
-  const inserted = await recordHistory(deps.db, exchange);
+  const inserted = await recordHistory(deps.db, historyExchange(r.item, questionOf(r.item), reply, sent));
   deps.metrics.historyMessages.inc(inserted);
 }
 
