@@ -143,8 +143,8 @@ describe("orchestrator runs", () => {
 
   it("holds a run back (retry, not drop) while the tenant is at its concurrent-run limit", async () => {
     const slots = createTenantSlots(redis, { leaseMs: 10_000 });
-    const release = await slots.acquire(tenant.tenantId, `other-${randomUUID()}`, 1, 0);
-    expect(release).not.toBeNull();
+    const other = await slots.acquire(tenant.tenantId, `other-${randomUUID()}`, 1, 0);
+    expect(other).not.toBeNull();
     try {
       const { published, handle } = harness(ollama.url);
       const { data } = workItem("busy?");
@@ -155,7 +155,7 @@ describe("orchestrator runs", () => {
       expect(await handle({ data, deliveryCount: 5 })).toEqual({ kind: "ack" });
       expect(published[0]).toMatchObject({ kind: "notice", text: REPLY_TEXTS.busy });
     } finally {
-      await release?.();
+      await other?.release();
     }
   });
 

@@ -172,7 +172,7 @@ async function settleReply(r: Run, deps: RunSteps): Promise<Settled> {
   let history = start.history;
   let slot: SlotHold | null = start.slot;
   if (!slot) {
-    slot = await slots.wait(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
+    slot = await slots.acquire(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
     // Turns appended while this run waited belong in its prompt.
     if (slot) history = await memory.load(tenantId, message, historyLimit);
   }
