@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createDatabase, createLogger, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
 import {
+  createImmediateTokenLedger,
   createLlmPool,
   createOllamaProvider,
   createOrchestratorMetrics,
@@ -10,6 +11,7 @@ import {
   createSessionMemory,
   createTenantSlots,
   REPLY_TEXTS,
+  type TokenLedger,
   usageDay,
 } from "@konstruct/orchestrator";
 import {
@@ -53,11 +55,12 @@ afterAll(async () => {
   await testDb?.drop();
 });
 
-function harness(ollamaUrl: string) {
+function harness(ollamaUrl: string, tokens?: TokenLedger) {
   const published: OutboundReply[] = [];
   const metrics = createOrchestratorMetrics();
   const handle = createRunHandler({
     db,
+    ...(tokens ? { tokens } : {}),
     pool: createLlmPool({ ollama: createOllamaProvider(ollamaUrl), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
     memory: createSessionMemory(redis, 600),
     slots: createTenantSlots(redis, { leaseMs: 10_000 }),
@@ -83,6 +86,17 @@ function workItem(text: string): { item: WorkItem; data: Uint8Array } {
     deliveryKey: deliveryKey(message),
   };
   return { item, data: new TextEncoder().encode(JSON.stringify(item)) };
+}
+
+/** Runs counted today for the tenant's agents. */
+async function runsToday(): Promise<number> {
+  const rows = await testDb.admin
+    .selectFrom("token_usage")
+    .select("runs")
+    .where("tenant_id", "=", tenant.tenantId)
+    .where("day", "=", usageDay())
+    .execute();
+  return rows.reduce((sum, row) => sum + row.runs, 0);
 }
 
 describe("orchestrator runs", () => {
@@ -125,6 +139,43 @@ describe("orchestrator runs", () => {
     expect(row.runs).toBe(1);
     expect(Number(row.prompt_tokens)).toBeGreaterThan(0);
     expect(Number(row.completion_tokens)).toBeGreaterThan(0);
+  });
+
+  it("counts a run once when its first token write is refused: the claim goes back and the redelivery counts it", async () => {
+    const immediate = createImmediateTokenLedger(db);
+    let refuse = true;
+    const tokens: TokenLedger = {
+      ...immediate,
+      async add(tenantId, agentId, counts) {
+        if (refuse) {
+          refuse = false;
+          throw new Error("PostgreSQL refused the token write");
+        }
+        await immediate.add(tenantId, agentId, counts);
+      },
+    };
+    const { published, handle } = harness(ollama.url, tokens);
+    const { data } = workItem("count me after a refusal");
+    const before = await runsToday();
+    await expect(handle({ data, deliveryCount: 1 })).rejects.toThrow(/refused/);
+    expect(await handle({ data, deliveryCount: 2 })).toEqual({ kind: "ack" });
+    await handle({ data, deliveryCount: 3 });
+    expect(await runsToday()).toBe(before + 1);
+    // The reply went out with the first delivery; the redelivery's publish carries the same msgID.
+    expect(new Set(published.map((p) => p.replyId)).size).toBe(1);
+  });
+
+  it("counts a run once when two deliveries of it run at once", async () => {
+    ollama.setLatency(150);
+    try {
+      const { handle } = harness(ollama.url);
+      const { data } = workItem("count me once, twice at once");
+      const before = await runsToday();
+      await Promise.all([handle({ data, deliveryCount: 1 }), handle({ data, deliveryCount: 2 })]);
+      expect(await runsToday()).toBe(before + 1);
+    } finally {
+      ollama.setLatency(0);
+    }
   });
 
   it("over the daily token budget answers with a short notice instead of calling the model", async () => {
