@@ -10,6 +10,7 @@ import {
   type OutboundReply,
   STREAMS,
   SUBJECT_PREFIX,
+  type WorkItem,
 } from "@konstruct/core";
 import {
   createLlmPool,
@@ -20,7 +21,7 @@ import {
   orchestratorConsumer,
 } from "@konstruct/orchestrator";
 import { createRouter, type Router, type RouterSettings, routerConsumer } from "@konstruct/router";
-import { parseReply } from "@konstruct/testkit";
+import { parseReply, type SeededTenant } from "@konstruct/testkit";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
@@ -77,6 +78,20 @@ export async function collectOutbound(js: JetStreamClient): Promise<OutboundColl
 }
 
 const COLLECTOR = "test-outbound-collector";
+
+/**
+ * The work item the router publishes for `message` of `tenant`, routed to its connection and to
+ * `agentId`, with its encoding as a delivery carries it.
+ */
+export function routedWorkItem(
+  tenant: SeededTenant,
+  message: KonstructMessage,
+  agentId: string,
+): { item: WorkItem; message: KonstructMessage; data: Uint8Array } {
+  const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
+  const item: WorkItem = { message: routed, tenantId: tenant.tenantId, agentId, deliveryKey: deliveryKey(message) };
+  return { item, message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+}
 
 /** Publishes a message on the inbound stream as the gateway does (msgID = delivery key unless given). */
 export async function publishInbound(js: JetStreamClient, message: KonstructMessage, msgId?: string | null): Promise<void> {

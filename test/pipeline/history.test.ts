@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, createLogger, type Database, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
+import { createDatabase, createLogger, type Database, deliveryKey, type OutboundReply } from "@konstruct/core";
 import {
   conversationThreadKey,
   createLlmPool,
@@ -34,6 +34,7 @@ import {
   type InProcessPipeline,
   type OutboundCollector,
   publishInbound,
+  routedWorkItem,
   startPipeline,
 } from "./harness.ts";
 
@@ -294,15 +295,7 @@ describe("conversation history across redeliveries and retried runs", () => {
   }
 
   function workItem(text: string, channelId: string) {
-    const message = inboundMessage(tenant, { text, channelId });
-    const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
-    const item: WorkItem = {
-      message: routed,
-      tenantId: tenant.tenantId,
-      agentId: tenant.agents.ada!,
-      deliveryKey: deliveryKey(message),
-    };
-    return { item, message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+    return routedWorkItem(tenant, inboundMessage(tenant, { text, channelId }), tenant.agents.ada!);
   }
 
   const count = async (channelId: string) => {
@@ -377,18 +370,7 @@ describe("conversation history across redeliveries and retried runs", () => {
     const opener = workItem("opener", "C0RACE");
     const items = Array.from({ length: 6 }, (_, i) => {
       const message = inboundMessage(tenant, { text: `racer ${i}`, channelId: "C0RACE", threadId: opener.message.threadId });
-      const routed = {
-        ...message,
-        tenantId: tenant.tenantId,
-        channel: { ...message.channel, connectionId: tenant.connectionId },
-      };
-      const item: WorkItem = {
-        message: routed,
-        tenantId: tenant.tenantId,
-        agentId: tenant.agents.ada!,
-        deliveryKey: deliveryKey(message),
-      };
-      return { message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+      return routedWorkItem(tenant, message, tenant.agents.ada!);
     });
     await Promise.all(items.map((x) => handle({ data: x.data, deliveryCount: 1 })));
     expect(await count("C0RACE")).toEqual({ conversations: 1, counted: 12, rows: 12 });

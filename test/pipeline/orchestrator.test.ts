@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, createLogger, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
+import { createDatabase, createLogger, type OutboundReply } from "@konstruct/core";
 import {
   createImmediateTokenLedger,
   createLlmPool,
@@ -27,6 +27,7 @@ import {
 } from "@konstruct/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { routedWorkItem } from "./harness.ts";
 
 // The orchestrator's handler against real PostgreSQL and Redis, without NATS: what a run
 // publishes when the model is unreachable, the budget is spent or the tenant is saturated.
@@ -76,16 +77,8 @@ function harness(ollamaUrl: string, tokens?: TokenLedger) {
   return { published, metrics, handle };
 }
 
-function workItem(text: string): { item: WorkItem; data: Uint8Array } {
-  const message = inboundMessage(tenant, { text });
-  const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
-  const item: WorkItem = {
-    message: routed,
-    tenantId: tenant.tenantId,
-    agentId: tenant.agents.ada!,
-    deliveryKey: deliveryKey(message),
-  };
-  return { item, data: new TextEncoder().encode(JSON.stringify(item)) };
+function workItem(text: string) {
+  return routedWorkItem(tenant, inboundMessage(tenant, { text }), tenant.agents.ada!);
 }
 
 /** Runs counted today for the tenant's agents. */
