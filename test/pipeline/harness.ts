@@ -16,9 +16,17 @@ import {
   createLlmPool,
   createOllamaProvider,
   createOrchestrator,
+  createOrchestratorMetrics,
+  createRunHandler,
+  createRunState,
+  createSessionMemory,
+  createTenantSlots,
   type Orchestrator,
+  type OrchestratorMetrics,
   type OrchestratorSettings,
   orchestratorConsumer,
+  type Publish,
+  type TokenLedger,
 } from "@konstruct/orchestrator";
 import { createRouter, type Router, type RouterSettings, routerConsumer } from "@konstruct/router";
 import { parseReply, type SeededTenant } from "@konstruct/testkit";
@@ -91,6 +99,36 @@ export function routedWorkItem(
   const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
   const item: WorkItem = { message: routed, tenantId: tenant.tenantId, agentId, deliveryKey: deliveryKey(message) };
   return { item, message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+}
+
+/**
+ * The orchestrator's run handler over real PostgreSQL and Redis without NATS: `publish` stands
+ * in for the outbound stream, so a test can drive deliveries and redeliveries at chosen points.
+ */
+export function runHandler(options: {
+  db: Kysely<Database>;
+  redis: Redis;
+  ollamaUrl: string;
+  publish: Publish;
+  slotWaitMs: number;
+  tokens?: TokenLedger;
+}): { handle: ReturnType<typeof createRunHandler>; metrics: OrchestratorMetrics } {
+  const { db, redis } = options;
+  const metrics = createOrchestratorMetrics();
+  const handle = createRunHandler({
+    db,
+    ...(options.tokens ? { tokens: options.tokens } : {}),
+    pool: createLlmPool({ ollama: createOllamaProvider(options.ollamaUrl), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
+    memory: createSessionMemory(redis, 600),
+    slots: createTenantSlots(redis, { leaseMs: 10_000 }),
+    state: createRunState(redis, 600),
+    publish: options.publish,
+    metrics,
+    log: createLogger({ name: "run-handler-test", level: "silent" }),
+    slotWaitMs: options.slotWaitMs,
+    maxDeliver: 5,
+  });
+  return { handle, metrics };
 }
 
 /** Publishes a message on the inbound stream as the gateway does (msgID = delivery key unless given). */

@@ -1,16 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, createLogger, type Database, deliveryKey, type OutboundReply } from "@konstruct/core";
-import {
-  conversationThreadKey,
-  createLlmPool,
-  createOllamaProvider,
-  createOrchestratorMetrics,
-  createRunHandler,
-  createRunState,
-  createSessionMemory,
-  createTenantSlots,
-  type Publish,
-} from "@konstruct/orchestrator";
+import { createDatabase, type Database, deliveryKey, type OutboundReply } from "@konstruct/core";
+import { conversationThreadKey, createRunState, type Publish } from "@konstruct/orchestrator";
 import {
   createTestDatabase,
   inboundMessage,
@@ -35,6 +25,7 @@ import {
   type OutboundCollector,
   publishInbound,
   routedWorkItem,
+  runHandler,
   startPipeline,
 } from "./harness.ts";
 
@@ -274,22 +265,17 @@ describe("conversation history across redeliveries and retried runs", () => {
   /** The orchestrator's handler; `publish` may be replaced to fail like a process dying after it. */
   function handler(publish?: Publish) {
     const sent = new Map<string, OutboundReply>();
-    const handle = createRunHandler({
+    const { handle } = runHandler({
       db,
-      pool: createLlmPool({ ollama: createOllamaProvider(ollama.url), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
-      memory: createSessionMemory(redis, 600),
-      slots: createTenantSlots(redis, { leaseMs: 10_000 }),
-      state: createRunState(redis, 600),
+      redis,
+      ollamaUrl: ollama.url,
       // NATS drops a second publish of the same msgID; so does this map.
       publish:
         publish ??
         (async (_subject, value, msgId) => {
           if (!sent.has(msgId)) sent.set(msgId, value as OutboundReply);
         }),
-      metrics: createOrchestratorMetrics(),
-      log: createLogger({ name: "history-test", level: "silent" }),
       slotWaitMs: 500,
-      maxDeliver: 5,
     });
     return { handle, sent };
   }

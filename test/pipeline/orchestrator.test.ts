@@ -1,14 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, createLogger, type OutboundReply } from "@konstruct/core";
+import { createDatabase, type OutboundReply } from "@konstruct/core";
 import {
   createImmediateTokenLedger,
-  createLlmPool,
-  createOllamaProvider,
-  createOrchestratorMetrics,
   createRunContexts,
-  createRunHandler,
-  createRunState,
-  createSessionMemory,
   createTenantSlots,
   REPLY_TEXTS,
   type TokenLedger,
@@ -27,7 +21,7 @@ import {
 } from "@konstruct/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { routedWorkItem } from "./harness.ts";
+import { routedWorkItem, runHandler } from "./harness.ts";
 
 // The orchestrator's handler against real PostgreSQL and Redis, without NATS: what a run
 // publishes when the model is unreachable, the budget is spent or the tenant is saturated.
@@ -58,22 +52,10 @@ afterAll(async () => {
 
 function harness(ollamaUrl: string, tokens?: TokenLedger) {
   const published: OutboundReply[] = [];
-  const metrics = createOrchestratorMetrics();
-  const handle = createRunHandler({
-    db,
-    ...(tokens ? { tokens } : {}),
-    pool: createLlmPool({ ollama: createOllamaProvider(ollamaUrl), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
-    memory: createSessionMemory(redis, 600),
-    slots: createTenantSlots(redis, { leaseMs: 10_000 }),
-    state: createRunState(redis, 600),
-    publish: async (_subject, value) => {
-      published.push(value as OutboundReply);
-    },
-    metrics,
-    log: createLogger({ name: "orchestrator-test", level: "silent" }),
-    slotWaitMs: 200,
-    maxDeliver: 5,
-  });
+  const publish = async (_subject: string, value: unknown) => {
+    published.push(value as OutboundReply);
+  };
+  const { handle, metrics } = runHandler({ db, redis, ollamaUrl, publish, slotWaitMs: 200, ...(tokens ? { tokens } : {}) });
   return { published, metrics, handle };
 }
 
