@@ -10,17 +10,26 @@ import {
   type OutboundReply,
   STREAMS,
   SUBJECT_PREFIX,
+  type WorkItem,
 } from "@konstruct/core";
 import {
   createLlmPool,
   createOllamaProvider,
   createOrchestrator,
+  createOrchestratorMetrics,
+  createRunHandler,
+  createRunState,
+  createSessionMemory,
+  createTenantSlots,
   type Orchestrator,
+  type OrchestratorMetrics,
   type OrchestratorSettings,
   orchestratorConsumer,
+  type Publish,
+  type TokenLedger,
 } from "@konstruct/orchestrator";
 import { createRouter, type Router, type RouterSettings, routerConsumer } from "@konstruct/router";
-import { parseReply } from "@konstruct/testkit";
+import { parseReply, type SeededTenant } from "@konstruct/testkit";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
@@ -77,6 +86,50 @@ export async function collectOutbound(js: JetStreamClient): Promise<OutboundColl
 }
 
 const COLLECTOR = "test-outbound-collector";
+
+/**
+ * The work item the router publishes for `message` of `tenant`, routed to its connection and to
+ * `agentId`, with its encoding as a delivery carries it.
+ */
+export function routedWorkItem(
+  tenant: SeededTenant,
+  message: KonstructMessage,
+  agentId: string,
+): { item: WorkItem; message: KonstructMessage; data: Uint8Array } {
+  const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
+  const item: WorkItem = { message: routed, tenantId: tenant.tenantId, agentId, deliveryKey: deliveryKey(message) };
+  return { item, message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+}
+
+/**
+ * The orchestrator's run handler over real PostgreSQL and Redis without NATS: `publish` stands
+ * in for the outbound stream, so a test can drive deliveries and redeliveries at chosen points.
+ */
+export function runHandler(options: {
+  db: Kysely<Database>;
+  redis: Redis;
+  ollamaUrl: string;
+  publish: Publish;
+  slotWaitMs: number;
+  tokens?: TokenLedger;
+}): { handle: ReturnType<typeof createRunHandler>; metrics: OrchestratorMetrics } {
+  const { db, redis } = options;
+  const metrics = createOrchestratorMetrics();
+  const handle = createRunHandler({
+    db,
+    ...(options.tokens ? { tokens: options.tokens } : {}),
+    pool: createLlmPool({ ollama: createOllamaProvider(options.ollamaUrl), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
+    memory: createSessionMemory(redis, 600),
+    slots: createTenantSlots(redis, { leaseMs: 10_000 }),
+    state: createRunState(redis, 600),
+    publish: options.publish,
+    metrics,
+    log: createLogger({ name: "run-handler-test", level: "silent" }),
+    slotWaitMs: options.slotWaitMs,
+    maxDeliver: 5,
+  });
+  return { handle, metrics };
+}
 
 /** Publishes a message on the inbound stream as the gateway does (msgID = delivery key unless given). */
 export async function publishInbound(js: JetStreamClient, message: KonstructMessage, msgId?: string | null): Promise<void> {

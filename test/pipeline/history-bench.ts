@@ -63,7 +63,7 @@ try {
       const start = performance.now();
       // Built here as the orchestrator builds it, so its cost is counted.
       const sent = outboundReply(item, reply.kind, reply.text, { id: item.agentId, displayName: "Ada" });
-      await recordHistory(db, historyExchange(item, question, reply, sent, { id: item.agentId, displayName: "Ada" }));
+      await recordHistory(db, historyExchange(item, question, reply, sent));
       walls.push(performance.now() - start);
     }
     const cpu = process.cpuUsage(cpu0);

@@ -1,16 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, createLogger, type Database, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
-import {
-  conversationThreadKey,
-  createLlmPool,
-  createOllamaProvider,
-  createOrchestratorMetrics,
-  createRunHandler,
-  createRunState,
-  createSessionMemory,
-  createTenantSlots,
-  type Publish,
-} from "@konstruct/orchestrator";
+import { createDatabase, type Database, deliveryKey, type OutboundReply } from "@konstruct/core";
+import { conversationThreadKey, createRunState, type Publish } from "@konstruct/orchestrator";
 import {
   createTestDatabase,
   inboundMessage,
@@ -34,6 +24,8 @@ import {
   type InProcessPipeline,
   type OutboundCollector,
   publishInbound,
+  routedWorkItem,
+  runHandler,
   startPipeline,
 } from "./harness.ts";
 
@@ -273,36 +265,23 @@ describe("conversation history across redeliveries and retried runs", () => {
   /** The orchestrator's handler; `publish` may be replaced to fail like a process dying after it. */
   function handler(publish?: Publish) {
     const sent = new Map<string, OutboundReply>();
-    const handle = createRunHandler({
+    const { handle } = runHandler({
       db,
-      pool: createLlmPool({ ollama: createOllamaProvider(ollama.url), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
-      memory: createSessionMemory(redis, 600),
-      slots: createTenantSlots(redis, { leaseMs: 10_000 }),
-      state: createRunState(redis, 600),
+      redis,
+      ollamaUrl: ollama.url,
       // NATS drops a second publish of the same msgID; so does this map.
       publish:
         publish ??
         (async (_subject, value, msgId) => {
           if (!sent.has(msgId)) sent.set(msgId, value as OutboundReply);
         }),
-      metrics: createOrchestratorMetrics(),
-      log: createLogger({ name: "history-test", level: "silent" }),
       slotWaitMs: 500,
-      maxDeliver: 5,
     });
     return { handle, sent };
   }
 
   function workItem(text: string, channelId: string) {
-    const message = inboundMessage(tenant, { text, channelId });
-    const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
-    const item: WorkItem = {
-      message: routed,
-      tenantId: tenant.tenantId,
-      agentId: tenant.agents.ada!,
-      deliveryKey: deliveryKey(message),
-    };
-    return { item, message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+    return routedWorkItem(tenant, inboundMessage(tenant, { text, channelId }), tenant.agents.ada!);
   }
 
   const count = async (channelId: string) => {
@@ -377,18 +356,7 @@ describe("conversation history across redeliveries and retried runs", () => {
     const opener = workItem("opener", "C0RACE");
     const items = Array.from({ length: 6 }, (_, i) => {
       const message = inboundMessage(tenant, { text: `racer ${i}`, channelId: "C0RACE", threadId: opener.message.threadId });
-      const routed = {
-        ...message,
-        tenantId: tenant.tenantId,
-        channel: { ...message.channel, connectionId: tenant.connectionId },
-      };
-      const item: WorkItem = {
-        message: routed,
-        tenantId: tenant.tenantId,
-        agentId: tenant.agents.ada!,
-        deliveryKey: deliveryKey(message),
-      };
-      return { message: routed, data: new TextEncoder().encode(JSON.stringify(item)) };
+      return routedWorkItem(tenant, message, tenant.agents.ada!);
     });
     await Promise.all(items.map((x) => handle({ data: x.data, deliveryCount: 1 })));
     expect(await count("C0RACE")).toEqual({ conversations: 1, counted: 12, rows: 12 });

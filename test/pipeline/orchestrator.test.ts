@@ -1,15 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, createLogger, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
+import { createDatabase, type OutboundReply } from "@konstruct/core";
 import {
-  createLlmPool,
-  createOllamaProvider,
-  createOrchestratorMetrics,
+  createImmediateTokenLedger,
   createRunContexts,
-  createRunHandler,
-  createRunState,
-  createSessionMemory,
   createTenantSlots,
   REPLY_TEXTS,
+  type TokenLedger,
   usageDay,
 } from "@konstruct/orchestrator";
 import {
@@ -25,6 +21,7 @@ import {
 } from "@konstruct/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { routedWorkItem, runHandler } from "./harness.ts";
 
 // The orchestrator's handler against real PostgreSQL and Redis, without NATS: what a run
 // publishes when the model is unreachable, the budget is spent or the tenant is saturated.
@@ -53,36 +50,28 @@ afterAll(async () => {
   await testDb?.drop();
 });
 
-function harness(ollamaUrl: string) {
+function harness(ollamaUrl: string, tokens?: TokenLedger) {
   const published: OutboundReply[] = [];
-  const metrics = createOrchestratorMetrics();
-  const handle = createRunHandler({
-    db,
-    pool: createLlmPool({ ollama: createOllamaProvider(ollamaUrl), timeoutMs: 2_000, retries: 1, retryBaseMs: 10 }),
-    memory: createSessionMemory(redis, 600),
-    slots: createTenantSlots(redis, { leaseMs: 10_000 }),
-    state: createRunState(redis, 600),
-    publish: async (_subject, value) => {
-      published.push(value as OutboundReply);
-    },
-    metrics,
-    log: createLogger({ name: "orchestrator-test", level: "silent" }),
-    slotWaitMs: 200,
-    maxDeliver: 5,
-  });
+  const publish = async (_subject: string, value: unknown) => {
+    published.push(value as OutboundReply);
+  };
+  const { handle, metrics } = runHandler({ db, redis, ollamaUrl, publish, slotWaitMs: 200, ...(tokens ? { tokens } : {}) });
   return { published, metrics, handle };
 }
 
-function workItem(text: string): { item: WorkItem; data: Uint8Array } {
-  const message = inboundMessage(tenant, { text });
-  const routed = { ...message, tenantId: tenant.tenantId, channel: { ...message.channel, connectionId: tenant.connectionId } };
-  const item: WorkItem = {
-    message: routed,
-    tenantId: tenant.tenantId,
-    agentId: tenant.agents.ada!,
-    deliveryKey: deliveryKey(message),
-  };
-  return { item, data: new TextEncoder().encode(JSON.stringify(item)) };
+function workItem(text: string) {
+  return routedWorkItem(tenant, inboundMessage(tenant, { text }), tenant.agents.ada!);
+}
+
+/** Runs counted today for the tenant's agents. */
+async function runsToday(): Promise<number> {
+  const rows = await testDb.admin
+    .selectFrom("token_usage")
+    .select("runs")
+    .where("tenant_id", "=", tenant.tenantId)
+    .where("day", "=", usageDay())
+    .execute();
+  return rows.reduce((sum, row) => sum + row.runs, 0);
 }
 
 describe("orchestrator runs", () => {
@@ -127,6 +116,43 @@ describe("orchestrator runs", () => {
     expect(Number(row.completion_tokens)).toBeGreaterThan(0);
   });
 
+  it("counts a run once when its first token write is refused: the claim goes back and the redelivery counts it", async () => {
+    const immediate = createImmediateTokenLedger(db);
+    let refuse = true;
+    const tokens: TokenLedger = {
+      ...immediate,
+      async add(tenantId, agentId, counts) {
+        if (refuse) {
+          refuse = false;
+          throw new Error("PostgreSQL refused the token write");
+        }
+        await immediate.add(tenantId, agentId, counts);
+      },
+    };
+    const { published, handle } = harness(ollama.url, tokens);
+    const { data } = workItem("count me after a refusal");
+    const before = await runsToday();
+    await expect(handle({ data, deliveryCount: 1 })).rejects.toThrow(/refused/);
+    expect(await handle({ data, deliveryCount: 2 })).toEqual({ kind: "ack" });
+    await handle({ data, deliveryCount: 3 });
+    expect(await runsToday()).toBe(before + 1);
+    // The reply went out with the first delivery; the redelivery's publish carries the same msgID.
+    expect(new Set(published.map((p) => p.replyId)).size).toBe(1);
+  });
+
+  it("counts a run once when two deliveries of it run at once", async () => {
+    ollama.setLatency(150);
+    try {
+      const { handle } = harness(ollama.url);
+      const { data } = workItem("count me once, twice at once");
+      const before = await runsToday();
+      await Promise.all([handle({ data, deliveryCount: 1 }), handle({ data, deliveryCount: 2 })]);
+      expect(await runsToday()).toBe(before + 1);
+    } finally {
+      ollama.setLatency(0);
+    }
+  });
+
   it("over the daily token budget answers with a short notice instead of calling the model", async () => {
     await testDb.admin
       .updateTable("token_usage")
@@ -143,8 +169,8 @@ describe("orchestrator runs", () => {
 
   it("holds a run back (retry, not drop) while the tenant is at its concurrent-run limit", async () => {
     const slots = createTenantSlots(redis, { leaseMs: 10_000 });
-    const release = await slots.acquire(tenant.tenantId, `other-${randomUUID()}`, 1, 0);
-    expect(release).not.toBeNull();
+    const other = await slots.acquire(tenant.tenantId, `other-${randomUUID()}`, 1, 0);
+    expect(other).not.toBeNull();
     try {
       const { published, handle } = harness(ollama.url);
       const { data } = workItem("busy?");
@@ -155,7 +181,7 @@ describe("orchestrator runs", () => {
       expect(await handle({ data, deliveryCount: 5 })).toEqual({ kind: "ack" });
       expect(published[0]).toMatchObject({ kind: "notice", text: REPLY_TEXTS.busy });
     } finally {
-      await release?.();
+      await other?.release();
     }
   });
 

@@ -47,18 +47,13 @@ export interface HistoryExchange {
 }
 
 /**
- * The exchange of a work item whose reply `sent` was published: the reply's text is the published
- * one (truncated as the channel got it), and both keys come from the delivery key, so every
- * redelivery of the item describes the same two rows.
+ * The exchange of a work item whose reply `sent` was published: the reply's text and agent are
+ * the published ones (the text truncated as the channel got it), and both keys come from the
+ * delivery key, so every redelivery of the item describes the same two rows.
  */
-export function historyExchange(
-  item: WorkItem,
-  question: string,
-  reply: SettledReply,
-  sent: OutboundReply,
-  agent: { id: string; displayName: string } | null,
-): HistoryExchange {
+export function historyExchange(item: WorkItem, question: string, reply: SettledReply, sent: OutboundReply): HistoryExchange {
   const { message } = item;
+  const { agent } = sent;
   const keys = historyKeys(item);
   const answered = reply.kind === "answer";
   return {

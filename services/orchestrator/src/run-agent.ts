@@ -98,7 +98,7 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
     const r: Run = { item, context, log, deliveryCount: delivery.deliveryCount };
     const settled = await settleReply(r, steps);
     if (settled.kind === "outcome") return settled.outcome;
-    await deliverReply(r, settled.progress, settled.reply, steps);
+    await deliverReply(r, settled, steps);
     deps.metrics.replies.inc({ kind: settled.reply.kind });
     log.info(
       { kind: settled.reply.kind, model: settled.reply.model, redelivered: delivery.deliveryCount > 1 },
@@ -141,7 +141,15 @@ function decodeDelivery(delivery: WorkDelivery): WorkItem | Disposition {
   return item;
 }
 
-type Settled = { kind: "reply"; reply: SettledReply; progress: RunProgress } | { kind: "outcome"; outcome: Disposition };
+/** A run's settled reply with its progress; `tokensClaimed` when this run's settle step claimed the tokens it must count. */
+interface SettledRun {
+  kind: "reply";
+  reply: SettledReply;
+  progress: RunProgress;
+  tokensClaimed: boolean;
+}
+
+type Settled = SettledRun | { kind: "outcome"; outcome: Disposition };
 
 /**
  * The run's reply, settled once: the one a previous delivery settled, or a new one thought
@@ -159,12 +167,12 @@ async function settleReply(r: Run, deps: RunSteps): Promise<Settled> {
   const start = await deps.redis.start(tenantId, message, deliveryKey, r.context.maxConcurrentRuns, historyLimit);
   const { progress } = start;
   if (progress.published) return { kind: "outcome", outcome: ack };
-  if (progress.reply) return { kind: "reply", reply: progress.reply, progress };
+  if (progress.reply) return { kind: "reply", reply: progress.reply, progress, tokensClaimed: false };
 
   let history = start.history;
   let slot: SlotHold | null = start.slot;
   if (!slot) {
-    slot = await slots.wait(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
+    slot = await slots.acquire(tenantId, deliveryKey, r.context.maxConcurrentRuns, deps.slotWaitMs);
     // Turns appended while this run waited belong in its prompt.
     if (slot) history = await memory.load(tenantId, message, historyLimit);
   }
@@ -196,16 +204,11 @@ async function settleReply(r: Run, deps: RunSteps): Promise<Settled> {
     countTokens: answered,
   });
   const { reply } = settlement;
-  if (settlement.tokensClaimed && agent) await countTokens(r, agent.id, reply, deps);
   return {
     kind: "reply",
     reply,
-    progress: {
-      ...progress,
-      reply,
-      memoryAppended: progress.memoryAppended || settlement.memoryAppended,
-      tokensRecorded: progress.tokensRecorded || settlement.tokensClaimed,
-    },
+    progress: { ...progress, reply, memoryAppended: progress.memoryAppended || settlement.memoryAppended },
+    tokensClaimed: settlement.tokensClaimed,
   };
 }
 
@@ -248,20 +251,23 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
 }
 
 /**
- * Delivers a settled reply: the token count to PostgreSQL, meanwhile the turn to memory, then
+ * Delivers a settled reply: the token count to the ledger, meanwhile the turn to memory, then
  * the reply to the outbound stream (memory first, so a follow-up to the reply finds this turn)
  * and then the exchange to the conversation history (after the publish, so the history holds
- * only replies that were sent). Should a step fail or the process die after the reply went
- * out, the redelivery repeats the steps: its publish is dropped by NATS as a duplicate and its
- * history write inserts nothing already there. "published" is marked only when every step is done.
+ * only replies that were sent). On a first delivery the settle step already appended the turn
+ * and claimed the tokens, so no Redis call comes before the publish. Should a step fail or the
+ * process die after the reply went out, the redelivery repeats the steps: its publish is dropped
+ * by NATS as a duplicate and its history write inserts nothing already there. "published" is
+ * marked only when every step is done.
  */
-async function deliverReply(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
+async function deliverReply(r: Run, settled: SettledRun, deps: RunSteps): Promise<void> {
   const { item } = r;
+  const { reply, progress } = settled;
   const agent = r.context.agent;
   const replyAgent = agent ? { id: agent.id, displayName: agent.display_name } : null;
   const outbound = outboundReply(item, reply.kind, reply.text, replyAgent);
   const steps = await Promise.allSettled([
-    recordTokens(r, progress, reply, deps),
+    recordTokens(r, settled, deps),
     appendMemory(r, progress, reply, deps)
       .then(() => deps.publish(outboundSubject(item.message.channelType), outbound, outbound.replyId))
       .then(() => writeHistory(r, reply, outbound, deps)),
@@ -270,23 +276,25 @@ async function deliverReply(r: Run, progress: RunProgress, reply: SettledReply, 
   await deps.state.mark(item.tenantId, item.deliveryKey, "published");
 }
 
-/** Counts an answer's tokens once against the tenant's daily budget (a redelivery's path: its settle step found the reply stored). */
-async function recordTokens(r: Run, progress: RunProgress, reply: SettledReply, deps: RunSteps): Promise<void> {
+/**
+ * Counts an answer's tokens once against the tenant's daily budget. The run whose settle step
+ * stored the reply holds the claim already (run-redis.ts); a run that found the reply stored
+ * claims here, unless an earlier delivery did. A refused write gives the claim back.
+ */
+async function recordTokens(r: Run, settled: SettledRun, deps: RunSteps): Promise<void> {
+  const { reply, progress } = settled;
   const agent = r.context.agent;
-  if (reply.kind !== "answer" || !agent || progress.tokensRecorded) return;
+  if (reply.kind !== "answer" || !agent) return;
   const { tenantId, deliveryKey } = r.item;
-  // Claim, then record: a concurrent duplicate cannot count the run twice. A crash between
-  // the two loses one run's tokens, the cheaper error for a budget meant to stop runaway use.
-  if (!(await deps.state.claim(tenantId, deliveryKey, "tokens"))) return;
-  await countTokens(r, agent.id, reply, deps);
-}
-
-/** Hands claimed tokens to the ledger and the cached spend; a refused write gives the claim back. */
-async function countTokens(r: Run, agentId: string, reply: SettledReply, deps: RunSteps): Promise<void> {
-  const { tenantId, deliveryKey } = r.item;
+  if (!settled.tokensClaimed) {
+    if (progress.tokensRecorded) return;
+    // Claim, then record: a concurrent duplicate cannot count the run twice. A crash between
+    // the two loses one run's tokens, the cheaper error for a budget meant to stop runaway use.
+    if (!(await deps.state.claim(tenantId, deliveryKey, "tokens"))) return;
+  }
   const tokens = { prompt: reply.promptTokens, completion: reply.completionTokens };
   try {
-    await deps.tokens.add(tenantId, agentId, tokens);
+    await deps.tokens.add(tenantId, agent.id, tokens);
   } catch (error) {
     await deps.state.unmark(tenantId, deliveryKey, "tokens").catch(() => {});
     throw error;
@@ -301,15 +309,7 @@ async function countTokens(r: Run, agentId: string, reply: SettledReply, deps: R
  * no step flag: the write is idempotent by message key, so a redelivery simply repeats it.
  */
 async function writeHistory(r: Run, reply: SettledReply, sent: OutboundReply, deps: RunSteps): Promise<void> {
-  const agent = r.context.agent;
-  const exchange = historyExchange(
-    r.item,
-    questionOf(r.item),
-    reply,
-    sent,
-    agent ? { id: agent.id, displayName: agent.display_name } : null,
-  );
-  const inserted = await recordHistory(deps.db, exchange);
+  const inserted = await recordHistory(deps.db, historyExchange(r.item, questionOf(r.item), reply, sent));
   deps.metrics.historyMessages.inc(inserted);
 }
 

@@ -57,6 +57,7 @@ export interface RunRedis {
 // max bytes per turn, max bytes in all. Returns {reply, tokens, memory, published, slot, skipped, turns}.
 const START = redisScript(`${SLOT_ACQUIRE_LUA}
 ${LOAD_BOUNDED_LUA}
+-- HMGET of the known fields, not HGETALL: what is read is bounded by what this code writes.
 local progress = redis.call('HMGET', KEYS[1], '${RUN_FIELDS.reply}', '${RUN_FIELDS.tokens}', '${RUN_FIELDS.memory}', '${RUN_FIELDS.published}')
 for i = 1, 4 do if not progress[i] then progress[i] = '' end end
 if progress[4] == '1' or progress[1] ~= '' then

@@ -1,4 +1,4 @@
-import { keyPart, redisKey, redisScript } from "@konstruct/core";
+import { keyPart, redisKey } from "@konstruct/core";
 import type { Redis } from "ioredis";
 
 /** The reply a run settled on, stored before any side effect so a redelivery never runs the model twice. */
@@ -23,31 +23,29 @@ export interface RunProgress {
 /** Step flags in the run's hash. */
 export const RUN_FIELDS = { reply: "reply", tokens: "tokens", memory: "memory", published: "published" } as const;
 
-/** Redis hash per delivery key recording the steps of its run. */
+/**
+ * Redis hash per delivery key recording the steps of its run. Reading the progress and storing
+ * the reply are parts of the run's two scripts (run-redis.ts); these are the single steps around them.
+ */
 export interface RunState {
   /** The connection its steps run on, shared by the run's combined steps (run-redis.ts). */
   readonly redis: Redis;
   readonly ttlSeconds: number;
   key(tenantId: string, deliveryKey: string): string;
-  get(tenantId: string, deliveryKey: string): Promise<RunProgress>;
-  /** Stores the reply unless one is already stored; returns the stored one (first writer wins). */
-  settle(tenantId: string, deliveryKey: string, reply: SettledReply): Promise<SettledReply>;
   mark(tenantId: string, deliveryKey: string, field: "tokens" | "published"): Promise<void>;
   /** Sets a step flag unless it is set; true for the one caller that set it. */
   claim(tenantId: string, deliveryKey: string, field: "tokens"): Promise<boolean>;
   unmark(tenantId: string, deliveryKey: string, field: "tokens"): Promise<void>;
 }
 
-// `settle_reply` is also part of the run's settle step (run-redis.ts).
+// `settle_reply`: the reply is stored unless one is (first writer wins); part of the run's
+// settle step (run-redis.ts).
 export const SETTLE_LUA = `
 local function settle_reply(run_hash, reply, ttl)
   redis.call('HSETNX', run_hash, 'reply', reply)
   redis.call('EXPIRE', run_hash, ttl)
   return redis.call('HGET', run_hash, 'reply')
 end`;
-
-const SETTLE = redisScript(`${SETTLE_LUA}
-return settle_reply(KEYS[1], ARGV[1], ARGV[2])`);
 
 /** Redis-backed {@link RunState}. */
 export function createRunState(redis: Redis, ttlSeconds: number): RunState {
@@ -56,27 +54,6 @@ export function createRunState(redis: Redis, ttlSeconds: number): RunState {
     redis,
     ttlSeconds,
     key,
-    async get(tenantId, deliveryKey) {
-      // HMGET of the known fields, not HGETALL: what is read is bounded by what this code
-      // writes, whatever else the hash may hold.
-      const [reply, tokens, memory, published] = await redis.hmget(
-        key(tenantId, deliveryKey),
-        RUN_FIELDS.reply,
-        RUN_FIELDS.tokens,
-        RUN_FIELDS.memory,
-        RUN_FIELDS.published,
-      );
-      return {
-        reply: reply ? (JSON.parse(reply) as SettledReply) : null,
-        tokensRecorded: tokens === "1",
-        memoryAppended: memory === "1",
-        published: published === "1",
-      };
-    },
-    async settle(tenantId, deliveryKey, reply) {
-      const stored = (await SETTLE(redis, [key(tenantId, deliveryKey)], [JSON.stringify(reply), ttlSeconds])) as string;
-      return JSON.parse(stored) as SettledReply;
-    },
     async claim(tenantId, deliveryKey, field) {
       return (await redis.hsetnx(key(tenantId, deliveryKey), RUN_FIELDS[field], "1")) === 1;
     },

@@ -9,10 +9,8 @@ import type { Redis } from "ioredis";
  * The holder is the delivery key, so a redelivered item takes back its own slot.
  */
 export interface TenantSlots {
-  /** Waits up to `waitMs` for a slot; returns a release function, or null when none came free. */
-  acquire(tenantId: string, holder: string, limit: number, waitMs: number): Promise<(() => Promise<void>) | null>;
-  /** {@link acquire}, returning the held slot itself. */
-  wait(tenantId: string, holder: string, limit: number, waitMs: number): Promise<SlotHold | null>;
+  /** Waits up to `waitMs` for a slot; returns it held (renewed until released), or null when none came free. */
+  acquire(tenantId: string, holder: string, limit: number, waitMs: number): Promise<SlotHold | null>;
   /**
    * Keeps renewing a slot taken by a script of the caller's (`slot_acquire` within the run's
    * first round trip); `stop` ends the renewal when the slot was freed by another script, and
@@ -70,23 +68,18 @@ export function createTenantSlots(redis: Redis, options: { leaseMs: number; poll
       },
     };
   };
-  const wait = async (tenantId: string, holder: string, limit: number, waitMs: number): Promise<SlotHold | null> => {
-    const deadline = now() + waitMs;
-    for (;;) {
-      const got = Number(await ACQUIRE(redis, [key(tenantId)], [now(), options.leaseMs, limit, holder]));
-      if (got === 1) return hold(tenantId, holder);
-      if (now() >= deadline) return null;
-      await sleep(pollMs / 2 + Math.random() * pollMs);
-    }
-  };
   return {
     key,
     leaseMs: options.leaseMs,
     hold,
-    wait,
     async acquire(tenantId, holder, limit, waitMs) {
-      const held = await wait(tenantId, holder, limit, waitMs);
-      return held ? () => held.release() : null;
+      const deadline = now() + waitMs;
+      for (;;) {
+        const got = Number(await ACQUIRE(redis, [key(tenantId)], [now(), options.leaseMs, limit, holder]));
+        if (got === 1) return hold(tenantId, holder);
+        if (now() >= deadline) return null;
+        await sleep(pollMs / 2 + Math.random() * pollMs);
+      }
     },
   };
 }

@@ -63,7 +63,7 @@ describe("router admission (one Redis script)", () => {
     // The one message of this minute was spent once: the next is over the limit, with the notice.
     const next = await admissions[0]!.admit(request(t, inboundMessage(t, { text: "again" }), 1));
     expect(next).toEqual({ kind: "admitted", decision: { kind: "notice" } });
-    await createIdempotency(a, { ttlSeconds: 600, leaseMs: 30_000 }).done(t.tenantId, deliveryKey(message));
+    await createIdempotency(a).done(t.tenantId, deliveryKey(message));
     expect(await admissions[1]!.admit(request(t, message, 1))).toEqual({ kind: "done" });
   });
 

@@ -1,4 +1,4 @@
-import { type KonstructMessage, keyPart, redisKey, redisScript } from "@konstruct/core";
+import { type KonstructMessage, keyPart, redisKey } from "@konstruct/core";
 import type { Redis } from "ioredis";
 
 /** What the router decided for a delivery, remembered so a redelivery repeats it instead of deciding again. */
@@ -25,17 +25,16 @@ export type DeliveryClaim =
 /**
  * Delivery idempotency in Redis. Each delivery key has a hash `{state, lease, decision}` and
  * each post (channel + message id) remembers which delivery claimed it. The states move
- * claimed → decided → done, and "done" is written only after the publish succeeded; a crash
- * anywhere leaves a state from which the redelivery finishes the same decision, and the
- * publish itself is de-duplicated by NATS on its msgID.
+ * claimed → decided → done: the claim and the decision are one step of the router's admission
+ * script (admission.ts, with `claim_delivery` below), and "done" is written only after the
+ * publish succeeded; a crash anywhere leaves a state from which the redelivery finishes the same
+ * decision, and the publish itself is de-duplicated by NATS on its msgID.
  */
 export interface Idempotency {
-  claim(tenantId: string, message: KonstructMessage, deliveryKey: string): Promise<DeliveryClaim>;
-  decide(tenantId: string, deliveryKey: string, decision: RouteDecision): Promise<RouteDecision>;
   done(tenantId: string, deliveryKey: string): Promise<void>;
 }
 
-// `claim_delivery` is also part of the router's admission script (admission.ts).
+// `claim_delivery`, a step of the router's admission script (admission.ts).
 export const CLAIM_LUA = `
 local function claim_delivery(delivery_hash, post_key, now, lease_ms, ttl_seconds, delivery_key)
   local state = redis.call('HGET', delivery_hash, 'state')
@@ -52,14 +51,6 @@ local function claim_delivery(delivery_hash, post_key, now, lease_ms, ttl_second
   redis.call('SET', post_key, delivery_key, 'EX', ttl_seconds)
   return {'claimed'}
 end`;
-
-const CLAIM = redisScript(`${CLAIM_LUA}
-return claim_delivery(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4])`);
-
-// HSETNX: when two handlers race past a lapsed lease, the first decision wins and both publish it.
-const DECIDE = redisScript(`
-redis.call('HSETNX', KEYS[1], 'decision', ARGV[1])
-return redis.call('HGET', KEYS[1], 'decision')`);
 
 /** Reads a claim script's reply. */
 export function claimOf(reply: [string, string?]): DeliveryClaim {
@@ -95,25 +86,9 @@ export function postKey(tenantId: string, message: KonstructMessage): string {
   );
 }
 
-/** Redis-backed {@link Idempotency}; `leaseMs` should match the consumer's ack wait. */
-export function createIdempotency(
-  redis: Redis,
-  options: { ttlSeconds: number; leaseMs: number; now?: () => number },
-): Idempotency {
-  const now = options.now ?? Date.now;
+/** Redis-backed {@link Idempotency}. */
+export function createIdempotency(redis: Redis): Idempotency {
   return {
-    async claim(tenantId, message, deliveryKey) {
-      const reply = (await CLAIM(
-        redis,
-        [deliveryHash(tenantId, deliveryKey), postKey(tenantId, message)],
-        [now(), options.leaseMs, options.ttlSeconds, deliveryKey],
-      )) as [string, string?];
-      return claimOf(reply);
-    },
-    async decide(tenantId, deliveryKey, decision) {
-      const stored = (await DECIDE(redis, [deliveryHash(tenantId, deliveryKey)], [JSON.stringify(decision)])) as string;
-      return JSON.parse(stored) as RouteDecision;
-    },
     async done(tenantId, deliveryKey) {
       await redis.hset(deliveryHash(tenantId, deliveryKey), "state", "done");
     },

@@ -75,7 +75,7 @@ export function createRouter(deps: RouterDeps): Router {
       botLoopWindowSeconds: settings.botLoopWindowSeconds,
     }),
     threads: createEngagedThreads(deps.redis, settings.engagedThreadTtlSeconds),
-    idempotency: createIdempotency(deps.redis, { ttlSeconds: settings.idempotencyTtlSeconds, leaseMs: settings.ackWaitMs }),
+    idempotency: createIdempotency(deps.redis),
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
     metrics,
     log,

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { ChannelType } from "../message.ts";
+import type { PORTAL_ROLES } from "../portal-tokens.ts";
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 /** A column with a database default: optional on insert. */
@@ -68,7 +69,8 @@ export interface PortalUsersTable {
   created_at: Generated<Date>;
 }
 
-export type PortalRole = "owner" | "admin" | "member";
+/** A portal user's role, one of {@link PORTAL_ROLES}. */
+export type PortalRole = (typeof PORTAL_ROLES)[number];
 
 /** A one-time link for a person to join a tenant's portal. Only the token's SHA-256 is kept. */
 export interface PortalInvitationsTable {

@@ -268,13 +268,13 @@ function isStreamNotFound(error: unknown): boolean {
 }
 
 /** Whether a JetStream API error says the stream or consumer does not exist. */
-export function isNotFound(error: unknown): boolean {
+function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && (error.status === 404 || /not found/i.test(error.message));
 }
 
 // Two replicas starting together may both see "not found" and both add; the loser's add fails
 // with "already in use", which is the state we wanted.
-export async function addIgnoringRace(add: () => Promise<unknown>): Promise<void> {
+async function addIgnoringRace(add: () => Promise<unknown>): Promise<void> {
   try {
     await add();
   } catch (error) {
