@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { assertTenantId, type Database, type KonstructMessage, type OutboundReply, type WorkItem } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
+import { replyIdOf } from "./replies.ts";
 import type { SettledReply } from "./run-state.ts";
 
 /** The column's bound: three ids of up to 256 characters and two separators fit. */
@@ -22,7 +23,7 @@ export function conversationThreadKey(message: KonstructMessage): string {
 
 /** The history keys of a work item's two messages: both derive from its delivery key alone. */
 export function historyKeys(item: WorkItem): { inbound: string; reply: string } {
-  return { inbound: `inbound:${item.deliveryKey}`, reply: `reply:${item.deliveryKey}` };
+  return { inbound: `inbound:${item.deliveryKey}`, reply: replyIdOf(item) };
 }
 
 /** One run's exchange as the history keeps it: the person's message and the reply that was sent. */

@@ -20,6 +20,11 @@ export function apologyText(errors: readonly LlmError[]): string {
   return allUnreachable ? REPLY_TEXTS.noModelReachable : REPLY_TEXTS.modelFailed;
 }
 
+/** A run's reply id: the msgID its publish is de-duplicated by, and its history row's key. */
+export function replyIdOf(item: WorkItem): string {
+  return `reply:${item.deliveryKey}`;
+}
+
 /** The OutboundReply for a work item; its id `reply:<deliveryKey>` is also its NATS msgID. */
 export function outboundReply(
   item: WorkItem,
@@ -29,7 +34,7 @@ export function outboundReply(
 ): OutboundReply {
   const { message } = item;
   return {
-    replyId: `reply:${item.deliveryKey}`,
+    replyId: replyIdOf(item),
     tenantId: item.tenantId,
     channelType: message.channelType,
     // The router fills the connection in before publishing work; the schema allows null only upstream of it.
