@@ -1,5 +1,5 @@
 import type { Channel, ChannelDeps } from "../gateway-channel.ts";
-import { createReplyDelivery } from "../reply-protocol.ts";
+import { channelReplyDelivery } from "../reply-protocol.ts";
 import { type BotApiUser, callBotApi } from "./api.ts";
 import { createTelegramConnectionStore, type TelegramConnection, type TelegramConnectionStore } from "./connections.ts";
 import { telegramChannel } from "./definition.ts";
@@ -47,11 +47,6 @@ export function createTelegramChannel(deps: ChannelDeps, overrides: { connection
         log: deps.log,
       });
     },
-    outbound: createReplyDelivery(createTelegramSender({ connections, telegramApiUrl: apiUrl }), {
-      ledger: deps.ledger,
-      metrics: deps.metrics,
-      log: deps.log.child({ channel: "telegram", worker: "outbound" }),
-      ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),
-    }),
+    outbound: channelReplyDelivery(createTelegramSender({ connections, telegramApiUrl: apiUrl }), deps),
   };
 }
