@@ -3,11 +3,12 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
 import { type ChannelMetrics, type InboundPublisher, publishInbound } from "../host.ts";
+import { secretEquals } from "../secret-equals.ts";
 import { rawBodyWebhook, webhookConnection } from "../webhook-plugin.ts";
 import type { WhatsAppConnection, WhatsAppConnectionStore } from "./connections.ts";
 import { WHATSAPP_CONNECTION_ROUTE } from "./definition.ts";
 import { normalizeWhatsAppNotification, type WhatsAppIgnoreReason } from "./normalize.ts";
-import { verifyToken, verifyWhatsAppSignature, WHATSAPP_SIGNATURE_HEADER } from "./signature.ts";
+import { verifyWhatsAppSignature, WHATSAPP_SIGNATURE_HEADER } from "./signature.ts";
 
 /** Meta caps a notification at 3 MB (media are never inline). */
 export const WHATSAPP_BODY_LIMIT = 3 * 1024 * 1024;
@@ -51,7 +52,7 @@ export const whatsappIngress: FastifyPluginAsync<WhatsAppIngressOptions> = async
       const challenge = one("hub.challenge");
       const verified =
         one("hub.mode") === "subscribe" &&
-        verifyToken(connection?.verifyToken ?? "", one("hub.verify_token")) &&
+        secretEquals(connection?.verifyToken ?? "", one("hub.verify_token")) &&
         challenge !== undefined &&
         // Meta's challenge is a number; nothing that could be markup is ever echoed.
         /^[A-Za-z0-9._-]{1,512}$/.test(challenge);
