@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "./errors.ts";
-import { type ChannelMetrics, webhookResultOfStatus } from "./host.ts";
+import type { ChannelMetrics } from "./host.ts";
 
 /**
  * Sets up a channel's webhook plugin: the plugin's own content-type parser, which hands every
@@ -38,5 +38,21 @@ export async function webhookConnection<C>(
   } catch (error) {
     log.error({ err: error, connectionId }, `could not load the ${label} connection`);
     throw new WebhookError("UNAVAILABLE", `${label} connection could not be loaded`, { cause: error });
+  }
+}
+
+/** A webhook's metric result from its HTTP status, when its handler recorded none. */
+function webhookResultOfStatus(status: number): string {
+  switch (status) {
+    case 401:
+      return "unauthorized";
+    case 400:
+      return "malformed";
+    case 413:
+      return "too_large";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "error" : String(status);
   }
 }
