@@ -38,19 +38,3 @@ export async function publishInbound(
   metrics.publishSeconds.observe({ channel: message.channelType }, (performance.now() - started) / 1000);
   return result;
 }
-
-/** A webhook's metric result from its HTTP status, when its handler recorded none. */
-export function webhookResultOfStatus(status: number): string {
-  switch (status) {
-    case 401:
-      return "unauthorized";
-    case 400:
-      return "malformed";
-    case 413:
-      return "too_large";
-    case 503:
-      return "unavailable";
-    default:
-      return status >= 500 ? "error" : String(status);
-  }
-}

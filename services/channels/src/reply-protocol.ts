@@ -1,6 +1,6 @@
 import { ack, type Disposition, type OutboundReply, poison, retry, retryDelay } from "@konstruct/core";
 import type { Logger } from "pino";
-import type { OutboundHandler } from "./gateway-channel.ts";
+import type { ChannelDeps, OutboundHandler } from "./gateway-channel.ts";
 import type { ChannelMetrics } from "./host.ts";
 import type { LedgerEntry, ReplyLedger } from "./reply-ledger.ts";
 
@@ -184,4 +184,21 @@ export function createReplyDelivery<C>(sender: ReplySender<C>, options: ReplyDel
 
 function detailOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A channel's outbound handler from its sender and the gateway's shared dependencies: the reply
+ * ledger, the metrics, a log for the channel's outbound worker and the configured stale-claim age.
+ */
+export function channelReplyDelivery<C>(
+  sender: ReplySender<C>,
+  deps: Pick<ChannelDeps, "ledger" | "metrics" | "log" | "settings">,
+): OutboundHandler {
+  const { staleClaimMs } = deps.settings;
+  return createReplyDelivery(sender, {
+    ledger: deps.ledger,
+    metrics: deps.metrics,
+    log: deps.log.child({ channel: sender.channel, worker: "outbound" }),
+    ...(staleClaimMs === undefined ? {} : { staleClaimMs }),
+  });
 }

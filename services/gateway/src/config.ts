@@ -1,3 +1,12 @@
+import {
+  BOT_FRAMEWORK_ISSUER,
+  BOT_FRAMEWORK_OPENID_METADATA_URL,
+  DEFAULT_SLACK_BOT_SCOPES,
+  DEFAULT_TEAMS_SERVICE_URLS,
+  MICROSOFT_LOGIN_URL,
+  SLACK_AUTHORIZE_URL,
+  type TeamsSettings,
+} from "@konstruct/channels/gateway";
 import { ConfigError, fields, intField, listenFields, parseConfig, urlField } from "@konstruct/core";
 import { Type } from "@sinclair/typebox";
 
@@ -20,30 +29,29 @@ const GatewayConfigSchema = Type.Object({
       "public URL of the gateway's /webhooks/slack/oauth/callback, as registered in the Slack app's Redirect URLs",
     ),
   ),
-  SLACK_OAUTH_AUTHORIZE_URL: urlField(["http", "https"], "Slack's OAuth v2 consent page", "https://slack.com/oauth/v2/authorize"),
+  SLACK_OAUTH_AUTHORIZE_URL: urlField(["http", "https"], "Slack's OAuth v2 consent page", SLACK_AUTHORIZE_URL),
   SLACK_OAUTH_SCOPES: Type.String({
-    default: "app_mentions:read,chat:write,channels:history,groups:history,im:history,mpim:history",
+    default: DEFAULT_SLACK_BOT_SCOPES.join(","),
     pattern: "^[a-z:._-]+(,[a-z:._-]+)*$",
     description: "bot scopes the shared app asks for when installed, comma-separated",
   }),
   TEAMS_OPENID_METADATA_URL: urlField(
     ["http", "https"],
     "Bot Framework OpenID metadata (its jwks_uri lists the keys that sign Teams activities)",
-    "https://login.botframework.com/v1/.well-known/openidconfiguration",
+    BOT_FRAMEWORK_OPENID_METADATA_URL,
   ),
   TEAMS_TOKEN_ISSUER: Type.String({
-    default: "https://api.botframework.com",
+    default: BOT_FRAMEWORK_ISSUER,
     minLength: 1,
     description: "the issuer every Teams activity token must name",
   }),
   TEAMS_LOGIN_URL: urlField(
     ["http", "https"],
     "Microsoft Entra login host for the Teams bots' client-credentials tokens (without the tenant)",
-    "https://login.microsoftonline.com",
+    MICROSOFT_LOGIN_URL,
   ),
   TEAMS_SERVICE_URLS: Type.String({
-    default:
-      "https://smba.trafficmanager.net,https://smba.infra.gcc.teams.microsoft.com,https://smba.infra.gov.teams.microsoft.us,https://smba.infra.dod.teams.microsoft.us",
+    default: DEFAULT_TEAMS_SERVICE_URLS.join(","),
     minLength: 1,
     description:
       "origins Teams replies may be posted to (a verified activity's serviceUrl), comma-separated; https://*.host allowed",
@@ -94,5 +102,15 @@ export function slackOAuthSettings(config: GatewayConfig) {
     redirectUrl: config.SLACK_OAUTH_REDIRECT_URL,
     authorizeUrl: config.SLACK_OAUTH_AUTHORIZE_URL,
     scopes: config.SLACK_OAUTH_SCOPES.split(","),
+  };
+}
+
+/** Where the Teams channel verifies tokens, gets its own and may send replies. */
+export function teamsSettings(config: GatewayConfig): TeamsSettings {
+  return {
+    openIdMetadataUrl: config.TEAMS_OPENID_METADATA_URL,
+    issuer: config.TEAMS_TOKEN_ISSUER,
+    loginUrl: config.TEAMS_LOGIN_URL,
+    serviceUrls: config.TEAMS_SERVICE_URLS.split(",").map((entry) => entry.trim()),
   };
 }

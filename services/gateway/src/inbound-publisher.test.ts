@@ -1,7 +1,7 @@
 import { WebhookError } from "@konstruct/channels/gateway";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { createJetStreamPublisher } from "./inbound-publisher.ts";
+import { createJetStreamPublisher, RETRY_AFTER_SECONDS } from "./inbound-publisher.ts";
 
 /** A JetStream that stores by msgID (duplicates flagged), refuses one poisoned id, and records what reached it. */
 function fakeJetStream(refuse: string) {
@@ -35,6 +35,16 @@ describe("createJetStreamPublisher", () => {
     ]);
     expect(results[1]).toMatchObject({ reason: expect.any(WebhookError) });
     expect([...stored.values()]).toEqual([JSON.stringify({ n: 1 }), JSON.stringify({ n: 4 })]);
+  });
+
+  it("asks the sender to come back soon when the broker did not store the message (not the stream-full wait)", async () => {
+    const { js } = fakeJetStream("Ev-refused");
+    const refused = await createJetStreamPublisher(js)
+      .publish("konstruct.inbound.slack", { n: 1 }, "Ev-refused")
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(WebhookError);
+    expect(refused).toMatchObject({ code: "UNAVAILABLE", retryAfterSeconds: RETRY_AFTER_SECONDS.unavailable });
+    expect(RETRY_AFTER_SECONDS.unavailable).toBeLessThan(RETRY_AFTER_SECONDS.streamFull);
   });
 
   it("publishes the value as it was when publish was called", async () => {

@@ -11,7 +11,7 @@ import {
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { buildApp } from "./app.ts";
-import { loadConfig, slackOAuthSettings } from "./config.ts";
+import { loadConfig, slackOAuthSettings, teamsSettings } from "./config.ts";
 import { databaseReadiness, natsReadiness } from "./health.ts";
 import { createJetStreamPublisher } from "./inbound-publisher.ts";
 import { createMetrics } from "./metrics.ts";
@@ -42,12 +42,7 @@ const channels = await createChannels({
     slackApiUrl: config.SLACK_API_URL,
     telegramApiUrl: config.TELEGRAM_API_URL,
     slackOAuth: slackOAuthSettings(config),
-    teams: {
-      openIdMetadataUrl: config.TEAMS_OPENID_METADATA_URL,
-      issuer: config.TEAMS_TOKEN_ISSUER,
-      loginUrl: config.TEAMS_LOGIN_URL,
-      serviceUrls: config.TEAMS_SERVICE_URLS.split(",").map((entry) => entry.trim()),
-    },
+    teams: teamsSettings(config),
     whatsappApiUrl: config.WHATSAPP_API_URL,
     webchatSessionSecret: config.WEBCHAT_SESSION_SECRET,
     webchatPreviousSessionSecret: config.WEBCHAT_SESSION_PREVIOUS_SECRET,

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createFailureQueue, listenOnLoopback, readBody } from "../double-server.ts";
 
 /**
  * A local Slack Web API for tests, speaking Slack's wire format: `POST /api/<method>` with a
@@ -111,7 +111,7 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
   const tokens = new Map(Object.entries(options.tokens ?? {}));
   const calls: SlackApiCall[] = [];
   const messages: (SlackApiMessage & { token: string })[] = [];
-  const failures: { remaining: number; failure: SlackApiFailure; method?: string }[] = [];
+  const failures = createFailureQueue<SlackApiFailure>();
   let lastTs = 0;
   let installing: SlackInstallingTeam = { id: "T0DOUBLE", name: "Double Workspace" };
   const codes = new Map<string, { team: SlackInstallingTeam; redirectUri: string }>();
@@ -121,13 +121,6 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
   const nextTs = (): string => {
     lastTs = Math.max(lastTs + 1, Date.now() * 1000);
     return `${Math.floor(lastTs / 1_000_000)}.${String(lastTs % 1_000_000).padStart(6, "0")}`;
-  };
-
-  const takeFailure = (method: string): SlackApiFailure | null => {
-    const entry = failures.find((f) => f.remaining > 0 && (!f.method || f.method === method));
-    if (!entry) return null;
-    entry.remaining--;
-    return entry.failure;
   };
 
   const methods: Record<string, (args: Record<string, unknown>, token: string, info: SlackTokenInfo) => Record<string, unknown>> =
@@ -198,11 +191,11 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
     if (req.method === "GET" && (req.url ?? "").startsWith("/oauth/v2/authorize")) return authorize(req, res);
     if (req.method !== "POST" && req.method !== "GET") return send(405, { ok: false, error: "method_not_allowed" });
     if (method === "oauth.v2.access") {
-      const failure = takeFailure(method);
+      const failure = failures.take(method);
       if (failure && "error" in failure) return send(200, { ok: false, error: failure.error });
       return send(200, exchange(args, req.headers.authorization));
     }
-    const failure = takeFailure(method);
+    const failure = failures.take(method);
     if (failure && "retryAfter" in failure) {
       return send(429, { ok: false, error: "ratelimited" }, { "retry-after": String(failure.retryAfter) });
     }
@@ -283,14 +276,13 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
     };
   };
 
-  const server: Server = createServer((req, res) => {
+  const server = await listenOnLoopback((req, res) => {
     handle(req, res).catch((error) => {
       res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ ok: false, error: "fatal_error", detail: String(error) }));
     });
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  }, options.port);
+  const { port } = server;
 
   const matches = (m: SlackApiMessage & { token: string }, filter: { channel?: string; thread_ts?: string; token?: string }) =>
     (!filter.channel || m.channel === filter.channel) &&
@@ -310,7 +302,7 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
     },
     installs,
     failNext: (count, failure, method) => {
-      failures.push({ remaining: count, failure, ...(method ? { method } : {}) });
+      failures.add(count, failure, method);
     },
     async waitForPosts(count, filter = {}, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
@@ -324,13 +316,9 @@ export async function startSlackApi(options: SlackApiOptions = {}): Promise<Slac
     reset() {
       calls.length = 0;
       messages.length = 0;
-      failures.length = 0;
+      failures.clear();
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: server.close,
   };
 }
 
@@ -363,12 +351,6 @@ function isMetadata(value: unknown): value is SlackApiMessage["metadata"] {
 function withoutMetadata<T extends { metadata?: unknown }>(message: T): Omit<T, "metadata"> {
   const { metadata: _m, ...rest } = message;
   return rest;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 // Slack accepts both encodings; in form bodies, structured arguments (metadata, blocks) are JSON strings.

@@ -1,5 +1,5 @@
 import type { Channel, ChannelDeps } from "../gateway-channel.ts";
-import { createReplyDelivery } from "../reply-protocol.ts";
+import { channelReplyDelivery } from "../reply-protocol.ts";
 import { createSlackConnectionStore, type SlackConnectionStore } from "./connections.ts";
 import { slackIngress } from "./ingress.ts";
 import { slackInstall } from "./install.ts";
@@ -41,11 +41,6 @@ export function createSlackChannel(deps: ChannelDeps, overrides: { connections?:
         });
       }
     },
-    outbound: createReplyDelivery(createSlackSender({ connections, slackApiUrl: deps.settings.slackApiUrl }), {
-      ledger: deps.ledger,
-      metrics: deps.metrics,
-      log: deps.log.child({ channel: "slack", worker: "outbound" }),
-      ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),
-    }),
+    outbound: channelReplyDelivery(createSlackSender({ connections, slackApiUrl: deps.settings.slackApiUrl }), deps),
   };
 }

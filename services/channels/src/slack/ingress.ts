@@ -2,7 +2,8 @@ import { MessageValidationError } from "@konstruct/core";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
-import { type ChannelMetrics, type InboundPublisher, publishInbound, webhookResultOfStatus } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound } from "../host.ts";
+import { rawBodyWebhook, webhookConnection } from "../webhook-plugin.ts";
 import type { SlackConnectionStore } from "./connections.ts";
 import { normalizeSlackEvent } from "./normalize.ts";
 import { verifySlackSignature } from "./signature.ts";
@@ -43,15 +44,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
   const { publisher, connections, platformSigningSecret, metrics } = options;
   const now = options.now ?? Date.now;
   const log = options.log.child({ channel: "slack" });
-  const results = new WeakMap<FastifyRequest, Result>();
-
-  // This plugin's own parser: every content type arrives as a Buffer, unparsed, for the HMAC.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: SLACK_BODY_LIMIT }, (_request, body, done) => done(null, body));
-
-  app.addHook("onResponse", async (request, reply) => {
-    metrics.webhooks.inc({ channel: "slack", result: results.get(request) ?? webhookResultOfStatus(reply.statusCode) });
-  });
+  const results = rawBodyWebhook<Result>(app, { channel: "slack", bodyLimit: SLACK_BODY_LIMIT, metrics });
 
   const handle = async (
     request: FastifyRequest,
@@ -136,10 +129,7 @@ export const slackIngress: FastifyPluginAsync<SlackIngressOptions> = async (app,
   app.post("/webhooks/slack/events", routeOptions, (request, reply) => handle(request, reply, platformSigningSecret, null));
 
   app.post<{ Params: { connectionId: string } }>("/webhooks/slack/:connectionId/events", routeOptions, async (request, reply) => {
-    const connection = await connections.get(request.params.connectionId).catch((error) => {
-      log.error({ err: error, connectionId: request.params.connectionId }, "could not load the Slack connection");
-      throw new WebhookError("UNAVAILABLE", "Slack connection could not be loaded", { cause: error });
-    });
+    const connection = await webhookConnection(connections, request.params.connectionId, log, "Slack");
     // An unknown connection answers exactly like a bad signature: ids cannot be probed.
     return handle(
       request,

@@ -2,7 +2,7 @@ import type { Database, SecretKey } from "@konstruct/core";
 import type { Kysely } from "kysely";
 import { type ConnectionCacheOptions, createConnectionCache } from "../connection-cache.ts";
 import { loadSealedConnection } from "../sealed-connections.ts";
-import { TEAMS_SECRET_KEYS } from "./definition.ts";
+import { TEAMS_OPTIONAL_SECRET_KEYS, TEAMS_SECRET_KEYS } from "./definition.ts";
 
 /** One Teams connection with its decrypted credentials. Never logged. */
 export interface TeamsConnection {
@@ -35,7 +35,7 @@ export function createTeamsConnectionStore(options: TeamsConnectionStoreOptions)
     type: "teams",
     label: "Teams",
     keys: TEAMS_SECRET_KEYS,
-    optionalKeys: ["appTenantId"] as const,
+    optionalKeys: TEAMS_OPTIONAL_SECRET_KEYS,
   };
 
   async function load(connectionId: string): Promise<TeamsConnection | null> {

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { createFailureQueue, listenOnLoopback, readBody } from "../double-server.ts";
 
 /**
  * A local Bot Framework for tests, speaking its wire protocols:
@@ -115,16 +115,9 @@ export async function startTeamsApi(options: TeamsApiOptions = {}): Promise<Team
   const issued = new Map<string, { appId: string; expires: number }>();
   const replies: TeamsReply[] = [];
   const calls: TeamsApiCall[] = [];
-  const failures: { remaining: number; failure: TeamsApiFailure; kind?: string }[] = [];
+  const failures = createFailureQueue<TeamsApiFailure>();
   const lifetime = options.tokenLifetimeSeconds ?? 3599;
   let url = "";
-
-  const takeFailure = (kind: string): TeamsApiFailure | null => {
-    const entry = failures.find((f) => f.remaining > 0 && (!f.kind || f.kind === kind));
-    if (!entry) return null;
-    entry.remaining--;
-    return entry.failure;
-  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? "").split("?")[0] ?? "";
@@ -152,7 +145,7 @@ export async function startTeamsApi(options: TeamsApiOptions = {}): Promise<Team
     if (req.method === "POST" && tokenPath) {
       const form = new URLSearchParams(body);
       const appId = (form.get("client_id") ?? "").toLowerCase();
-      const failure = takeFailure("token");
+      const failure = failures.take("token");
       if (failure && "retryAfter" in failure)
         return send({ kind: "token", appId }, 429, { error: "too_many_requests" }, { "retry-after": String(failure.retryAfter) });
       if (failure && "status" in failure)
@@ -183,7 +176,7 @@ export async function startTeamsApi(options: TeamsApiOptions = {}): Promise<Team
       const grant = issued.get(bearer);
       const call = { kind: "reply" as const, conversationId, ...(grant ? { appId: grant.appId } : {}) };
       if (!grant || grant.expires < Date.now()) return send(call, 401, { error: { code: "Unauthorized", message: "token" } });
-      const failure = takeFailure("reply");
+      const failure = failures.take("reply");
       if (failure && "retryAfter" in failure) {
         return send(call, 429, { error: { code: "TooManyRequests" } }, { "retry-after": String(failure.retryAfter) });
       }
@@ -216,14 +209,13 @@ export async function startTeamsApi(options: TeamsApiOptions = {}): Promise<Team
     res.writeHead(404).end();
   };
 
-  const server: Server = createServer((req, res) => {
+  const server = await listenOnLoopback((req, res) => {
     handle(req, res).catch((error) => {
       res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { code: "ServiceError", message: String(error) } }));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = `http://127.0.0.1:${server.port}`;
 
   return {
     url,
@@ -263,19 +255,9 @@ export async function startTeamsApi(options: TeamsApiOptions = {}): Promise<Team
       return key.kid;
     },
     failNext(count, failure, kind) {
-      failures.push({ remaining: count, failure, ...(kind ? { kind } : {}) });
+      failures.add(count, failure, kind);
     },
     addBot: (bot) => bots.set(bot.appId.toLowerCase(), bot),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: server.close,
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

@@ -1,5 +1,5 @@
 import type { Channel, ChannelDeps } from "../gateway-channel.ts";
-import { createReplyDelivery } from "../reply-protocol.ts";
+import { channelReplyDelivery } from "../reply-protocol.ts";
 import {
   BOT_FRAMEWORK_ISSUER,
   BOT_FRAMEWORK_OPENID_METADATA_URL,
@@ -42,11 +42,6 @@ export function createTeamsChannel(
         log: deps.log,
       });
     },
-    outbound: createReplyDelivery(createTeamsSender({ connections, serviceUrls, tokens, serviceUrlAllowed }), {
-      ledger: deps.ledger,
-      metrics: deps.metrics,
-      log: deps.log.child({ channel: "teams", worker: "outbound" }),
-      ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),
-    }),
+    outbound: channelReplyDelivery(createTeamsSender({ connections, serviceUrls, tokens, serviceUrlAllowed }), deps),
   };
 }

@@ -1,8 +1,9 @@
 import { MessageValidationError } from "@konstruct/core";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
-import { type ChannelMetrics, type InboundPublisher, publishInbound, webhookResultOfStatus } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound } from "../host.ts";
+import { rawBodyWebhook, webhookConnection } from "../webhook-plugin.ts";
 import { TeamsAuthError, type TeamsTokenVerifier } from "./auth.ts";
 import type { TeamsConnectionStore } from "./connections.ts";
 import { TEAMS_CONNECTION_ROUTE } from "./definition.ts";
@@ -38,15 +39,7 @@ type Result = "accepted" | "duplicate" | "malformed" | "service_url_not_allowed"
 export const teamsIngress: FastifyPluginAsync<TeamsIngressOptions> = async (app, options) => {
   const { publisher, connections, verifier, serviceUrls, metrics } = options;
   const log = options.log.child({ channel: "teams" });
-  const results = new WeakMap<FastifyRequest, Result>();
-
-  // This plugin's own parser: every content type arrives as a Buffer, unparsed, until verified.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: TEAMS_BODY_LIMIT }, (_request, body, done) => done(null, body));
-
-  app.addHook("onResponse", async (request, reply) => {
-    metrics.webhooks.inc({ channel: "teams", result: results.get(request) ?? webhookResultOfStatus(reply.statusCode) });
-  });
+  const results = rawBodyWebhook<Result>(app, { channel: "teams", bodyLimit: TEAMS_BODY_LIMIT, metrics });
 
   const unauthorized = (detail: string, connectionId: string) => {
     log.debug({ connectionId, reason: detail }, "Teams request refused");
@@ -58,10 +51,7 @@ export const teamsIngress: FastifyPluginAsync<TeamsIngressOptions> = async (app,
     { bodyLimit: TEAMS_BODY_LIMIT },
     async (request, reply) => {
       const { connectionId } = request.params;
-      const connection = await connections.get(connectionId).catch((error) => {
-        log.error({ err: error, connectionId }, "could not load the Teams connection");
-        throw new WebhookError("UNAVAILABLE", "Teams connection could not be loaded", { cause: error });
-      });
+      const connection = await webhookConnection(connections, connectionId, log, "Teams");
       const bearer = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(request.headers.authorization ?? "")?.[1];
       if (!connection || !bearer) throw unauthorized(connection ? "no bearer token" : "unknown connection", connectionId);
 

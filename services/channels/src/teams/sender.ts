@@ -1,5 +1,6 @@
 import type { OutboundReply } from "@konstruct/core";
 import type { ReplySender } from "../reply-protocol.ts";
+import { cutReplyText } from "../reply-text.ts";
 import type { TeamsConnection, TeamsConnectionStore } from "./connections.ts";
 import type { TeamsServiceUrls } from "./service-urls.ts";
 import { retryAfterMs, TeamsTokenError, type TeamsTokenSource } from "./token.ts";
@@ -101,15 +102,8 @@ export function replyUrl(serviceUrl: string, conversationId: string, activityId:
 export function replyActivity(reply: OutboundReply): Record<string, unknown> {
   return {
     type: "message",
-    text: truncate(reply.text),
+    text: cutReplyText(reply.text, TEAMS_TEXT_LIMIT),
     textFormat: "markdown",
     replyToId: reply.target.inReplyToMessageId,
   };
-}
-
-function truncate(text: string): string {
-  if (text.length <= TEAMS_TEXT_LIMIT) return text;
-  return `${Array.from(text.slice(0, TEAMS_TEXT_LIMIT - 1))
-    .join("")
-    .replace(/[\uD800-\uDBFF]$/, "")}…`;
 }

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createFailureQueue, listenOnLoopback, readBody } from "../double-server.ts";
 
 /**
  * A local Telegram Bot API for tests, speaking its wire format: `POST /bot<token>/<method>` with
@@ -76,15 +76,8 @@ export async function startTelegramApi(options: TelegramApiOptions = {}): Promis
   const calls: TelegramApiCall[] = [];
   const messages: TelegramSentMessage[] = [];
   const webhooks = new Map<number, { url: string; secretToken: string | null }>();
-  const failures: { remaining: number; failure: TelegramApiFailure; method?: string }[] = [];
+  const failures = createFailureQueue<TelegramApiFailure>();
   const nextIds = new Map<string, number>();
-
-  const takeFailure = (method: string): TelegramApiFailure | null => {
-    const entry = failures.find((f) => f.remaining > 0 && (!f.method || f.method === method));
-    if (!entry) return null;
-    entry.remaining--;
-    return entry.failure;
-  };
 
   const error = (status: number, description: string, parameters?: Record<string, unknown>) => ({
     status,
@@ -176,7 +169,7 @@ export async function startTelegramApi(options: TelegramApiOptions = {}): Promis
     if (!bot) return send(record(error(401, "Unauthorized")));
     const implementation = methods[method];
     if (!implementation) return send(record(error(404, "Not Found: method not found")));
-    const failure = takeFailure(method);
+    const failure = failures.take(method);
     if (failure && "retryAfter" in failure) {
       return send(
         record(error(429, `Too Many Requests: retry after ${failure.retryAfter}`, { retry_after: failure.retryAfter })),
@@ -195,16 +188,14 @@ export async function startTelegramApi(options: TelegramApiOptions = {}): Promis
     send(answer);
   };
 
-  const server: Server = createServer((request, response) => {
+  const server = await listenOnLoopback((request, response) => {
     handle(request, response).catch(() => {
       response.writeHead(500).end();
     });
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  }, options.port);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${server.port}`,
     calls,
     webhooks,
     sent(filter = {}) {
@@ -218,25 +209,16 @@ export async function startTelegramApi(options: TelegramApiOptions = {}): Promis
       bots.set(token, info);
     },
     failNext(count, failure, method) {
-      failures.push({ remaining: count, failure, ...(method ? { method } : {}) });
+      failures.add(count, failure, method);
     },
     reset() {
       calls.length = 0;
       messages.length = 0;
-      failures.length = 0;
+      failures.clear();
       webhooks.clear();
     },
-    close() {
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
-    },
+    close: server.close,
   };
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parseArgs(raw: string, contentType: string | undefined): Record<string, unknown> {

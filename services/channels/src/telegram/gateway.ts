@@ -1,12 +1,13 @@
 import type { Channel, ChannelDeps } from "../gateway-channel.ts";
-import { createReplyDelivery } from "../reply-protocol.ts";
+import { channelReplyDelivery } from "../reply-protocol.ts";
 import { type BotApiUser, callBotApi } from "./api.ts";
 import { createTelegramConnectionStore, type TelegramConnection, type TelegramConnectionStore } from "./connections.ts";
+import { telegramChannel } from "./definition.ts";
 import { telegramIngress } from "./ingress.ts";
 import { createTelegramSender } from "./sender.ts";
 
-/** The Bot API's public base URL, when `TELEGRAM_API_URL` is not set. */
-export const DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org";
+/** The Bot API's public base URL, when `TELEGRAM_API_URL` is not set (the one the operator's hooks use too). */
+export const DEFAULT_TELEGRAM_API_URL = telegramChannel.api.defaultUrl;
 
 /** How long a bot's username from `getMe` is reused. */
 const USERNAME_TTL_MS = 60 * 60_000;
@@ -46,11 +47,6 @@ export function createTelegramChannel(deps: ChannelDeps, overrides: { connection
         log: deps.log,
       });
     },
-    outbound: createReplyDelivery(createTelegramSender({ connections, telegramApiUrl: apiUrl }), {
-      ledger: deps.ledger,
-      metrics: deps.metrics,
-      log: deps.log.child({ channel: "telegram", worker: "outbound" }),
-      ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),
-    }),
+    outbound: channelReplyDelivery(createTelegramSender({ connections, telegramApiUrl: apiUrl }), deps),
   };
 }

@@ -1,9 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { MessageValidationError } from "@konstruct/core";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
-import { type ChannelMetrics, type InboundPublisher, publishInbound, webhookResultOfStatus } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound } from "../host.ts";
+import { secretEquals } from "../secret-equals.ts";
+import { rawBodyWebhook, webhookConnection } from "../webhook-plugin.ts";
 import type { TelegramConnection, TelegramConnectionStore } from "./connections.ts";
 import { TELEGRAM_CONNECTION_ROUTE } from "./definition.ts";
 import { needsBotUsername, normalizeTelegramUpdate, type TelegramIgnoreReason, updateTypeOf } from "./normalize.ts";
@@ -30,18 +31,6 @@ export interface TelegramIngressOptions {
 type Result = "accepted" | "duplicate" | "malformed" | `ignored_${TelegramIgnoreReason}`;
 
 /**
- * True when `presented` is the connection's webhook secret. Both sides are hashed first, so the
- * comparison takes the same time whatever the lengths, and a missing header compares like a
- * wrong one.
- */
-export function verifySecretToken(expected: string, presented: string | undefined): boolean {
-  if (!expected || presented === undefined) return false;
-  const a = createHash("sha256").update(expected).digest();
-  const b = createHash("sha256").update(presented).digest();
-  return timingSafeEqual(a, b);
-}
-
-/**
  * The Telegram webhook: `POST /webhooks/telegram/:connectionId`, one Update per request. The
  * secret token is checked against that connection's `webhookSecret` while the body is still
  * bytes; an unknown connection answers like a wrong token. Telegram redelivers anything that
@@ -51,28 +40,15 @@ export function verifySecretToken(expected: string, presented: string | undefine
 export const telegramIngress: FastifyPluginAsync<TelegramIngressOptions> = async (app, options) => {
   const { publisher, connections, metrics } = options;
   const log = options.log.child({ channel: "telegram" });
-  const results = new WeakMap<FastifyRequest, Result>();
-
-  // This plugin's own parser: every content type arrives as a Buffer, unparsed, until verified.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: TELEGRAM_BODY_LIMIT }, (_request, body, done) =>
-    done(null, body),
-  );
-
-  app.addHook("onResponse", async (request, reply) => {
-    metrics.webhooks.inc({ channel: "telegram", result: results.get(request) ?? webhookResultOfStatus(reply.statusCode) });
-  });
+  const results = rawBodyWebhook<Result>(app, { channel: "telegram", bodyLimit: TELEGRAM_BODY_LIMIT, metrics });
 
   app.post<{ Params: { connectionId: string } }>(
     TELEGRAM_CONNECTION_ROUTE,
     { bodyLimit: TELEGRAM_BODY_LIMIT },
     async (request, reply) => {
-      const connection = await connections.get(request.params.connectionId).catch((error) => {
-        log.error({ err: error, connectionId: request.params.connectionId }, "could not load the Telegram connection");
-        throw new WebhookError("UNAVAILABLE", "Telegram connection could not be loaded", { cause: error });
-      });
+      const connection = await webhookConnection(connections, request.params.connectionId, log, "Telegram");
       const presented = request.headers[TELEGRAM_SECRET_HEADER];
-      if (!verifySecretToken(connection?.webhookSecret ?? "", typeof presented === "string" ? presented : undefined)) {
+      if (!secretEquals(connection?.webhookSecret ?? "", typeof presented === "string" ? presented : undefined)) {
         throw new WebhookError("SIGNATURE_INVALID", "Telegram secret token did not match");
       }
       // Verified: from here on the body is the connection's bot's.

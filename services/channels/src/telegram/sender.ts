@@ -1,5 +1,6 @@
 import type { OutboundReply } from "@konstruct/core";
 import type { PostResult, ReplySender } from "../reply-protocol.ts";
+import { cutReplyText } from "../reply-text.ts";
 import { type BotApiResult, callBotApi } from "./api.ts";
 import type { TelegramConnection, TelegramConnectionStore } from "./connections.ts";
 
@@ -89,15 +90,7 @@ export function sendMessageBody(reply: OutboundReply): Record<string, unknown> {
   const replyTo = Number(reply.target.inReplyToMessageId);
   return {
     chat_id: reply.target.channelId,
-    text: truncate(reply.text),
+    text: cutReplyText(reply.text, TELEGRAM_TEXT_LIMIT),
     ...(Number.isSafeInteger(replyTo) ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
   };
-}
-
-function truncate(text: string): string {
-  if (text.length <= TELEGRAM_TEXT_LIMIT) return text;
-  // Cut on a code point boundary, leaving room for the ellipsis.
-  return `${Array.from(text.slice(0, TELEGRAM_TEXT_LIMIT - 1))
-    .join("")
-    .replace(/[\uD800-\uDBFF]$/, "")}…`;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createFailureQueue, listenOnLoopback, readBody } from "../double-server.ts";
 import { CUSTOMER_SERVICE_WINDOW_MS } from "./normalize.ts";
 import { whatsappSignature } from "./signature.ts";
 
@@ -163,7 +163,7 @@ export async function startWhatsAppApi(options: WhatsAppApiOptions = {}): Promis
   const calls: WhatsAppApiCall[] = [];
   const messages: WhatsAppSentMessage[] = [];
   const lastInbound = new Map<string, number>();
-  const failures: { remaining: number; failure: WhatsAppApiFailure }[] = [];
+  const failures = createFailureQueue<WhatsAppApiFailure>();
 
   type Answer = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
   const graphError = (
@@ -185,13 +185,6 @@ export async function startWhatsAppApi(options: WhatsAppApiOptions = {}): Promis
     },
     ...(headers ? { headers } : {}),
   });
-
-  const takeFailure = (): WhatsAppApiFailure | null => {
-    const entry = failures.find((f) => f.remaining > 0);
-    if (!entry) return null;
-    entry.remaining--;
-    return entry.failure;
-  };
 
   const send = (phoneNumberId: string, body: Record<string, unknown>): Answer => {
     const to = body.to;
@@ -270,7 +263,7 @@ export async function startWhatsAppApi(options: WhatsAppApiOptions = {}): Promis
         ),
       );
     }
-    const failure = takeFailure();
+    const failure = failures.take();
     if (failure && "code" in failure) {
       const headers = failure.retryAfter === undefined ? undefined : { "retry-after": String(failure.retryAfter) };
       return reply(
@@ -287,13 +280,11 @@ export async function startWhatsAppApi(options: WhatsAppApiOptions = {}): Promis
     reply(answer);
   };
 
-  const server: Server = createServer((request, response) => {
+  const server = await listenOnLoopback((request, response) => {
     handle(request, response).catch(() => response.writeHead(500).end());
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  }, options.port);
   return {
-    url: `http://127.0.0.1:${port}/v23.0`,
+    url: `http://127.0.0.1:${server.port}/v23.0`,
     calls,
     sent(filter = {}) {
       return messages.filter(
@@ -309,23 +300,14 @@ export async function startWhatsAppApi(options: WhatsAppApiOptions = {}): Promis
       lastInbound.set(`${phoneNumberId}/${waId}`, at);
     },
     failNext(count, failure) {
-      failures.push({ remaining: count, failure });
+      failures.add(count, failure);
     },
     reset() {
       calls.length = 0;
       messages.length = 0;
-      failures.length = 0;
+      failures.clear();
       lastInbound.clear();
     },
-    close() {
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
-    },
+    close: server.close,
   };
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

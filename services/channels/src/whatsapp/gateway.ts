@@ -1,5 +1,5 @@
 import type { Channel, ChannelDeps } from "../gateway-channel.ts";
-import { createReplyDelivery } from "../reply-protocol.ts";
+import { channelReplyDelivery } from "../reply-protocol.ts";
 import { createWhatsAppConnectionStore, type WhatsAppConnectionStore } from "./connections.ts";
 import { whatsappIngress } from "./ingress.ts";
 import { createWhatsAppSender } from "./sender.ts";
@@ -16,11 +16,6 @@ export function createWhatsAppChannel(deps: ChannelDeps, overrides: { connection
     plugin: async (app) => {
       await app.register(whatsappIngress, { publisher: deps.publisher, connections, metrics: deps.metrics, log: deps.log });
     },
-    outbound: createReplyDelivery(createWhatsAppSender({ connections, apiUrl }), {
-      ledger: deps.ledger,
-      metrics: deps.metrics,
-      log: deps.log.child({ channel: "whatsapp", worker: "outbound" }),
-      ...(deps.settings.staleClaimMs === undefined ? {} : { staleClaimMs: deps.settings.staleClaimMs }),
-    }),
+    outbound: channelReplyDelivery(createWhatsAppSender({ connections, apiUrl }), deps),
   };
 }

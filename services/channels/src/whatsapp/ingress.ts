@@ -1,12 +1,14 @@
 import { MessageValidationError } from "@konstruct/core";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { WebhookError } from "../errors.ts";
-import { type ChannelMetrics, type InboundPublisher, publishInbound, webhookResultOfStatus } from "../host.ts";
+import { type ChannelMetrics, type InboundPublisher, publishInbound } from "../host.ts";
+import { secretEquals } from "../secret-equals.ts";
+import { rawBodyWebhook, webhookConnection } from "../webhook-plugin.ts";
 import type { WhatsAppConnection, WhatsAppConnectionStore } from "./connections.ts";
 import { WHATSAPP_CONNECTION_ROUTE } from "./definition.ts";
 import { normalizeWhatsAppNotification, type WhatsAppIgnoreReason } from "./normalize.ts";
-import { verifyToken, verifyWhatsAppSignature, WHATSAPP_SIGNATURE_HEADER } from "./signature.ts";
+import { verifyWhatsAppSignature, WHATSAPP_SIGNATURE_HEADER } from "./signature.ts";
 
 /** Meta caps a notification at 3 MB (media are never inline). */
 export const WHATSAPP_BODY_LIMIT = 3 * 1024 * 1024;
@@ -36,23 +38,8 @@ type Result = "accepted" | "duplicate" | "malformed" | "verified" | "handshake_r
 export const whatsappIngress: FastifyPluginAsync<WhatsAppIngressOptions> = async (app, options) => {
   const { publisher, connections, metrics } = options;
   const log = options.log.child({ channel: "whatsapp" });
-  const results = new WeakMap<FastifyRequest, Result>();
-
-  // This plugin's own parser: every content type arrives as a Buffer, unparsed, until verified.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: WHATSAPP_BODY_LIMIT }, (_request, body, done) =>
-    done(null, body),
-  );
-
-  app.addHook("onResponse", async (request, reply) => {
-    metrics.webhooks.inc({ channel: "whatsapp", result: results.get(request) ?? webhookResultOfStatus(reply.statusCode) });
-  });
-
-  const load = (connectionId: string) =>
-    connections.get(connectionId).catch((error) => {
-      log.error({ err: error, connectionId }, "could not load the WhatsApp connection");
-      throw new WebhookError("UNAVAILABLE", "WhatsApp connection could not be loaded", { cause: error });
-    });
+  const results = rawBodyWebhook<Result>(app, { channel: "whatsapp", bodyLimit: WHATSAPP_BODY_LIMIT, metrics });
+  const load = (connectionId: string) => webhookConnection(connections, connectionId, log, "WhatsApp");
 
   app.get<{ Params: { connectionId: string }; Querystring: Record<string, string | string[] | undefined> }>(
     WHATSAPP_CONNECTION_ROUTE,
@@ -65,7 +52,7 @@ export const whatsappIngress: FastifyPluginAsync<WhatsAppIngressOptions> = async
       const challenge = one("hub.challenge");
       const verified =
         one("hub.mode") === "subscribe" &&
-        verifyToken(connection?.verifyToken ?? "", one("hub.verify_token")) &&
+        secretEquals(connection?.verifyToken ?? "", one("hub.verify_token")) &&
         challenge !== undefined &&
         // Meta's challenge is a number; nothing that could be markup is ever echoed.
         /^[A-Za-z0-9._-]{1,512}$/.test(challenge);

@@ -1,5 +1,6 @@
 import type { OutboundReply } from "@konstruct/core";
 import type { PostResult, ReplySender } from "../reply-protocol.ts";
+import { cutReplyText } from "../reply-text.ts";
 import type { WhatsAppConnection, WhatsAppConnectionStore } from "./connections.ts";
 
 /** WhatsApp's limit on a text message's body; longer replies are cut there (one reply, one message). */
@@ -142,14 +143,7 @@ export function messagesBody(reply: OutboundReply): Record<string, unknown> {
     recipient_type: "individual",
     to: reply.target.channelId,
     type: "text",
-    text: { body: truncate(reply.text), preview_url: false },
+    text: { body: cutReplyText(reply.text, WHATSAPP_TEXT_LIMIT), preview_url: false },
     ...(quoted ? { context: { message_id: quoted } } : {}),
   };
-}
-
-function truncate(text: string): string {
-  if (text.length <= WHATSAPP_TEXT_LIMIT) return text;
-  return `${Array.from(text.slice(0, WHATSAPP_TEXT_LIMIT - 1))
-    .join("")
-    .replace(/[\uD800-\uDBFF]$/, "")}…`;
 }
