@@ -27,5 +27,7 @@ export { BOT_FRAMEWORK_ISSUER, BOT_FRAMEWORK_OPENID_METADATA_URL } from "./teams
 export { createTeamsChannel } from "./teams/gateway.ts";
 export { DEFAULT_TEAMS_SERVICE_URLS } from "./teams/service-urls.ts";
 export { MICROSOFT_LOGIN_URL } from "./teams/token.ts";
+export { DEFAULT_TELEGRAM_API_URL } from "./telegram/gateway.ts";
 export type { WebchatChannelOverrides, WebchatSettings } from "./webchat/gateway.ts";
 export { createSessionSigner, createWebchatChannel, DEFAULT_WEBCHAT_SETTINGS, sessionSigningKey } from "./webchat/gateway.ts";
+export { DEFAULT_WHATSAPP_API_URL } from "./whatsapp/gateway.ts";

@@ -43,12 +43,6 @@ export const fields = {
   }),
   OLLAMA_URL: urlField(["http", "https"], "Ollama HTTP API base URL", "http://127.0.0.1:11434"),
   SLACK_API_URL: urlField(["http", "https"], "Slack Web API base URL (ends with /api/)", "https://slack.com/api/"),
-  TELEGRAM_API_URL: urlField(["http", "https"], "Telegram Bot API base URL (without /bot<token>/)", "https://api.telegram.org"),
-  WHATSAPP_API_URL: urlField(
-    ["http", "https"],
-    "WhatsApp Cloud API (Graph API) base URL with its version, before /<phone number id>/messages",
-    "https://graph.facebook.com/v23.0",
-  ),
   SLACK_SIGNING_SECRET: Type.String({ minLength: 8, description: "signing secret of the platform's shared Slack app" }),
   KONSTRUCT_SECRET_KEY: Type.String({
     pattern: "^[A-Za-z0-9+/]{43}=$",

@@ -3,6 +3,8 @@ import {
   BOT_FRAMEWORK_OPENID_METADATA_URL,
   DEFAULT_SLACK_BOT_SCOPES,
   DEFAULT_TEAMS_SERVICE_URLS,
+  DEFAULT_TELEGRAM_API_URL,
+  DEFAULT_WHATSAPP_API_URL,
   MICROSOFT_LOGIN_URL,
   SLACK_AUTHORIZE_URL,
   type TeamsSettings,
@@ -16,7 +18,7 @@ const GatewayConfigSchema = Type.Object({
   NATS_URL: fields.NATS_URL,
   SLACK_API_URL: fields.SLACK_API_URL,
   SLACK_SIGNING_SECRET: fields.SLACK_SIGNING_SECRET,
-  TELEGRAM_API_URL: fields.TELEGRAM_API_URL,
+  TELEGRAM_API_URL: urlField(["http", "https"], "Telegram Bot API base URL (without /bot<token>/)", DEFAULT_TELEGRAM_API_URL),
   SLACK_CLIENT_ID: Type.Optional(
     Type.String({ minLength: 1, description: 'client id of the platform\'s shared Slack app, for "Add to Slack" installs' }),
   ),
@@ -56,7 +58,11 @@ const GatewayConfigSchema = Type.Object({
     description:
       "origins Teams replies may be posted to (a verified activity's serviceUrl), comma-separated; https://*.host allowed",
   }),
-  WHATSAPP_API_URL: fields.WHATSAPP_API_URL,
+  WHATSAPP_API_URL: urlField(
+    ["http", "https"],
+    "WhatsApp Cloud API (Graph API) base URL with its version, before /<phone number id>/messages",
+    DEFAULT_WHATSAPP_API_URL,
+  ),
   KONSTRUCT_SECRET_KEY: fields.KONSTRUCT_SECRET_KEY,
   LOG_LEVEL: fields.LOG_LEVEL,
   ...listenFields("gateway"),
