@@ -1,7 +1,7 @@
 import { type ControlPlane, startControlPlane } from "@konstruct/control-plane";
-import { crds } from "@konstruct/operator";
+import { crds, portalIdentity } from "@konstruct/operator";
 import type { KubeClient } from "@konstruct/operator/runtime";
-import { type ImpersonatingClient, type KubeAccess, KubeError, kubeAccess, portalIdentity } from "@konstruct/portal";
+import { type ImpersonatingClient, type KubeAccess, KubeError, kubeAccess } from "@konstruct/portal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, kubeClient } from "../operator/harness.ts";
 import { createTestDatabase, type TestDatabase } from "../src/database.ts";

@@ -1,8 +1,8 @@
 import { withTenant } from "@konstruct/core";
-import { AGENT_DEFAULTS } from "@konstruct/operator";
+import { AGENT_DEFAULTS, API_VERSION, PORTAL_FIELD_MANAGER, portalIdentity } from "@konstruct/operator";
 import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
 import { notFound, PortalError } from "./errors.ts";
-import { FIELD_MANAGER, KONSTRUCT_API, portalIdentity } from "./kube.ts";
+import { KONSTRUCT_API } from "./kube.ts";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -150,7 +150,7 @@ export async function applyAgent(
   if (mode === "update" && existing === undefined) throw notFound("This agent");
   const instructionsField = existing?.instructionsField ?? "persona";
   const body = {
-    apiVersion: "konstruct.io/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Agent",
     metadata: { name, namespace: ctx.session.namespace },
     spec: {
@@ -171,7 +171,7 @@ export async function applyAgent(
     .request<AgentResource>(user, "PATCH", `${agentsPath(ctx.session.namespace)}/${name}`, {
       body,
       contentType: "application/apply-patch+yaml",
-      query: { fieldManager: FIELD_MANAGER, force: "true" },
+      query: { fieldManager: PORTAL_FIELD_MANAGER, force: "true" },
     })
     .catch((e) => fromKube(e, "This agent"));
   return view(saved);

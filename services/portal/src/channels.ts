@@ -1,9 +1,10 @@
 import { connectionPathOf, webchatChannel } from "@konstruct/channels";
 import { withTenant } from "@konstruct/core";
+import { API_VERSION, PORTAL_FIELD_MANAGER, portalIdentity } from "@konstruct/operator";
 import { sql } from "kysely";
 import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
 import { notFound, PortalError } from "./errors.ts";
-import { FIELD_MANAGER, KONSTRUCT_API, portalIdentity } from "./kube.ts";
+import { KONSTRUCT_API } from "./kube.ts";
 
 /** A channel as the channels page shows it. */
 export interface ChannelView {
@@ -128,13 +129,13 @@ export async function setAllowedOrigins(ctx: PortalContext, channelName: string,
   await client
     .request(user, "PATCH", tenantPath(ctx.session.tenantName), {
       body: {
-        apiVersion: "konstruct.io/v1alpha1",
+        apiVersion: API_VERSION,
         kind: "Tenant",
         metadata: { name: ctx.session.tenantName },
         spec: { channels: [{ name: channelName, allowedOrigins: origins }] },
       },
       contentType: "application/apply-patch+yaml",
-      query: { fieldManager: FIELD_MANAGER, force: "true" },
+      query: { fieldManager: PORTAL_FIELD_MANAGER, force: "true" },
     })
     .catch((e) => fromKube(e, "This channel"));
 }

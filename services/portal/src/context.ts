@@ -1,8 +1,9 @@
 import type { Database, PortalRole } from "@konstruct/core";
+import { portalIdentity } from "@konstruct/operator";
 import type { Kysely } from "kysely";
 import type { Session } from "./auth/sessions.ts";
 import { PortalError } from "./errors.ts";
-import { type KubeAccess, KubeError, portalIdentity } from "./kube.ts";
+import { type KubeAccess, KubeError } from "./kube.ts";
 
 /** What a route handler works with: the signed-in person and the portal's connections. */
 export interface PortalContext {

@@ -1,10 +1,9 @@
+import { API_VERSION } from "@konstruct/operator";
 import { type HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { type Dispatcher, fetch } from "undici";
 
-/** The group and version of Konstruct's custom resources (the operator's API). */
-export const KONSTRUCT_API = "/apis/konstruct.io/v1alpha1";
-/** The field manager of every server-side apply the portal sends. */
-export const FIELD_MANAGER = "konstruct-portal";
+/** The API path of Konstruct's custom resources (the operator's group and version). */
+export const KONSTRUCT_API = `/apis/${API_VERSION}`;
 
 /** A Kubernetes API refusal or failure, with the HTTP status (0 when the server did not answer). */
 export class KubeError extends Error {
@@ -17,11 +16,6 @@ export class KubeError extends Error {
     this.status = status;
     this.reason = reason;
   }
-}
-
-/** The impersonated identity of a portal person's role in a tenant (the contract with the operator's RBAC). */
-export function portalIdentity(tenantName: string, role: string): string {
-  return `konstruct-portal:${tenantName}:${role}`;
 }
 
 /** Where configuration is written: the Kubernetes API, or nowhere (read-only, with the reason). */

@@ -1,4 +1,5 @@
 import { withTenant } from "@konstruct/core";
+import { invitationLink } from "@konstruct/operator";
 import type { FastifyPluginAsync } from "fastify";
 import { applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
 import { clearSessionCookie, clientAddress, contextOf, presessionToken, type RouteDeps, setSessionCookie } from "../app.ts";
@@ -15,11 +16,6 @@ import { usage, usageCsv } from "../usage.ts";
 type Body = Record<string, unknown>;
 const bodyOf = (body: unknown): Body => (body !== null && typeof body === "object" ? (body as Body) : {});
 const str = (v: unknown) => (typeof v === "string" ? v : "");
-
-/** The link a person opens to accept an invitation. */
-export function invitationUrl(publicUrl: string, token: string): string {
-  return `${publicUrl.replace(/\/$/, "")}/portal/invitations/${token}`;
-}
 
 /**
  * The JSON API under /portal/api/: what the pages do, for scripts. Same session cookie and
@@ -165,7 +161,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     const made = await invite(deps.db, ctx.session, { email: body.email, role: body.role });
     return reply
       .status(201)
-      .send({ email: made.email, role: made.role, expiresAt: made.expiresAt, url: invitationUrl(deps.publicUrl, made.token) });
+      .send({ email: made.email, role: made.role, expiresAt: made.expiresAt, url: invitationLink(deps.publicUrl, made.token) });
   });
   app.put<{ Params: { id: string } }>("/portal/api/members/:id", async (request) => {
     const ctx = contextOf(request, deps);

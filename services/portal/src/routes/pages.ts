@@ -1,4 +1,5 @@
 import { withTenant } from "@konstruct/core";
+import { AGENT_DEFAULTS, invitationLink } from "@konstruct/operator";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { type AgentInput, applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
 import { clearSessionCookie, clientAddress, contextOf, presessionToken, type RouteDeps, setSessionCookie } from "../app.ts";
@@ -24,7 +25,6 @@ import {
   usageView,
 } from "../pages/views.ts";
 import { usage, usageCsv } from "../usage.ts";
-import { invitationUrl } from "./api.ts";
 
 type Body = Record<string, unknown>;
 const bodyOf = (body: unknown): Body => (body !== null && typeof body === "object" ? (body as Body) : {});
@@ -324,7 +324,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     if (made === undefined) return reply;
     // The link is shown in this response only: it is not stored anywhere it could be shown again.
     return membersPage(request, reply, {
-      link: { url: invitationUrl(deps.publicUrl, made.token), email: made.email, role: made.role },
+      link: { url: invitationLink(deps.publicUrl, made.token), email: made.email, role: made.role },
     });
   });
   app.post<{ Params: { id: string } }>("/portal/members/:id/role", async (request, reply) => {
@@ -396,8 +396,8 @@ function looseInput(body: Body): Partial<AgentInput> {
     fallbackModels: s("fallbackModels")
       .split(/[\s,]+/)
       .filter(Boolean),
-    temperature: Number(s("temperature") || 0.7),
-    maxHistoryMessages: Number(s("maxHistoryMessages") || 20),
+    temperature: Number(s("temperature") || AGENT_DEFAULTS.temperature),
+    maxHistoryMessages: Number(s("maxHistoryMessages") || AGENT_DEFAULTS.maxHistoryMessages),
     default: body.default === "on",
     channels: s("channels")
       .split(/[\s,]+/)
