@@ -11,22 +11,14 @@ import { listChannels, parseOrigins, setAllowedOrigins } from "../channels.ts";
 import { getThread, listConversations, searchMessages } from "../conversations.ts";
 import { PortalError } from "../errors.ts";
 import { changeRole, invite, listMembers, removeMember } from "../members.ts";
-import { usage, usageCsv } from "../usage.ts";
-
-type Body = Record<string, unknown>;
-const bodyOf = (body: unknown): Body => (body !== null && typeof body === "object" ? (body as Body) : {});
-const str = (v: unknown) => (typeof v === "string" ? v : "");
+import { usage } from "../usage.ts";
+import { bodyOf, requestOrigin, sendUsageCsv, str } from "./request.ts";
 
 /**
  * The JSON API under /portal/api/: what the pages do, for scripts. Same session cookie and
  * CSRF rules as the pages (the token in `x-csrf-token`); errors are `{ error, message, fields? }`.
  */
 export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
-  const origin = (request: Parameters<typeof clientAddress>[0]) => ({
-    userAgent: str(request.headers["user-agent"]),
-    address: clientAddress(request),
-  });
-
   app.get("/portal/api/session", async (request, reply) => {
     const session = request.portalSession;
     if (session === null) return { signedIn: false, csrfToken: presessionToken(request, reply, deps) };
@@ -43,7 +35,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   app.post("/portal/api/session", async (request, reply) => {
     const body = bodyOf(request.body);
     try {
-      const opened = await signIn(deps, { email: str(body.email), password: str(body.password) }, origin(request));
+      const opened = await signIn(deps, { email: str(body.email), password: str(body.password) }, requestOrigin(request));
       deps.metrics.signIns.inc({ result: "ok" });
       setSessionCookie(reply, deps, opened.token);
       return reply.status(201).send({ signedIn: true, csrfToken: opened.csrfToken });
@@ -87,7 +79,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
       deps.db,
       request.params.token,
       { displayName: str(body.displayName), password: str(body.password) },
-      origin(request),
+      requestOrigin(request),
       deps.lifetime,
     );
     setSessionCookie(reply, deps, opened.token);
@@ -147,11 +139,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
 
   app.get("/portal/api/usage", async (request) => usage(deps.db, contextOf(request, deps).session.tenantId));
   app.get("/portal/api/usage.csv", async (request, reply) => {
-    const u = await usage(deps.db, contextOf(request, deps).session.tenantId);
-    return reply
-      .type("text/csv; charset=utf-8")
-      .header("content-disposition", 'attachment; filename="usage.csv"')
-      .send(usageCsv(u));
+    return sendUsageCsv(reply, await usage(deps.db, contextOf(request, deps).session.tenantId));
   });
 
   app.get("/portal/api/members", async (request) => listMembers(deps.db, contextOf(request, deps).session));

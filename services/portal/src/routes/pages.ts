@@ -24,11 +24,9 @@ import {
   threadView,
   usageView,
 } from "../pages/views.ts";
-import { usage, usageCsv } from "../usage.ts";
+import { usage } from "../usage.ts";
+import { type Body, bodyOf, requestOrigin, sendUsageCsv, str } from "./request.ts";
 
-type Body = Record<string, unknown>;
-const bodyOf = (body: unknown): Body => (body !== null && typeof body === "object" ? (body as Body) : {});
-const str = (v: unknown) => (typeof v === "string" ? v : "");
 const send = (reply: FastifyReply, html: string, status = 200) =>
   reply.status(status).type("text/html; charset=utf-8").send(html);
 
@@ -51,10 +49,6 @@ async function formAction<T>(action: () => Promise<T>, onRefusal: (error: Portal
 /** The server-rendered pages under /portal/: forms post back here with the CSRF token in a hidden field. */
 export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   const readOnly = () => (deps.kube.mode === "read-only" ? deps.kube.reason : null);
-  const origin = (request: FastifyRequest) => ({
-    userAgent: str(request.headers["user-agent"]),
-    address: clientAddress(request),
-  });
 
   app.get("/portal", async (_request, reply) => reply.redirect("/portal/", 302));
   app.get("/portal/", async (request, reply) =>
@@ -68,7 +62,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   app.post("/portal/sign-in", async (request, reply) => {
     const body = bodyOf(request.body);
     const opened = await formAction(
-      () => signIn(deps, { email: str(body.email), password: str(body.password) }, origin(request)),
+      () => signIn(deps, { email: str(body.email), password: str(body.password) }, requestOrigin(request)),
       async (error) => {
         deps.metrics.signIns.inc({ result: error.code === "throttled" ? "throttled" : "failed" });
         if (error.retryAfter !== undefined) reply.header("retry-after", String(error.retryAfter));
@@ -111,7 +105,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
           deps.db,
           request.params.token,
           { displayName: str(body.displayName), password: str(body.password) },
-          origin(request),
+          requestOrigin(request),
           deps.lifetime,
         ),
       async (error) => {
@@ -286,11 +280,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     );
   });
   app.get("/portal/usage.csv", async (request, reply) => {
-    const u = await usage(deps.db, contextOf(request, deps).session.tenantId);
-    return reply
-      .type("text/csv; charset=utf-8")
-      .header("content-disposition", 'attachment; filename="usage.csv"')
-      .send(usageCsv(u));
+    return sendUsageCsv(reply, await usage(deps.db, contextOf(request, deps).session.tenantId));
   });
 
   const membersPage = async (
