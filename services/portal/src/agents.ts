@@ -170,7 +170,7 @@ export async function applyAgent(
   const saved = await client
     .request<AgentResource>(user, "PATCH", `${agentsPath(ctx.session.namespace)}/${name}`, {
       body,
-      contentType: "application/apply-patch+yaml",
+      patch: "apply",
       query: { fieldManager: PORTAL_FIELD_MANAGER, force: "true" },
     })
     .catch((e) => fromKube(e, "This agent"));

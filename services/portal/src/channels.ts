@@ -134,7 +134,7 @@ export async function setAllowedOrigins(ctx: PortalContext, channelName: string,
         metadata: { name: ctx.session.tenantName },
         spec: { channels: [{ name: channelName, allowedOrigins: origins }] },
       },
-      contentType: "application/apply-patch+yaml",
+      patch: "apply",
       query: { fieldManager: PORTAL_FIELD_MANAGER, force: "true" },
     })
     .catch((e) => fromKube(e, "This channel"));
