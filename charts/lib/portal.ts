@@ -1,7 +1,7 @@
 import { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
-import { AppService } from "./app-service.ts";
-import { labels, nameOf, selectorLabels } from "./labels.ts";
+import { AppService, exposeHttp } from "./app-service.ts";
+import { labels } from "./labels.ts";
 import { installOrigin, portalPublicUrl, publicBaseUrlOf } from "./operator.ts";
 import type { Values } from "./values.ts";
 
@@ -17,11 +17,9 @@ export const PORTAL_PATH = "/portal";
 export class Portal extends Construct {
   constructor(scope: Construct, id: string, values: Values) {
     super(scope, id);
-    const name = nameOf("portal");
-    const metadata = { name, namespace: values.namespace, labels: labels("portal") };
     const serviceAccountName = values.operator.portalServiceAccount;
     new k8s.KubeServiceAccount(this, "sa", {
-      metadata: { ...metadata, name: serviceAccountName },
+      metadata: { name: serviceAccountName, namespace: values.namespace, labels: labels("portal") },
       automountServiceAccountToken: false,
     });
     new AppService(this, "service", values, {
@@ -37,28 +35,6 @@ export class Portal extends Construct {
         { name: "TRUSTED_PROXIES", value: values.ingress.trustedProxies },
       ],
     });
-    new k8s.KubeService(this, "svc", {
-      metadata,
-      spec: {
-        type: "ClusterIP",
-        selector: selectorLabels("portal"),
-        ports: [{ name: "http", port: 80, targetPort: k8s.IntOrString.fromString("http"), protocol: "TCP" }],
-      },
-    });
-    if (!values.ingress.enabled) return;
-    const ingress = values.ingress;
-    new k8s.KubeIngress(this, "ingress", {
-      metadata: { ...metadata, annotations: ingress.annotations },
-      spec: {
-        ingressClassName: ingress.className,
-        ...(ingress.tls.enabled ? { tls: [{ hosts: [values.domain], secretName: ingress.tls.secretName }] } : {}),
-        rules: [
-          {
-            host: values.domain,
-            http: { paths: [{ path: PORTAL_PATH, pathType: "Prefix", backend: { service: { name, port: { name: "http" } } } }] },
-          },
-        ],
-      },
-    });
+    exposeHttp(this, values, "portal", [PORTAL_PATH]);
   }
 }
