@@ -5,8 +5,6 @@ import { print } from "./output.ts";
 export interface PortalEndpoints {
   /** The portal's base URL; its pages are under /portal/. */
   portalUrl: string;
-  /** One-time links per tenant, for people who have no account yet (e.g. first owners). */
-  invitations?: readonly { tenant: string; email: string; url: string }[];
 }
 
 /** Prints where to talk to each tenant's agents and where the portal is; returns the web chat page URLs. */
@@ -36,9 +34,6 @@ export function printEndpoints(reports: TenantReport[], gatewayPort: number, por
   print(`  Slack (the platform's shared app, tenant chosen by team id): ${base}/webhooks/slack/events`);
   if (portal !== undefined) {
     print(`\nThe portal (people of each tenant manage their agents here): ${portal.portalUrl}/portal/`);
-    for (const invitation of portal.invitations ?? []) {
-      print(`  ${invitation.tenant}: one-time invitation for ${invitation.email}: ${invitation.url}`);
-    }
   }
   return webchat;
 }
