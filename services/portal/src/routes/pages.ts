@@ -1,7 +1,7 @@
 import { withTenant } from "@konstruct/core";
 import { AGENT_DEFAULTS, invitationLink } from "@konstruct/operator";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { type AgentInput, applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
+import { type AgentInput, type AgentView, applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
 import { clearSessionCookie, clientAddress, contextOf, presessionToken, type RouteDeps, setSessionCookie } from "../app.ts";
 import { acceptInvitation, findInvitation } from "../auth/invitations.ts";
 import { changePassword } from "../auth/password.ts";
@@ -149,12 +149,14 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     name: string,
     input: Partial<AgentInput>,
     error?: PortalError,
+    /** The agent as just read, so the page does not read it again. */
+    known?: AgentView,
   ) => {
     const ctx = contextOf(request, deps);
     const [models, channels, status] = await Promise.all([
       deps.models.list(),
       listChannels(ctx, deps.gatewayUrl).then((c) => c.map((x) => x.name)),
-      mode === "update" ? getAgent(ctx, name) : Promise.resolve(undefined),
+      mode === "update" ? (known ?? getAgent(ctx, name)) : Promise.resolve(undefined),
     ]);
     const title = mode === "create" ? "New agent" : `Agent ${status?.displayName ?? name}`;
     return send(
@@ -191,7 +193,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   });
   app.get<{ Params: { name: string } }>("/portal/agents/:name", async (request, reply) => {
     const agent = await getAgent(contextOf(request, deps), request.params.name);
-    return agentForm(request, reply, "update", agent.name, agent);
+    return agentForm(request, reply, "update", agent.name, agent, undefined, agent);
   });
   app.post<{ Params: { name: string } }>("/portal/agents/:name", async (request, reply) => {
     const ctx = contextOf(request, deps);
