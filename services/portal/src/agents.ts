@@ -6,29 +6,11 @@ import { KONSTRUCT_API, KubeError } from "./kube.ts";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** An agent as the pages and the API show it: its spec and what the operator reported. */
-export interface AgentView {
-  name: string;
-  displayName: string;
-  role: string;
-  /** The persona, or the full system prompt when the agent uses one. */
-  instructions: string;
-  instructionsField: "persona" | "systemPrompt";
-  model: string;
-  fallbackModels: string[];
-  temperature: number;
-  maxHistoryMessages: number;
-  default: boolean;
-  channels: string[];
-  /** True/False from the operator's Ready condition; null when unknown (read-only mode or not reconciled yet). */
-  ready: boolean | null;
-  status: string;
-}
-
 /** What a person may set on an agent. */
 export interface AgentInput {
   displayName: string;
   role: string;
+  /** The persona, or the full system prompt when the agent uses one. */
   instructions: string;
   model: string;
   fallbackModels: string[];
@@ -36,6 +18,15 @@ export interface AgentInput {
   maxHistoryMessages: number;
   default: boolean;
   channels: string[];
+}
+
+/** An agent as the pages and the API show it: what a person set, its name, and what the operator reported. */
+export interface AgentView extends AgentInput {
+  name: string;
+  instructionsField: "persona" | "systemPrompt";
+  /** True/False from the operator's Ready condition; null when unknown (read-only mode or not reconciled yet). */
+  ready: boolean | null;
+  status: string;
 }
 
 interface AgentResource {
