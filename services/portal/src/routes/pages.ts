@@ -64,7 +64,6 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     const opened = await formAction(
       () => signIn(deps, { email: str(body.email), password: str(body.password) }, requestOrigin(request)),
       async (error) => {
-        deps.metrics.signIns.inc({ result: error.code === "throttled" ? "throttled" : "failed" });
         if (error.retryAfter !== undefined) reply.header("retry-after", String(error.retryAfter));
         await send(
           reply,
@@ -74,7 +73,6 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
       },
     );
     if (opened === undefined) return reply;
-    deps.metrics.signIns.inc({ result: "ok" });
     setSessionCookie(reply, deps, opened.token);
     return reply.redirect("/portal/agents", 303);
   });
