@@ -104,3 +104,38 @@ export class AppService extends Construct {
     }
   }
 }
+
+/**
+ * What people and webhooks reach an AppService through: a ClusterIP Service on port 80 and,
+ * when the Ingress is enabled, an Ingress on the install's host routing `paths` to it (with the
+ * host's TLS). The gateway and the portal differ only in their paths.
+ */
+export function exposeHttp(scope: Construct, values: Values, component: "gateway" | "portal", paths: readonly string[]): void {
+  const name = nameOf(component);
+  const metadata = { name, namespace: values.namespace, labels: labels(component) };
+  new k8s.KubeService(scope, "svc", {
+    metadata,
+    spec: {
+      type: "ClusterIP",
+      selector: selectorLabels(component),
+      ports: [{ name: "http", port: 80, targetPort: k8s.IntOrString.fromString("http"), protocol: "TCP" }],
+    },
+  });
+  if (!values.ingress.enabled) return;
+  const ingress = values.ingress;
+  new k8s.KubeIngress(scope, "ingress", {
+    metadata: { ...metadata, annotations: ingress.annotations },
+    spec: {
+      ingressClassName: ingress.className,
+      ...(ingress.tls.enabled ? { tls: [{ hosts: [values.domain], secretName: ingress.tls.secretName }] } : {}),
+      rules: [
+        {
+          host: values.domain,
+          http: {
+            paths: paths.map((path) => ({ path, pathType: "Prefix", backend: { service: { name, port: { name: "http" } } } })),
+          },
+        },
+      ],
+    },
+  });
+}

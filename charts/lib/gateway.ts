@@ -1,8 +1,7 @@
-import { k8s } from "cdk8s-plus-27";
+import type { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
-import { AppService } from "./app-service.ts";
+import { AppService, exposeHttp } from "./app-service.ts";
 import { fromSecret, optionalFromSecret, SECRET_KEYS } from "./install-secret.ts";
-import { labels, nameOf, selectorLabels } from "./labels.ts";
 import type { Values } from "./values.ts";
 
 /** The gateway: its Deployment, a ClusterIP Service, and the Ingress for webhooks and web chat. */
@@ -27,37 +26,7 @@ export class Gateway extends Construct {
         "LOG_LEVEL",
       ],
     });
-    const name = nameOf("gateway");
-    const metadata = { name, namespace: values.namespace, labels: labels("gateway") };
-    new k8s.KubeService(this, "svc", {
-      metadata,
-      spec: {
-        type: "ClusterIP",
-        selector: selectorLabels("gateway"),
-        ports: [{ name: "http", port: 80, targetPort: k8s.IntOrString.fromString("http"), protocol: "TCP" }],
-      },
-    });
-    if (!values.ingress.enabled) return;
-    const ingress = values.ingress;
-    new k8s.KubeIngress(this, "ingress", {
-      metadata: { ...metadata, annotations: ingress.annotations },
-      spec: {
-        ingressClassName: ingress.className,
-        ...(ingress.tls.enabled ? { tls: [{ hosts: [values.domain], secretName: ingress.tls.secretName }] } : {}),
-        rules: [
-          {
-            host: values.domain,
-            http: {
-              paths: ingress.paths.map((path) => ({
-                path,
-                pathType: "Prefix",
-                backend: { service: { name, port: { name: "http" } } },
-              })),
-            },
-          },
-        ],
-      },
-    });
+    exposeHttp(this, values, "gateway", values.ingress.paths);
   }
 }
 

@@ -136,6 +136,34 @@ describe("the synthesized install", () => {
     expect(custom.containers[0].env).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "https://portal.acme.example" });
   });
 
+  it("runs the portal as the ServiceAccount and at the addresses the operator is told", () => {
+    const custom = synthesize(
+      parseValues({
+        operator: {
+          portalPublicUrl: "https://portal.acme.example",
+          portalServiceAccount: "people-portal",
+          publicBaseUrl: "https://hooks.acme.example",
+        },
+      }),
+    );
+    const operatorEnv = podSpec(find("Deployment", "konstruct-operator", custom)).containers[0].env;
+    const portal = podSpec(find("Deployment", "konstruct-portal", custom));
+    // The operator's invitation links must pass the portal's Origin check: one URL for both.
+    expect(operatorEnv).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "https://portal.acme.example" });
+    expect(portal.containers[0].env).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "https://portal.acme.example" });
+    // The channels page shows webhooks where the operator registered them.
+    expect(operatorEnv).toContainEqual({ name: "PUBLIC_BASE_URL", value: "https://hooks.acme.example" });
+    expect(portal.containers[0].env).toContainEqual({ name: "GATEWAY_PUBLIC_URL", value: "https://hooks.acme.example" });
+    // The ServiceAccount the operator lets impersonate is the one the portal runs as.
+    expect(operatorEnv).toContainEqual({ name: "PORTAL_SERVICE_ACCOUNT", value: "people-portal" });
+    expect(portal.serviceAccountName).toBe("people-portal");
+    expect(find("ServiceAccount", "people-portal", custom).metadata.namespace).toBe("konstruct");
+    expect(custom.filter((o) => o.kind === "ServiceAccount" && o.metadata.name === "konstruct-portal")).toEqual([]);
+    expect(JSON.stringify(find("ValidatingAdmissionPolicy", PORTAL_IMPERSONATION_POLICY, custom).spec)).toContain(
+      "object.subjects[0].name == 'people-portal'",
+    );
+  });
+
   it("grants the operator exactly the rules its package exports, with the Lease only in the install namespace", () => {
     const clusterRole = find("ClusterRole", "konstruct-operator");
     const role = find("Role", "konstruct-operator-leader-election");

@@ -26,12 +26,14 @@ export function splitOperatorRules(rules: readonly PolicyRule[] = OPERATOR_RBAC_
   return { cluster: rules.filter((r) => !isLease(r)), leaderElection: rules.filter(isLease) };
 }
 
+/** The install's own address: its domain, over https when the Ingress terminates TLS. */
+export function installOrigin(values: Values): string {
+  return `${values.ingress.enabled && values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
+}
+
 /** Where people reach the portal: the configured URL, else the install's domain. */
 export function portalPublicUrl(values: Values): string {
-  return (
-    values.operator.portalPublicUrl ??
-    `${values.ingress.enabled && values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`
-  );
+  return values.operator.portalPublicUrl ?? installOrigin(values);
 }
 
 /**
@@ -41,8 +43,7 @@ export function portalPublicUrl(values: Values): string {
 export function publicBaseUrlOf(values: Values): string | null {
   const configured = values.operator.publicBaseUrl;
   if (configured !== undefined) return configured === "" ? null : configured;
-  if (!values.ingress.enabled) return null;
-  return `${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
+  return values.ingress.enabled ? installOrigin(values) : null;
 }
 
 function publicBaseUrlEnv(values: Values): k8s.EnvVar[] {

@@ -28,12 +28,15 @@ export class SpecConflictError extends KonstructError {
 export class KubeApiError extends KonstructError {
   readonly status: number;
   readonly reason: string;
+  /** The API server's own words (its Status `message`), without the request line `message` starts with. */
+  readonly statusMessage: string;
 
-  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown; statusMessage?: string }) {
     super(status === 404 ? "NOT_FOUND" : status === 409 ? "CONFLICT" : "UNAVAILABLE", message, options);
     this.name = "KubeApiError";
     this.status = status;
     this.reason = reason;
+    this.statusMessage = options?.statusMessage ?? message;
   }
 }
 

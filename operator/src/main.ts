@@ -1,7 +1,7 @@
 import { createDatabase, createLogger, parseSecretKey } from "@konstruct/core";
 import { Redis } from "ioredis";
 import { channelApiUrls, loadConfig } from "./config.ts";
-import { loadKubeAuth } from "./kube/kube-auth.ts";
+import { loadKubeCredentials } from "./kube/kube-auth.ts";
 import { KubeClient } from "./kube/kube-client.ts";
 import { startOperator } from "./runtime/operator.ts";
 
@@ -9,18 +9,7 @@ import { startOperator } from "./runtime/operator.ts";
 const config = loadConfig(process.env);
 const log = createLogger({ name: "operator", level: config.LOG_LEVEL });
 
-// Service-account or certificate credentials need no client library; anything else (an exec
-// plugin in a developer's kubeconfig) gets @kubernetes/client-node's KubeConfig, loaded only then.
-async function kubeCredentials(): Promise<ConstructorParameters<typeof KubeClient>[0]> {
-  const light = await loadKubeAuth({ ...process.env, KUBECONFIG: config.KUBECONFIG });
-  if (light) return light;
-  const { KubeConfig } = await import("@kubernetes/client-node");
-  const kubeConfig = new KubeConfig();
-  if (config.KUBECONFIG) kubeConfig.loadFromFile(config.KUBECONFIG);
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
-}
-const kubeAuth = await kubeCredentials();
+const kubeAuth = await loadKubeCredentials({ ...process.env, KUBECONFIG: config.KUBECONFIG });
 
 const databaseUrl = new URL(config.DATABASE_OPERATOR_URL);
 const redisUrl = new URL(config.REDIS_ADMIN_URL);

@@ -75,6 +75,11 @@ export function serviceSpecs(secrets: LocalSecrets, ports: LocalPorts, connectio
   ];
 }
 
+/** The gateway's address on this machine: where webhooks are registered and the portal points its channel URLs. */
+export function gatewayUrl(ports: LocalPorts): string {
+  return `http://127.0.0.1:${ports.gateway.port}`;
+}
+
 /** The portal's address on this machine: the Origin its state changes must come from, and the base of invitation links. */
 export function portalUrl(ports: LocalPorts): string {
   return `http://127.0.0.1:${ports.portal.port}`;
@@ -95,7 +100,7 @@ export function portalSpec(ports: LocalPorts, connections: Connections, kubeconf
       LOG_LEVEL: connections.logLevel,
       OLLAMA_URL: connections.model.ollamaUrl,
       PORTAL_PUBLIC_URL: portalUrl(ports),
-      GATEWAY_PUBLIC_URL: `http://127.0.0.1:${ports.gateway.port}`,
+      GATEWAY_PUBLIC_URL: gatewayUrl(ports),
       ...listenOn(ports.portal.port),
       ...(kubeconfig === null ? {} : { KUBECONFIG: kubeconfig }),
     },

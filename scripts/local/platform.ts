@@ -1,4 +1,4 @@
-import { DEFAULT_INSTALL_NAMESPACE } from "@konstruct/operator";
+import { DEFAULT_INSTALL_NAMESPACE, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "@konstruct/operator";
 import { applyManifests, clusterAvailable, startLocalCluster, type TenantReport, waitForTenantsReady } from "./cluster.ts";
 import { operatorSpec } from "./components.ts";
 import { StartError } from "./environment.ts";
@@ -76,11 +76,11 @@ async function throughOperator(options: PlatformOptions): Promise<RunningPlatfor
     },
     options.operatorEnv,
   );
-  // The portal's least-privilege identity: the user name of the konstruct-portal ServiceAccount
-  // in the install namespace, which the operator's RBAC lets impersonate each tenant's portal
-  // roles and nothing else.
+  // The portal's least-privilege identity: the user name of the portal's ServiceAccount in the
+  // install namespace (the one the operator is told), which the operator's RBAC lets impersonate
+  // each tenant's portal roles and nothing else.
   const portalKubeconfig = await cluster.plane.writeKubeconfigFor(
-    `system:serviceaccount:${DEFAULT_INSTALL_NAMESPACE}:konstruct-portal`,
+    `system:serviceaccount:${DEFAULT_INSTALL_NAMESPACE}:${DEFAULT_PORTAL_SERVICE_ACCOUNT}`,
   );
   const specs = [operator, ...options.services, options.portal(portalKubeconfig)];
   const supervisor = lifetime.supervise(specs);

@@ -1,6 +1,6 @@
 import { declareStreams, natsUrlFor, STREAM_NAMES } from "@konstruct/core";
 import { runChecks } from "./checks.ts";
-import { type Connections, portalSpec, portalUrl, serviceSpecs } from "./components.ts";
+import { type Connections, gatewayUrl, portalSpec, portalUrl, serviceSpecs } from "./components.ts";
 import { printEndpoints } from "./endpoints.ts";
 import { required } from "./environment.ts";
 import { loadExamples } from "./examples.ts";
@@ -72,7 +72,7 @@ async function main(env: NodeJS.ProcessEnv, check: boolean): Promise<number> {
       secrets,
       operatorPort: ports.operator,
       // The operator registers the examples' Telegram webhooks at the local gateway, with the sandbox.
-      operatorEnv: { PUBLIC_BASE_URL: `http://127.0.0.1:${ports.gateway.port}`, TELEGRAM_API_URL: messaging.telegramApiUrl },
+      operatorEnv: { PUBLIC_BASE_URL: gatewayUrl(ports), TELEGRAM_API_URL: messaging.telegramApiUrl },
       dataDir,
       databaseOperatorUrl: required(env, "DATABASE_OPERATOR_URL"),
       redisAdminUrl: connections.redisAdminUrl,

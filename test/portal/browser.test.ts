@@ -67,7 +67,7 @@ beforeAll(async () => {
       windowSeconds: 60,
       keyPrefix: `test:portal-browser:${port}:`,
     }),
-    kube: kubeAccess({ KUBECONFIG: await env.plane.writeKubeconfigFor(PORTAL_USER), inCluster: false }),
+    kube: await kubeAccess({ KUBECONFIG: await env.plane.writeKubeconfigFor(PORTAL_USER) }),
     models: { list: async () => ["llama3.2:3b", "qwen2.5:0.5b"] },
     metrics: createMetrics(),
     log: createLogger({ name: "portal-browser-test", level: process.env.PORTAL_TEST_LOG ?? "silent" }),

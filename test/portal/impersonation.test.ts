@@ -1,7 +1,7 @@
 import { type ControlPlane, startControlPlane } from "@konstruct/control-plane";
-import { crds } from "@konstruct/operator";
+import { crds, portalIdentity } from "@konstruct/operator";
 import type { KubeClient } from "@konstruct/operator/runtime";
-import { type ImpersonatingClient, type KubeAccess, KubeError, kubeAccess, portalIdentity } from "@konstruct/portal";
+import { type ImpersonatingClient, type KubeAccess, KubeError, kubeAccess } from "@konstruct/portal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, kubeClient } from "../operator/harness.ts";
 import { createTestDatabase, type TestDatabase } from "../src/database.ts";
@@ -93,7 +93,7 @@ beforeAll(async () => {
   await createTenantResource(b, "22222222-2222-4222-8222-222222222222");
   const identities = [...(await grantContractRbac(admin, a)), ...(await grantContractRbac(admin, b))];
   await impersonationRights(admin, PORTAL_USER, identities);
-  kube = kubeAccess({ KUBECONFIG: await plane.writeKubeconfigFor(PORTAL_USER), inCluster: false });
+  kube = await kubeAccess({ KUBECONFIG: await plane.writeKubeconfigFor(PORTAL_USER) });
   portal = await startPortal(database.app, kube);
 }, 180_000);
 
@@ -241,7 +241,7 @@ describe("agents through the Kubernetes API as the person's role", () => {
       await refusal(
         client.request(portalIdentity(a.name, "owner"), "PATCH", `${API}/tenants/${b.name}`, {
           body: { spec: { channels: [{ name: "support-chat", allowedOrigins: ["https://evil.example"] }] } },
-          contentType: "application/merge-patch+json",
+          patch: "merge",
         }),
       ),
     ).toBe(403);

@@ -1,5 +1,5 @@
+import { portalIdentity } from "@konstruct/operator";
 import type { KubeClient } from "@konstruct/operator/runtime";
-import { portalIdentity } from "@konstruct/portal";
 
 const RBAC = "/apis/rbac.authorization.k8s.io/v1";
 

@@ -80,6 +80,35 @@ describe("sign-in", () => {
     expect(answers[1]).toEqual(answers[0]);
   });
 
+  it("counts every sign-in by result, from the form and the API alike", async () => {
+    const count = async (result: string) => {
+      const metrics = (await portal.app.inject({ method: "GET", url: "/metrics" })).body;
+      return Number(new RegExp(`konstruct_portal_sign_ins_total\\{result="${result}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    };
+    const before = { ok: await count("ok"), failed: await count("failed"), throttled: await count("throttled") };
+    // The form: a wrong password re-renders it (401); the right one redirects.
+    const browser = new Browser(portal.app);
+    const form = await browser.request({ method: "GET", url: "/portal/sign-in" });
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] as string;
+    const post = (password: string) =>
+      browser.request({
+        method: "POST",
+        url: "/portal/sign-in",
+        payload: new URLSearchParams({ _csrf: csrf, email: a.ownerEmail, password }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+    expect((await post("not the password at all")).statusCode).toBe(401);
+    expect((await post(PASSWORD)).statusCode).toBe(303);
+    // The API: one wrong, one right.
+    expect((await new Browser(portal.app).signIn(a.ownerEmail, "still not the password")).statusCode).toBe(401);
+    expect((await new Browser(portal.app).signIn(a.ownerEmail)).statusCode).toBe(201);
+    expect({ ok: await count("ok"), failed: await count("failed"), throttled: await count("throttled") }).toEqual({
+      ok: before.ok + 2,
+      failed: before.failed + 2,
+      throttled: before.throttled,
+    });
+  });
+
   it("locks a client address after its limit of failures across emails", async () => {
     const browser = new Browser(portal.app);
     for (let i = 0; i < 12; i++) {

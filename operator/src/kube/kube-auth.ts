@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { Agent, type Dispatcher } from "undici";
 import { parse } from "yaml";
 
@@ -83,6 +84,21 @@ export async function loadKubeAuth(env: {
     token: user.token,
     tokenFile: user.tokenFile ? resolve(base, user.tokenFile) : undefined,
   });
+}
+
+/**
+ * Credentials for a KubeClient: loadKubeAuth's when it can (service account, certificates,
+ * tokens), else — an exec plugin or auth provider in a developer's kubeconfig — client-node's
+ * `KubeConfig`, loaded only then.
+ */
+export async function loadKubeCredentials(env: Parameters<typeof loadKubeAuth>[0]): Promise<KubeAuth | KubeConfig> {
+  const light = await loadKubeAuth(env);
+  if (light) return light;
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const config = new KubeConfig();
+  if (env.KUBECONFIG) config.loadFromFile(env.KUBECONFIG);
+  else config.loadFromDefault();
+  return config;
 }
 
 function authFrom(

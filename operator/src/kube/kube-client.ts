@@ -70,14 +70,24 @@ export class KubeClient {
     return { url: url.toString(), headers: { ...this.#auth.headers, ...this.#headers }, dispatcher: this.#auth.dispatcher };
   }
 
-  /** Sends one request and returns the parsed JSON body (or the text, with `text`); non-2xx answers throw KubeApiError. */
+  /**
+   * Sends one request and returns the parsed JSON body (or the text, with `text`); non-2xx answers
+   * throw KubeApiError. `headers` go with this request only (e.g. the `Impersonate-User` of the
+   * person a shared client acts for).
+   */
   async request<T = Record<string, unknown>>(
     method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
     path: string,
-    options: { body?: unknown; patch?: PatchType; query?: Record<string, string>; text?: boolean } = {},
+    options: {
+      body?: unknown;
+      patch?: PatchType;
+      query?: Record<string, string>;
+      text?: boolean;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<T> {
     const ctx = await this.#context(method, path, options.query);
-    const headers: Record<string, string> = { ...ctx.headers, accept: "application/json" };
+    const headers: Record<string, string> = { ...ctx.headers, ...options.headers, accept: "application/json" };
     if (options.body !== undefined) headers["content-type"] = options.patch ? CONTENT_TYPES[options.patch] : "application/json";
     let response: Awaited<ReturnType<typeof fetch>>;
     try {
@@ -102,7 +112,9 @@ export class KubeClient {
       } catch {
         // not a Status object
       }
-      throw new KubeApiError(response.status, reason, `${method} ${path}: ${response.status} ${message}`);
+      throw new KubeApiError(response.status, reason, `${method} ${path}: ${response.status} ${message}`, {
+        statusMessage: message,
+      });
     }
     if (options.text) return text as T;
     return (text === "" ? {} : JSON.parse(text)) as T;

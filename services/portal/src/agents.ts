@@ -1,34 +1,16 @@
 import { withTenant } from "@konstruct/core";
-import { AGENT_DEFAULTS } from "@konstruct/operator";
+import { AGENT_DEFAULTS, API_VERSION, PORTAL_FIELD_MANAGER, portalIdentity } from "@konstruct/operator";
 import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
 import { notFound, PortalError } from "./errors.ts";
-import { FIELD_MANAGER, KONSTRUCT_API, portalIdentity } from "./kube.ts";
+import { KONSTRUCT_API, KubeError } from "./kube.ts";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** An agent as the pages and the API show it: its spec and what the operator reported. */
-export interface AgentView {
-  name: string;
-  displayName: string;
-  role: string;
-  /** The persona, or the full system prompt when the agent uses one. */
-  instructions: string;
-  instructionsField: "persona" | "systemPrompt";
-  model: string;
-  fallbackModels: string[];
-  temperature: number;
-  maxHistoryMessages: number;
-  default: boolean;
-  channels: string[];
-  /** True/False from the operator's Ready condition; null when unknown (read-only mode or not reconciled yet). */
-  ready: boolean | null;
-  status: string;
-}
 
 /** What a person may set on an agent. */
 export interface AgentInput {
   displayName: string;
   role: string;
+  /** The persona, or the full system prompt when the agent uses one. */
   instructions: string;
   model: string;
   fallbackModels: string[];
@@ -36,6 +18,15 @@ export interface AgentInput {
   maxHistoryMessages: number;
   default: boolean;
   channels: string[];
+}
+
+/** An agent as the pages and the API show it: what a person set, its name, and what the operator reported. */
+export interface AgentView extends AgentInput {
+  name: string;
+  instructionsField: "persona" | "systemPrompt";
+  /** True/False from the operator's Ready condition; null when unknown (read-only mode or not reconciled yet). */
+  ready: boolean | null;
+  status: string;
 }
 
 interface AgentResource {
@@ -116,10 +107,24 @@ export async function listAgents(ctx: PortalContext): Promise<AgentView[]> {
   );
 }
 
+/** Whether `name` can name an Agent (a DNS label); anything else is no agent of anyone's. */
+const isAgentName = (name: string) => NAME.test(name) && name.length <= 63;
+
+/** One agent of the tenant, or undefined: one GET of that Agent (not a list) in cluster mode. */
+async function findAgent(ctx: PortalContext, name: string): Promise<AgentView | undefined> {
+  if (ctx.kube.mode !== "cluster") return (await listAgents(ctx)).find((a) => a.name === name);
+  const user = portalIdentity(ctx.session.tenantName, ctx.session.role);
+  try {
+    return view(await ctx.kube.client.request<AgentResource>(user, "GET", `${agentsPath(ctx.session.namespace)}/${name}`));
+  } catch (error) {
+    if (error instanceof KubeError && error.status === 404) return undefined;
+    return fromKube(error, "This agent");
+  }
+}
+
 /** One agent of the tenant; not found for any name outside it. */
 export async function getAgent(ctx: PortalContext, name: string): Promise<AgentView> {
-  if (!NAME.test(name) || name.length > 63) throw notFound("This agent");
-  const found = (await listAgents(ctx)).find((a) => a.name === name);
+  const found = isAgentName(name) ? await findAgent(ctx, name) : undefined;
   if (found === undefined) throw notFound("This agent");
   return found;
 }
@@ -136,13 +141,13 @@ export async function applyAgent(
 ): Promise<AgentView> {
   requireWriter(ctx.session);
   const { client, user } = writableCluster(ctx);
-  if (!NAME.test(name) || name.length > 63) {
+  if (!isAgentName(name)) {
     if (mode === "update") throw notFound("This agent");
     throw new PortalError("invalid", "Check the highlighted fields.", {
       fields: { name: "Use lowercase letters, digits and dashes (up to 63), starting and ending with a letter or digit." },
     });
   }
-  const existing = (await listAgents(ctx)).find((a) => a.name === name);
+  const existing = await findAgent(ctx, name);
   if (mode === "create" && existing !== undefined)
     throw new PortalError("conflict", `An agent named ${name} already exists. Choose another name or edit that one.`, {
       fields: { name: "This name is taken." },
@@ -150,7 +155,7 @@ export async function applyAgent(
   if (mode === "update" && existing === undefined) throw notFound("This agent");
   const instructionsField = existing?.instructionsField ?? "persona";
   const body = {
-    apiVersion: "konstruct.io/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Agent",
     metadata: { name, namespace: ctx.session.namespace },
     spec: {
@@ -170,8 +175,8 @@ export async function applyAgent(
   const saved = await client
     .request<AgentResource>(user, "PATCH", `${agentsPath(ctx.session.namespace)}/${name}`, {
       body,
-      contentType: "application/apply-patch+yaml",
-      query: { fieldManager: FIELD_MANAGER, force: "true" },
+      patch: "apply",
+      query: { fieldManager: PORTAL_FIELD_MANAGER, force: "true" },
     })
     .catch((e) => fromKube(e, "This agent"));
   return view(saved);
@@ -181,7 +186,7 @@ export async function applyAgent(
 export async function deleteAgent(ctx: PortalContext, name: string): Promise<void> {
   requireWriter(ctx.session);
   const { client, user } = writableCluster(ctx);
-  if (!NAME.test(name) || name.length > 63) throw notFound("This agent");
+  if (!isAgentName(name)) throw notFound("This agent");
   await client.request(user, "DELETE", `${agentsPath(ctx.session.namespace)}/${name}`).catch((e) => fromKube(e, "This agent"));
 }
 

@@ -1,9 +1,10 @@
 import { connectionPathOf, webchatChannel } from "@konstruct/channels";
 import { withTenant } from "@konstruct/core";
+import { API_VERSION, PORTAL_FIELD_MANAGER } from "@konstruct/operator";
 import { sql } from "kysely";
 import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
 import { notFound, PortalError } from "./errors.ts";
-import { FIELD_MANAGER, KONSTRUCT_API, portalIdentity } from "./kube.ts";
+import { KONSTRUCT_API } from "./kube.ts";
 
 /** A channel as the channels page shows it. */
 export interface ChannelView {
@@ -69,10 +70,7 @@ export async function listChannels(ctx: PortalContext, gatewayUrl: string): Prom
     };
   };
   if (ctx.kube.mode === "cluster") {
-    const user = portalIdentity(ctx.session.tenantName, ctx.session.role);
-    const tenant = await ctx.kube.client
-      .request<TenantResource>(user, "GET", tenantPath(ctx.session.tenantName))
-      .catch((e) => fromKube(e, "Your organisation's channels"));
+    const tenant = await readTenant(ctx);
     return (tenant.spec.channels ?? []).map((spec) => {
       const status = tenant.status?.channels?.find((c) => c.name === spec.name);
       return make(
@@ -92,6 +90,14 @@ export async function listChannels(ctx: PortalContext, gatewayUrl: string): Prom
     const origins = Array.isArray(row.settings?.allowedOrigins) ? (row.settings.allowedOrigins as string[]) : [];
     return make(row.name, row.channel_type, null, null, connectionPathOf(row.channel_type, row.id), origins);
   });
+}
+
+/** The person's own Tenant, read as their impersonated role (cluster mode only). */
+async function readTenant(ctx: PortalContext): Promise<TenantResource> {
+  const { client, user } = writableCluster(ctx);
+  return client
+    .request<TenantResource>(user, "GET", tenantPath(ctx.session.tenantName))
+    .catch((e) => fromKube(e, "Your organisation's channels"));
 }
 
 /** Parses allowed origins (one per line, or a JSON list); lists the ones that are not origins. */
@@ -122,19 +128,21 @@ export function parseOrigins(value: unknown): string[] {
 export async function setAllowedOrigins(ctx: PortalContext, channelName: string, origins: string[]): Promise<void> {
   requireWriter(ctx.session);
   const { client, user } = writableCluster(ctx);
-  const channel = (await listChannels(ctx, "http://unused")).find((c) => c.name === channelName);
+  // The Tenant alone says whether the channel exists and is a web chat; the channel list would
+  // also query the history for each channel's last event.
+  const channel = (await readTenant(ctx)).spec.channels?.find((c) => c.name === channelName);
   if (channel === undefined) throw notFound("This channel");
   if (channel.type !== webchatChannel.type) throw new PortalError("invalid", "Allowed origins apply only to web chat channels.");
   await client
     .request(user, "PATCH", tenantPath(ctx.session.tenantName), {
       body: {
-        apiVersion: "konstruct.io/v1alpha1",
+        apiVersion: API_VERSION,
         kind: "Tenant",
         metadata: { name: ctx.session.tenantName },
         spec: { channels: [{ name: channelName, allowedOrigins: origins }] },
       },
-      contentType: "application/apply-patch+yaml",
-      query: { fieldManager: FIELD_MANAGER, force: "true" },
+      patch: "apply",
+      query: { fieldManager: PORTAL_FIELD_MANAGER, force: "true" },
     })
     .catch((e) => fromKube(e, "This channel"));
 }

@@ -1,4 +1,5 @@
 import { fields, intField, listenFields, parseConfig, urlField } from "@konstruct/core";
+import { DEFAULT_PORTAL_PUBLIC_URL } from "@konstruct/operator";
 import { Type } from "@sinclair/typebox";
 
 const PortalConfigSchema = Type.Object({
@@ -10,7 +11,7 @@ const PortalConfigSchema = Type.Object({
   PORTAL_PUBLIC_URL: urlField(
     ["http", "https"],
     "the portal's address as people's browsers reach it, without /portal/ (https://… turns on Secure, __Host- cookies); invitation links and the Origin check derive from it",
-    "http://127.0.0.1:8084",
+    DEFAULT_PORTAL_PUBLIC_URL,
   ),
   GATEWAY_PUBLIC_URL: urlField(
     ["http", "https"],

@@ -1,8 +1,9 @@
 import type { Database, PortalRole } from "@konstruct/core";
+import { portalIdentity } from "@konstruct/operator";
 import type { Kysely } from "kysely";
 import type { Session } from "./auth/sessions.ts";
 import { PortalError } from "./errors.ts";
-import { type KubeAccess, KubeError, portalIdentity } from "./kube.ts";
+import { type KubeAccess, KubeError } from "./kube.ts";
 
 /** What a route handler works with: the signed-in person and the portal's connections. */
 export interface PortalContext {
@@ -40,10 +41,12 @@ export function writableCluster(ctx: PortalContext) {
 export function fromKube(error: unknown, what: string): never {
   if (error instanceof KubeError) {
     if (error.status === 404) throw new PortalError("not_found", `${what} does not exist, or it is not yours to see.`);
+    // The API server's own words: the request line in `message` means nothing to a person.
+    const said = error.statusMessage;
     if (error.status === 403)
-      throw new PortalError("forbidden", `The Kubernetes API refused this for your role: ${error.message}`, { cause: error });
-    if (error.status === 409) throw new PortalError("conflict", `${what} changed meanwhile or already exists: ${error.message}`);
-    if (error.status === 400 || error.status === 422) throw new PortalError("invalid", error.message, { cause: error });
+      throw new PortalError("forbidden", `The Kubernetes API refused this for your role: ${said}`, { cause: error });
+    if (error.status === 409) throw new PortalError("conflict", `${what} changed meanwhile or already exists: ${said}`);
+    if (error.status === 400 || error.status === 422) throw new PortalError("invalid", said, { cause: error });
     throw new PortalError(
       "upstream",
       `The Kubernetes API did not accept this (${error.status || "no answer"}). Try again in a moment.`,

@@ -1,28 +1,11 @@
-import { type HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { type Dispatcher, fetch } from "undici";
+import { API_VERSION } from "@konstruct/operator";
+import { KubeApiError, KubeClient, loadKubeCredentials, type PatchType } from "@konstruct/operator/kube";
 
-/** The group and version of Konstruct's custom resources (the operator's API). */
-export const KONSTRUCT_API = "/apis/konstruct.io/v1alpha1";
-/** The field manager of every server-side apply the portal sends. */
-export const FIELD_MANAGER = "konstruct-portal";
+/** The API path of Konstruct's custom resources (the operator's group and version). */
+export const KONSTRUCT_API = `/apis/${API_VERSION}`;
 
 /** A Kubernetes API refusal or failure, with the HTTP status (0 when the server did not answer). */
-export class KubeError extends Error {
-  readonly status: number;
-  readonly reason: string;
-
-  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "KubeError";
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
-/** The impersonated identity of a portal person's role in a tenant (the contract with the operator's RBAC). */
-export function portalIdentity(tenantName: string, role: string): string {
-  return `konstruct-portal:${tenantName}:${role}`;
-}
+export { KubeApiError as KubeError };
 
 /** Where configuration is written: the Kubernetes API, or nowhere (read-only, with the reason). */
 export type KubeAccess = { mode: "cluster"; client: ImpersonatingClient } | { mode: "read-only"; reason: string };
@@ -30,72 +13,24 @@ export type KubeAccess = { mode: "cluster"; client: ImpersonatingClient } | { mo
 /**
  * A JSON client of the Kubernetes API that sends every request as an impersonated user
  * (`Impersonate-User`), so the API server's RBAC for that identity, not only the portal's
- * code, decides what a person may do. client-node can impersonate per kubeconfig user
- * (`as:`), not per request; the header is the same mechanism, chosen per call.
+ * code, decides what a person may do. One operator KubeClient (one TLS pool, one credential
+ * refresh) serves every identity: the header is chosen per call.
  */
 export class ImpersonatingClient {
-  readonly #config: KubeConfig;
-  readonly #server: string;
-  #auth: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number } | undefined;
+  readonly #client: KubeClient;
 
-  constructor(config: KubeConfig) {
-    const cluster = config.getCurrentCluster();
-    if (cluster === null) throw new Error("the kubeconfig has no current cluster");
-    this.#config = config;
-    this.#server = cluster.server.replace(/\/$/, "");
-  }
-
-  // One dispatcher (one TLS pool) for the client's life; headers refreshed each minute for a
-  // rotated ServiceAccount token.
-  async #context(url: string, method: string) {
-    if (this.#auth === undefined || Date.now() - this.#auth.at > 60_000) {
-      const ctx = new RequestContext(url, method as HttpMethod);
-      await this.#config.applySecurityAuthentication(ctx);
-      const fresh = ctx.getDispatcher() as Dispatcher | undefined;
-      if (this.#auth?.dispatcher !== undefined && fresh !== undefined) void fresh.close();
-      this.#auth = { headers: { ...ctx.getHeaders() }, dispatcher: this.#auth?.dispatcher ?? fresh, at: Date.now() };
-    }
-    return this.#auth;
+  constructor(client: KubeClient) {
+    this.#client = client;
   }
 
   /** Sends one request as `user`; returns the parsed JSON; non-2xx answers throw {@link KubeError}. */
-  async request<T = Record<string, unknown>>(
+  request<T = Record<string, unknown>>(
     user: string,
     method: "GET" | "POST" | "PATCH" | "DELETE",
     path: string,
-    options: { body?: unknown; contentType?: string; query?: Record<string, string> } = {},
+    options: { body?: unknown; patch?: PatchType; query?: Record<string, string> } = {},
   ): Promise<T> {
-    const url = new URL(this.#server + path);
-    for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
-    const auth = await this.#context(url.toString(), method);
-    const headers: Record<string, string> = { ...auth.headers, accept: "application/json", "impersonate-user": user };
-    if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-    let response: Awaited<ReturnType<typeof fetch>>;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        dispatcher: auth.dispatcher,
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch (cause) {
-      throw new KubeError(0, "Unreachable", "the Kubernetes API server did not answer", { cause });
-    }
-    const text = await response.text();
-    if (!response.ok) {
-      let reason = response.statusText;
-      let message = text.slice(0, 500);
-      try {
-        const status = JSON.parse(text) as { reason?: string; message?: string };
-        reason = status.reason ?? reason;
-        message = status.message ?? message;
-      } catch {
-        // not a Status object
-      }
-      throw new KubeError(response.status, reason, message);
-    }
-    return (text === "" ? {} : JSON.parse(text)) as T;
+    return this.#client.request<T>(method, path, { ...options, headers: { "impersonate-user": user } });
   }
 }
 
@@ -103,15 +38,19 @@ export class ImpersonatingClient {
  * The portal's access to the Kubernetes API: a kubeconfig when KUBECONFIG names one, the
  * in-cluster ServiceAccount when running in a pod, otherwise read-only with the reason.
  */
-export function kubeAccess(env: { KUBECONFIG?: string | undefined; inCluster: boolean }): KubeAccess {
-  const config = new KubeConfig();
-  if (env.KUBECONFIG) config.loadFromFile(env.KUBECONFIG);
-  else if (env.inCluster) config.loadFromCluster();
-  else
+export async function kubeAccess(env: {
+  KUBECONFIG?: string | undefined;
+  KUBERNETES_SERVICE_HOST?: string | undefined;
+  KUBERNETES_SERVICE_PORT?: string | undefined;
+}): Promise<KubeAccess> {
+  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST)
     return {
       mode: "read-only",
       reason:
         "No Kubernetes API server is configured (npm start without a local kube-apiserver reads examples/ from files), so agents and channels can be viewed here but not changed. Edit the files in examples/ and restart, or build the local kube-apiserver with scripts/build-control-plane.sh.",
     };
-  return { mode: "cluster", client: new ImpersonatingClient(config) };
+  return {
+    mode: "cluster",
+    client: new ImpersonatingClient(new KubeClient(await loadKubeCredentials(env), { timeoutMs: 10_000 })),
+  };
 }

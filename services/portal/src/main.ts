@@ -13,7 +13,11 @@ const log = createLogger({ name: "portal", level: config.LOG_LEVEL });
 const db = createDatabase(config.DATABASE_URL, { applicationName: "konstruct-portal" });
 const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 redis.on("error", (error) => log.warn({ err: error }, "Redis connection error"));
-const kube = kubeAccess({ KUBECONFIG: config.KUBECONFIG, inCluster: process.env.KUBERNETES_SERVICE_HOST !== undefined });
+const kube = await kubeAccess({
+  KUBECONFIG: config.KUBECONFIG,
+  KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST,
+  KUBERNETES_SERVICE_PORT: process.env.KUBERNETES_SERVICE_PORT,
+});
 if (kube.mode === "read-only") log.warn({ reason: kube.reason }, "configuration is read-only");
 
 const app = await buildApp({

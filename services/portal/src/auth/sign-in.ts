@@ -1,6 +1,7 @@
 import { type Database, hashPassword, verifyPassword, withTenant } from "@konstruct/core";
 import { type Kysely, sql } from "kysely";
 import { PortalError } from "../errors.ts";
+import type { PortalMetrics } from "../metrics.ts";
 import { openSession, purgeExpiredSessionsOf, type SessionLifetime, type SessionOrigin } from "./sessions.ts";
 import { normalizeEmail, type SignInThrottle } from "./throttle.ts";
 
@@ -9,6 +10,7 @@ export interface SignInDeps {
   db: Kysely<Database>;
   throttle: SignInThrottle;
   lifetime: SessionLifetime;
+  metrics: Pick<PortalMetrics, "signIns">;
 }
 
 /** The longest password accepted: argon2 hashes any length, but a megabyte of "password" is an attack. */
@@ -38,8 +40,24 @@ interface UserRow {
 /**
  * Signs a person in by email and password and opens a new session. Refuses while the email or
  * the client address is locked out (before any password is checked), and counts every failure.
+ * Each attempt is counted in `konstruct_portal_sign_ins_total` by result, whichever route asked.
  */
 export async function signIn(
+  deps: SignInDeps,
+  credentials: { email: string; password: string },
+  origin: SessionOrigin,
+): Promise<{ token: string; csrfToken: string }> {
+  try {
+    const opened = await checkAndOpen(deps, credentials, origin);
+    deps.metrics.signIns.inc({ result: "ok" });
+    return opened;
+  } catch (error) {
+    if (error instanceof PortalError) deps.metrics.signIns.inc({ result: error.code === "throttled" ? "throttled" : "failed" });
+    throw error;
+  }
+}
+
+async function checkAndOpen(
   deps: SignInDeps,
   credentials: { email: string; password: string },
   origin: SessionOrigin,

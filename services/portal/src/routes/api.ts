@@ -1,4 +1,5 @@
 import { withTenant } from "@konstruct/core";
+import { invitationLink } from "@konstruct/operator";
 import type { FastifyPluginAsync } from "fastify";
 import { applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
 import { clearSessionCookie, clientAddress, contextOf, presessionToken, type RouteDeps, setSessionCookie } from "../app.ts";
@@ -8,29 +9,15 @@ import { endSession, endSessionsOf } from "../auth/sessions.ts";
 import { signIn } from "../auth/sign-in.ts";
 import { listChannels, parseOrigins, setAllowedOrigins } from "../channels.ts";
 import { getThread, listConversations, searchMessages } from "../conversations.ts";
-import { PortalError } from "../errors.ts";
 import { changeRole, invite, listMembers, removeMember } from "../members.ts";
-import { usage, usageCsv } from "../usage.ts";
-
-type Body = Record<string, unknown>;
-const bodyOf = (body: unknown): Body => (body !== null && typeof body === "object" ? (body as Body) : {});
-const str = (v: unknown) => (typeof v === "string" ? v : "");
-
-/** The link a person opens to accept an invitation. */
-export function invitationUrl(publicUrl: string, token: string): string {
-  return `${publicUrl.replace(/\/$/, "")}/portal/invitations/${token}`;
-}
+import { usage } from "../usage.ts";
+import { bodyOf, requestOrigin, sendUsageCsv, str } from "./request.ts";
 
 /**
  * The JSON API under /portal/api/: what the pages do, for scripts. Same session cookie and
  * CSRF rules as the pages (the token in `x-csrf-token`); errors are `{ error, message, fields? }`.
  */
 export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
-  const origin = (request: Parameters<typeof clientAddress>[0]) => ({
-    userAgent: str(request.headers["user-agent"]),
-    address: clientAddress(request),
-  });
-
   app.get("/portal/api/session", async (request, reply) => {
     const session = request.portalSession;
     if (session === null) return { signedIn: false, csrfToken: presessionToken(request, reply, deps) };
@@ -46,15 +33,9 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
 
   app.post("/portal/api/session", async (request, reply) => {
     const body = bodyOf(request.body);
-    try {
-      const opened = await signIn(deps, { email: str(body.email), password: str(body.password) }, origin(request));
-      deps.metrics.signIns.inc({ result: "ok" });
-      setSessionCookie(reply, deps, opened.token);
-      return reply.status(201).send({ signedIn: true, csrfToken: opened.csrfToken });
-    } catch (error) {
-      if (error instanceof PortalError) deps.metrics.signIns.inc({ result: error.code === "throttled" ? "throttled" : "failed" });
-      throw error;
-    }
+    const opened = await signIn(deps, { email: str(body.email), password: str(body.password) }, requestOrigin(request));
+    setSessionCookie(reply, deps, opened.token);
+    return reply.status(201).send({ signedIn: true, csrfToken: opened.csrfToken });
   });
 
   app.delete("/portal/api/session", async (request, reply) => {
@@ -91,7 +72,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
       deps.db,
       request.params.token,
       { displayName: str(body.displayName), password: str(body.password) },
-      origin(request),
+      requestOrigin(request),
       deps.lifetime,
     );
     setSessionCookie(reply, deps, opened.token);
@@ -151,11 +132,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
 
   app.get("/portal/api/usage", async (request) => usage(deps.db, contextOf(request, deps).session.tenantId));
   app.get("/portal/api/usage.csv", async (request, reply) => {
-    const u = await usage(deps.db, contextOf(request, deps).session.tenantId);
-    return reply
-      .type("text/csv; charset=utf-8")
-      .header("content-disposition", 'attachment; filename="usage.csv"')
-      .send(usageCsv(u));
+    return sendUsageCsv(reply, await usage(deps.db, contextOf(request, deps).session.tenantId));
   });
 
   app.get("/portal/api/members", async (request) => listMembers(deps.db, contextOf(request, deps).session));
@@ -165,7 +142,7 @@ export const apiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     const made = await invite(deps.db, ctx.session, { email: body.email, role: body.role });
     return reply
       .status(201)
-      .send({ email: made.email, role: made.role, expiresAt: made.expiresAt, url: invitationUrl(deps.publicUrl, made.token) });
+      .send({ email: made.email, role: made.role, expiresAt: made.expiresAt, url: invitationLink(deps.publicUrl, made.token) });
   });
   app.put<{ Params: { id: string } }>("/portal/api/members/:id", async (request) => {
     const ctx = contextOf(request, deps);

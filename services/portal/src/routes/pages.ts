@@ -1,6 +1,7 @@
 import { withTenant } from "@konstruct/core";
+import { AGENT_DEFAULTS, invitationLink } from "@konstruct/operator";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { type AgentInput, applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
+import { type AgentInput, type AgentView, applyAgent, deleteAgent, getAgent, listAgents, parseAgentInput } from "../agents.ts";
 import { clearSessionCookie, clientAddress, contextOf, presessionToken, type RouteDeps, setSessionCookie } from "../app.ts";
 import { acceptInvitation, findInvitation } from "../auth/invitations.ts";
 import { changePassword } from "../auth/password.ts";
@@ -23,12 +24,9 @@ import {
   threadView,
   usageView,
 } from "../pages/views.ts";
-import { usage, usageCsv } from "../usage.ts";
-import { invitationUrl } from "./api.ts";
+import { usage } from "../usage.ts";
+import { type Body, bodyOf, requestOrigin, sendUsageCsv, str } from "./request.ts";
 
-type Body = Record<string, unknown>;
-const bodyOf = (body: unknown): Body => (body !== null && typeof body === "object" ? (body as Body) : {});
-const str = (v: unknown) => (typeof v === "string" ? v : "");
 const send = (reply: FastifyReply, html: string, status = 200) =>
   reply.status(status).type("text/html; charset=utf-8").send(html);
 
@@ -51,10 +49,6 @@ async function formAction<T>(action: () => Promise<T>, onRefusal: (error: Portal
 /** The server-rendered pages under /portal/: forms post back here with the CSRF token in a hidden field. */
 export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   const readOnly = () => (deps.kube.mode === "read-only" ? deps.kube.reason : null);
-  const origin = (request: FastifyRequest) => ({
-    userAgent: str(request.headers["user-agent"]),
-    address: clientAddress(request),
-  });
 
   app.get("/portal", async (_request, reply) => reply.redirect("/portal/", 302));
   app.get("/portal/", async (request, reply) =>
@@ -68,9 +62,8 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   app.post("/portal/sign-in", async (request, reply) => {
     const body = bodyOf(request.body);
     const opened = await formAction(
-      () => signIn(deps, { email: str(body.email), password: str(body.password) }, origin(request)),
+      () => signIn(deps, { email: str(body.email), password: str(body.password) }, requestOrigin(request)),
       async (error) => {
-        deps.metrics.signIns.inc({ result: error.code === "throttled" ? "throttled" : "failed" });
         if (error.retryAfter !== undefined) reply.header("retry-after", String(error.retryAfter));
         await send(
           reply,
@@ -80,7 +73,6 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
       },
     );
     if (opened === undefined) return reply;
-    deps.metrics.signIns.inc({ result: "ok" });
     setSessionCookie(reply, deps, opened.token);
     return reply.redirect("/portal/agents", 303);
   });
@@ -111,7 +103,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
           deps.db,
           request.params.token,
           { displayName: str(body.displayName), password: str(body.password) },
-          origin(request),
+          requestOrigin(request),
           deps.lifetime,
         ),
       async (error) => {
@@ -155,12 +147,14 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     name: string,
     input: Partial<AgentInput>,
     error?: PortalError,
+    /** The agent as just read, so the page does not read it again. */
+    known?: AgentView,
   ) => {
     const ctx = contextOf(request, deps);
     const [models, channels, status] = await Promise.all([
       deps.models.list(),
       listChannels(ctx, deps.gatewayUrl).then((c) => c.map((x) => x.name)),
-      mode === "update" ? getAgent(ctx, name) : Promise.resolve(undefined),
+      mode === "update" ? (known ?? getAgent(ctx, name)) : Promise.resolve(undefined),
     ]);
     const title = mode === "create" ? "New agent" : `Agent ${status?.displayName ?? name}`;
     return send(
@@ -197,7 +191,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   });
   app.get<{ Params: { name: string } }>("/portal/agents/:name", async (request, reply) => {
     const agent = await getAgent(contextOf(request, deps), request.params.name);
-    return agentForm(request, reply, "update", agent.name, agent);
+    return agentForm(request, reply, "update", agent.name, agent, undefined, agent);
   });
   app.post<{ Params: { name: string } }>("/portal/agents/:name", async (request, reply) => {
     const ctx = contextOf(request, deps);
@@ -286,11 +280,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     );
   });
   app.get("/portal/usage.csv", async (request, reply) => {
-    const u = await usage(deps.db, contextOf(request, deps).session.tenantId);
-    return reply
-      .type("text/csv; charset=utf-8")
-      .header("content-disposition", 'attachment; filename="usage.csv"')
-      .send(usageCsv(u));
+    return sendUsageCsv(reply, await usage(deps.db, contextOf(request, deps).session.tenantId));
   });
 
   const membersPage = async (
@@ -324,7 +314,7 @@ export const pageRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     if (made === undefined) return reply;
     // The link is shown in this response only: it is not stored anywhere it could be shown again.
     return membersPage(request, reply, {
-      link: { url: invitationUrl(deps.publicUrl, made.token), email: made.email, role: made.role },
+      link: { url: invitationLink(deps.publicUrl, made.token), email: made.email, role: made.role },
     });
   });
   app.post<{ Params: { id: string } }>("/portal/members/:id/role", async (request, reply) => {
@@ -396,8 +386,8 @@ function looseInput(body: Body): Partial<AgentInput> {
     fallbackModels: s("fallbackModels")
       .split(/[\s,]+/)
       .filter(Boolean),
-    temperature: Number(s("temperature") || 0.7),
-    maxHistoryMessages: Number(s("maxHistoryMessages") || 20),
+    temperature: Number(s("temperature") || AGENT_DEFAULTS.temperature),
+    maxHistoryMessages: Number(s("maxHistoryMessages") || AGENT_DEFAULTS.maxHistoryMessages),
     default: body.default === "on",
     channels: s("channels")
       .split(/[\s,]+/)
