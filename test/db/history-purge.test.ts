@@ -126,6 +126,14 @@ describe("the history purge", () => {
       recent: { keys: ["recent:0", "recent:1"], count: 2 },
     });
 
+    // The per-day counts are usage, not content: the purge leaves them (3 + 4 + 2 + 300 seeded).
+    const counted = await t.admin
+      .selectFrom("conversation_daily_counts")
+      .select(sql<string>`sum(messages)`.as("n"))
+      .where("tenant_id", "=", week.tenantId)
+      .executeTakeFirstOrThrow();
+    expect(Number(counted.n)).toBe(309);
+
     // A second pass finds nothing.
     expect(await purgeHistory(t.admin, { batchSize: 64 })).toEqual({ tenants: 0, messages: 0, conversations: 0 });
   });

@@ -33,7 +33,7 @@ import { parseReply, type SeededTenant } from "@konstruct/testkit";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Redis } from "ioredis";
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 /** Reads every reply on KONSTRUCT_OUTBOUND (after de-duplication by msgID, as an outbound worker would). */
 export interface OutboundCollector {
@@ -260,5 +260,13 @@ export async function expectHistoryOnce(
   for (const [id, c] of perConversation) {
     if (c.rows !== c.count) problems.push(`conversation ${id}: message_count ${c.count} but ${c.rows} rows`);
   }
+  // The usage page's per-day counts (migration 0014) count each row once too.
+  const counted = await admin
+    .selectFrom("conversation_daily_counts")
+    .select(sql<string>`coalesce(sum(messages), 0)`.as("n"))
+    .where("tenant_id", "=", tenantId)
+    .executeTakeFirstOrThrow();
+  if (Number(counted.n) !== rows.length)
+    problems.push(`daily counts say ${counted.n} messages, the history holds ${rows.length}`);
   if (problems.length > 0) throw new Error(`conversation history is wrong:\n${problems.join("\n")}`);
 }

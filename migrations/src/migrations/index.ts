@@ -12,6 +12,7 @@ import * as operatorRole from "./0010-operator-role.ts";
 import * as recordHistory from "./0011-record-history.ts";
 import * as recordTokenBatches from "./0012-record-token-batches.ts";
 import * as operatorPortalHistory from "./0013-operator-portal-history.ts";
+import * as dailyMessageCounts from "./0014-daily-message-counts.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   "0011-record-history": recordHistory,
   "0012-record-token-batches": recordTokenBatches,
   "0013-operator-portal-history": operatorPortalHistory,
+  "0014-daily-message-counts": dailyMessageCounts,
 };

@@ -11,6 +11,7 @@ export type {
   AgentUpdate,
   ChannelConnectionRecord,
   ChannelConnectionsTable,
+  ConversationDailyCountsTable,
   ConversationMessagesTable,
   ConversationsTable,
   Database,

@@ -47,13 +47,13 @@ export async function usage(db: Kysely<Database>, tenantId: string, now = new Da
       .groupBy(["u.day", "a.display_name"])
       .execute();
     // By agent id, named as the agent is named now (a renamed agent stays one row); messages
-    // of no agent (people's, before an agent was chosen) under the empty name.
-    // Counted first, named after: the join then touches one row per day and agent, not per message.
+    // of no agent under the empty name. Read from the per-day counts the history keeps
+    // (migration 0014): one row per day and agent, however many messages.
     const { rows: messages } = await sql<{ day: string; agent: string; messages: string }>`
-      select d.day, coalesce(a.display_name, d.agent_name, '') as agent, sum(d.n) as messages
-      from (select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day, agent_id, agent_name, count(*) as n
-            from conversation_messages where created_at >= ${new Date(`${from}T00:00:00Z`)} group by 1, 2, 3) d
+      select to_char(d.day, 'YYYY-MM-DD') as day, coalesce(a.display_name, d.agent_name, '') as agent, sum(d.messages) as messages
+      from conversation_daily_counts d
       left join agents a on a.id = d.agent_id
+      where d.day >= ${from}::date
       group by 1, 2`.execute(trx);
     const byKey = new Map<string, UsageRow>();
     const row = (day: string, agent: string) => {

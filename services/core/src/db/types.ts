@@ -167,6 +167,16 @@ export interface TenantOwnersTable {
   claimed_at: Timestamp;
 }
 
+/** Messages per tenant, UTC day and agent, counted as the history is written (migration 0014). */
+export interface ConversationDailyCountsTable {
+  tenant_id: string;
+  day: ColumnType<string, string, string>;
+  /** The all-zero id for messages of no agent. */
+  agent_id: string;
+  agent_name: string | null;
+  messages: ColumnType<string, number | undefined, number>;
+}
+
 /** The schema as service code sees it. */
 export interface Database {
   tenants: TenantsTable;
@@ -177,6 +187,7 @@ export interface Database {
   portal_sessions: PortalSessionsTable;
   conversations: ConversationsTable;
   conversation_messages: ConversationMessagesTable;
+  conversation_daily_counts: ConversationDailyCountsTable;
   token_usage: TokenUsageTable;
   tenant_roles: TenantRolesTable;
   tenant_owners: TenantOwnersTable;
@@ -202,4 +213,5 @@ export const TENANT_SCOPED_TABLES = [
   "token_usage",
   "conversations",
   "conversation_messages",
+  "conversation_daily_counts",
 ] as const;
