@@ -3,8 +3,9 @@ import { type Kysely, sql } from "kysely";
 import type { OwnerInvitations } from "../ports.ts";
 
 /**
- * portal_invitations and portal_users over the admin connection (which RLS does not bind, like
- * every adapter here). The operator's invitations are those with role owner and no inviter.
+ * portal_invitations and portal_users as konstruct_operator, across tenants through its
+ * `operator_all` policies (migrations 0010, 0013). The operator's invitations are those with
+ * role owner and no inviter.
  * Time is the database's (`now()`), the clock every reader of expires_at uses.
  */
 export function createOwnerInvitations(db: Kysely<Database>): OwnerInvitations {
