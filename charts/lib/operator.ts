@@ -12,7 +12,7 @@ import { connectionEnv } from "./install-secret.ts";
 import { labels, nameOf, selectorLabels } from "./labels.ts";
 import { waitForSchemaContainer } from "./migrations-job.ts";
 import { httpProbes, KONSTRUCT_UID, konstructContainer, podSecurityContext, resources, TMP_MOUNT, TMP_VOLUME } from "./pod.ts";
-import type { Values } from "./values.ts";
+import { installOrigin, type Values } from "./values.ts";
 
 /**
  * Splits the operator's rules: Leases are needed only in the install namespace (leader
@@ -28,10 +28,7 @@ export function splitOperatorRules(rules: readonly PolicyRule[] = OPERATOR_RBAC_
 
 /** Where people reach the portal: the configured URL, else the install's domain. */
 export function portalPublicUrl(values: Values): string {
-  return (
-    values.operator.portalPublicUrl ??
-    `${values.ingress.enabled && values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`
-  );
+  return values.operator.portalPublicUrl ?? installOrigin(values);
 }
 
 /**
@@ -41,8 +38,7 @@ export function portalPublicUrl(values: Values): string {
 export function publicBaseUrlOf(values: Values): string | null {
   const configured = values.operator.publicBaseUrl;
   if (configured !== undefined) return configured === "" ? null : configured;
-  if (!values.ingress.enabled) return null;
-  return `${values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
+  return values.ingress.enabled ? installOrigin(values) : null;
 }
 
 function publicBaseUrlEnv(values: Values): k8s.EnvVar[] {
