@@ -295,6 +295,13 @@ describe("the synthesized install", () => {
       expect(env(synthesize(parseValues(values))).map((e) => e.name)).not.toContain("PUBLIC_BASE_URL");
     }
     expect(() => parseValues({ operator: { publicBaseUrl: "konstruct.example.com" } })).toThrow(/operator\.publicBaseUrl/);
+    // An Ingress without TLS is reached over http: webhooks and the portal's links say so.
+    const plain = env(synthesize(parseValues({ ingress: { tls: { enabled: false } } })));
+    expect(plain).toContainEqual({ name: "PUBLIC_BASE_URL", value: "http://konstruct.example.com" });
+    expect(plain).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "http://konstruct.example.com" });
+    // Without an Ingress, no webhook URL; the portal's links still name the domain.
+    const noIngress = env(synthesize(parseValues({ ingress: { enabled: false } })));
+    expect(noIngress).toContainEqual({ name: "PORTAL_PUBLIC_URL", value: "http://konstruct.example.com" });
   });
 
   it("configures the OpenAI-compatible provider only when asked: its URL, its key from the Secret, egress to its port", () => {

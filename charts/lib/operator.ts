@@ -12,7 +12,7 @@ import { connectionEnv } from "./install-secret.ts";
 import { labels, nameOf, selectorLabels } from "./labels.ts";
 import { waitForSchemaContainer } from "./migrations-job.ts";
 import { httpProbes, KONSTRUCT_UID, konstructContainer, podSecurityContext, resources, TMP_MOUNT, TMP_VOLUME } from "./pod.ts";
-import type { Values } from "./values.ts";
+import { installOrigin, type Values } from "./values.ts";
 
 /**
  * Splits the operator's rules: Leases are needed only in the install namespace (leader
@@ -24,11 +24,6 @@ export function splitOperatorRules(rules: readonly PolicyRule[] = OPERATOR_RBAC_
 } {
   const isLease = (r: PolicyRule) => r.apiGroups.includes("coordination.k8s.io") && r.resources.includes("leases");
   return { cluster: rules.filter((r) => !isLease(r)), leaderElection: rules.filter(isLease) };
-}
-
-/** The install's own address: its domain, over https when the Ingress terminates TLS. */
-export function installOrigin(values: Values): string {
-  return `${values.ingress.enabled && values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
 }
 
 /** Where people reach the portal: the configured URL, else the install's domain. */

@@ -2,8 +2,8 @@ import { k8s } from "cdk8s-plus-27";
 import { Construct } from "constructs";
 import { AppService, exposeHttp } from "./app-service.ts";
 import { labels } from "./labels.ts";
-import { installOrigin, portalPublicUrl, publicBaseUrlOf } from "./operator.ts";
-import type { Values } from "./values.ts";
+import { portalPublicUrl, publicBaseUrlOf } from "./operator.ts";
+import { installOrigin, type Values } from "./values.ts";
 
 /** Where the portal is served under the install's host. */
 export const PORTAL_PATH = "/portal";

@@ -345,6 +345,11 @@ export class ValuesError extends Error {
   }
 }
 
+/** Where people reach the install: `https://<domain>` behind an Ingress with TLS, else `http://<domain>`. */
+export function installOrigin(values: Values): string {
+  return `${values.ingress.enabled && values.ingress.tls.enabled ? "https" : "http"}://${values.domain}`;
+}
+
 /** Applies the defaults to `input` (an object parsed from YAML) and validates it; throws ValuesError. */
 export function parseValues(input: unknown, source = "values"): Values {
   const raw = input ?? {};

@@ -77,7 +77,7 @@ export interface RoleState {
   inTenantGroup: boolean;
   /** The tenant the role maps to in tenant_roles, or null. */
   mappedTenantId: string | null;
-  /** The stored SCRAM verifier, when the admin may read it (superuser); null otherwise. */
+  /** The stored SCRAM verifier, when the role that migrated may read pg_authid (superuser); null otherwise. */
   verifier: string | null;
   /** Its connection limit and per-role settings, as pg_roles holds them. */
   limits: RoleLimits;

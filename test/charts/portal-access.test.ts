@@ -1,5 +1,4 @@
-import { synthesize } from "@konstruct/charts";
-import { createDatabase, createLogger, portalTokenDigest } from "@konstruct/core";
+import { portalTokenDigest } from "@konstruct/core";
 import {
   invitationSecretKey,
   invitationToken,
@@ -10,22 +9,13 @@ import {
   portalTenantClusterRole,
   portalTenantPolicy,
 } from "@konstruct/operator";
-import { KubeClient, type RunningOperator, startOperator } from "@konstruct/operator/runtime";
-import {
-  applyObject,
-  type ControlPlane,
-  createTestDatabase,
-  objectClient,
-  serverUrl,
-  startControlPlane,
-  type TestDatabase,
-} from "@konstruct/testkit";
-import { KubeConfig } from "@kubernetes/client-node";
-import { Redis } from "ioredis";
+import type { KubeClient, RunningOperator } from "@konstruct/operator/runtime";
+import { type ControlPlane, createTestDatabase, startControlPlane, type TestDatabase } from "@konstruct/testkit";
 import { type Kysely, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LEASE_NAME } from "../../charts/lib/operator.ts";
 import { parseValues } from "../../charts/lib/values.ts";
+import { eventually } from "../operator/harness.ts";
+import { applyInstall, kubeClient as client, operatorKubeconfig, runChartOperator } from "./support.ts";
 
 // The portal's side of the Kubernetes API, on a real kube-apiserver with the synthesized
 // install: the operator runs with only its ServiceAccount's rights, and "the portal" is a
@@ -48,14 +38,7 @@ let database: TestDatabase;
 let db: Kysely<any>;
 let admin: KubeClient;
 let portalKubeconfig: string;
-let operator: RunningOperator | undefined;
-let closeClients: (() => Promise<void>) | undefined;
-
-function client(kubeconfig: string, headers?: Record<string, string>): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return new KubeClient(kc, headers ? { headers } : {});
-}
+let operator: (RunningOperator & { close(): Promise<void> }) | undefined;
 
 /** The portal ServiceAccount acting as `user` (and, when given, `group`). */
 function as(user: string, group?: string): KubeClient {
@@ -78,25 +61,6 @@ async function refusal(call: Promise<unknown>): Promise<string> {
     return `${(error as { status?: number }).status} ${(error as Error).message}`;
   }
   return "accepted";
-}
-
-async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`,
-      );
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const apply = (c: KubeClient, path: string, body: Obj, manager = "konstruct-portal") =>
@@ -126,11 +90,15 @@ function tenant(name: string, owners: string[]): Obj {
 }
 
 async function readyTenant(name: string): Promise<Obj> {
-  return eventually(async () => {
-    const t = await admin.request<Obj>("GET", `${TENANTS}/${name}`);
-    const ready = t.status?.conditions?.find((c: Obj) => c.type === "Ready");
-    return ready?.status === "True" && t.status.observedGeneration === t.metadata.generation ? t : undefined;
-  }, `Tenant ${name} Ready`);
+  return eventually(
+    async () => {
+      const t = await admin.request<Obj>("GET", `${TENANTS}/${name}`);
+      const ready = t.status?.conditions?.find((c: Obj) => c.type === "Ready");
+      return ready?.status === "True" && t.status.observedGeneration === t.metadata.generation ? t : undefined;
+    },
+    30_000,
+    `Tenant ${name} Ready`,
+  );
 }
 
 async function links(namespace: string): Promise<Record<string, string>> {
@@ -151,62 +119,14 @@ beforeAll(async () => {
   [plane, database] = await Promise.all([startControlPlane(), createTestDatabase("kpa")]);
   db = database.admin;
   admin = client(plane.adminKubeconfigPath);
-  const install = synthesize(values) as Obj[];
-  const objects = objectClient(plane.adminKubeconfigPath);
-  for (const crd of install.filter((o) => o.kind === "CustomResourceDefinition"))
-    await applyObject(objects, crd as never, "test");
-  await eventually(async () => {
-    const crd = await admin.request<Obj>("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/tenants.konstruct.io");
-    return crd.status?.conditions?.some((c: Obj) => c.type === "Established" && c.status === "True");
-  }, "the Tenant CRD");
-  // Established can come a moment before Tenants are served with the schema's defaults.
-  await eventually(async () => {
-    const probe = await admin.request<Obj>("POST", TENANTS, {
-      query: { dryRun: "All" },
-      body: { apiVersion: "konstruct.io/v1alpha1", kind: "Tenant", metadata: { name: "probe" }, spec: { displayName: "P" } },
-    });
-    return probe.spec?.reclaimPolicy === "Retain";
-  }, "the Tenant schema in effect");
-  for (const o of install.filter((o) => o.kind === "Namespace")) await applyObject(objects, o as never, "test");
-  for (const o of install.filter((o) => o.kind !== "CustomResourceDefinition" && o.kind !== "Namespace"))
-    await applyObject(objects, o as never, "test");
-
-  const operatorKubeconfig = await plane.writeKubeconfigFor(OPERATOR_SA, [
-    "system:serviceaccounts",
-    `system:serviceaccounts:${NS}`,
-  ]);
+  await applyInstall(plane, values, "test");
   portalKubeconfig = await plane.writeKubeconfigFor(PORTAL_SA, ["system:serviceaccounts", `system:serviceaccounts:${NS}`]);
-  const redisUrl = new URL(serverUrl("REDIS_ADMIN_URL"));
-  const pgUrl = new URL(database.adminUrl);
-  const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { maxRetriesPerRequest: 2 });
-  redis.on("error", () => {});
-  const operatorDb = createDatabase(database.adminUrl, { max: 4, applicationName: "konstruct-portal-access-test" });
-  closeClients = async () => {
-    redis.disconnect();
-    await operatorDb.destroy();
-  };
-  operator = await startOperator({
-    client: client(operatorKubeconfig),
-    db: operatorDb,
-    redis,
-    secretKey: { bytes: Buffer.alloc(32, 9) },
-    endpoints: {
-      postgresHost: pgUrl.hostname,
-      postgresPort: Number(pgUrl.port),
-      postgresDatabase: database.name,
-      redisHost: redisUrl.hostname,
-      redisPort: Number(redisUrl.port),
-    },
-    log: createLogger({ name: "operator-portal-test", level: process.env.OPERATOR_TEST_LOG ?? "silent" }),
-    installNamespace: NS,
-    portal: { publicUrl: PUBLIC_URL, serviceAccount: { namespace: NS, name: values.operator.portalServiceAccount } },
-    identity: "konstruct-operator-test",
+  operator = await runChartOperator(database, values, {
+    kubeconfig: await operatorKubeconfig(plane, values),
+    logName: "operator-portal-test",
     // Short, so an expired invitation is noticed within the test.
     resyncIntervalMs: 2_000,
-    watchdogMs: 30_000,
-    concurrency: 4,
-    health: { host: "127.0.0.1", port: 0 },
-    leaderElection: { namespace: NS, name: LEASE_NAME, leaseDurationMs: 3_000 },
+    portal: { publicUrl: PUBLIC_URL, serviceAccount: { namespace: NS, name: values.operator.portalServiceAccount } },
   });
   for (const t of [tenant("alpha", ["ada@alpha.example", "Bob.Ops+1@alpha.example"]), tenant("bravo", ["cy@bravo.example"])])
     await admin.request("POST", TENANTS, { body: t });
@@ -214,8 +134,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await operator?.stop();
-  await closeClients?.();
+  await operator?.close();
   await Promise.allSettled([plane?.stop(), database?.drop()]);
 });
 
@@ -273,10 +192,14 @@ describe("first owners' invitations", () => {
     await sql`update portal_invitations set expires_at = now() - interval '1 second' where email = 'cy@bravo.example'`.execute(
       db,
     );
-    const after = await eventually(async () => {
-      const link = (await links("konstruct-bravo"))["cy_at_bravo.example"];
-      return link !== before ? link : undefined;
-    }, "a new link for cy");
+    const after = await eventually(
+      async () => {
+        const link = (await links("konstruct-bravo"))["cy_at_bravo.example"];
+        return link !== before ? link : undefined;
+      },
+      30_000,
+      "a new link for cy",
+    );
     const found = await lookup(after);
     expect(found).toMatchObject({ email: "cy@bravo.example", role: "owner" });
     expect(new Date(found?.expires_at).getTime()).toBeGreaterThan(Date.now() + 6 * 86_400_000);
@@ -295,14 +218,18 @@ describe("first owners' invitations", () => {
       await sql`update portal_invitations set accepted_at = now(), accepted_by = ${user.rows[0]?.id}
         where id = ${invitation?.invitation_id}`.execute(trx);
     });
-    await eventually(async () => !("ada_at_alpha.example" in (await links("konstruct-alpha"))), "Ada's key removed");
+    await eventually(async () => !("ada_at_alpha.example" in (await links("konstruct-alpha"))), 30_000, "Ada's key removed");
     expect(Object.keys(await links("konstruct-alpha"))).toEqual(["Bob.Ops_1_at_alpha.example"]);
-    await eventually(async () => {
-      const t = await admin.request<Obj>("GET", `${TENANTS}/alpha`);
-      return t.status.conditions
-        .find((c: Obj) => c.type === "OwnersInvited")
-        ?.message.startsWith("2 owner(s): 1 joined, 1 invited");
-    }, "OwnersInvited to count Ada as joined");
+    await eventually(
+      async () => {
+        const t = await admin.request<Obj>("GET", `${TENANTS}/alpha`);
+        return t.status.conditions
+          .find((c: Obj) => c.type === "OwnersInvited")
+          ?.message.startsWith("2 owner(s): 1 joined, 1 invited");
+      },
+      30_000,
+      "OwnersInvited to count Ada as joined",
+    );
   });
 });
 
@@ -413,7 +340,7 @@ describe("the portal acting as a tenant's people", () => {
     const binding = portalTenantPolicy().find((o) => o.kind === "ValidatingAdmissionPolicyBinding");
     await admin.request("DELETE", `${ADMISSION}/validatingadmissionpolicybindings/${PORTAL_TENANT_POLICY}`);
     try {
-      await eventually(async () => (await status(raise())) === 200, "the limits change to pass without the policy");
+      await eventually(async () => (await status(raise())) === 200, 30_000, "the limits change to pass without the policy");
       expect((await admin.request<Obj>("GET", `${TENANTS}/alpha`)).spec.limits.messagesPerMinute).toBe(limit);
     } finally {
       await admin.request("POST", `${ADMISSION}/validatingadmissionpolicybindings`, {
@@ -422,10 +349,14 @@ describe("the portal acting as a tenant's people", () => {
       await admin.request("PATCH", `${TENANTS}/alpha`, { patch: "merge", body: { spec: { limits: { messagesPerMinute: 60 } } } });
     }
     let last = "";
-    await eventually(async () => {
-      last = await refusal(raise());
-      return /ValidatingAdmissionPolicy/.test(last);
-    }, "the policy to refuse again").catch((e) => {
+    await eventually(
+      async () => {
+        last = await refusal(raise());
+        return /ValidatingAdmissionPolicy/.test(last);
+      },
+      30_000,
+      "the policy to refuse again",
+    ).catch((e) => {
       throw new Error(`${e.message}: ${last}`);
     });
   });
@@ -507,7 +438,7 @@ describe("a Tenant's portal RBAC lives and dies with it", () => {
     expect(await status(as(portalIdentity("bravo", "owner")).request("GET", `${TENANTS}/bravo`))).toBe(200);
 
     await admin.request("DELETE", `${TENANTS}/bravo`);
-    await eventually(async () => (await status(admin.request("GET", `${TENANTS}/bravo`))) === 404, "Tenant bravo gone");
+    await eventually(async () => (await status(admin.request("GET", `${TENANTS}/bravo`))) === 404, 30_000, "Tenant bravo gone");
     for (const path of paths.slice(0, 4)) expect(await status(admin.request("GET", path)), path).toBe(404);
     const role = await admin.request<Obj>("GET", `${RBAC}/clusterroles/${PORTAL_IMPERSONATION_CLUSTER_ROLE}`);
     expect(role.rules[0].resourceNames.some((n: string) => n.includes(":bravo:"))).toBe(false);

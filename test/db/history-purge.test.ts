@@ -177,6 +177,17 @@ describe("the history purge", () => {
     expect(await left(tenant.tenantId)).toEqual({ b: { keys: ["b:0"], count: 1 } });
   });
 
+  it("works as konstruct_operator, the role the operator connects as (its policies, not BYPASSRLS)", async () => {
+    const tenant = await seed(7, { a: [8, 1], gone: [9] });
+    const operator = createDatabase(t.operatorUrl, { max: 1 });
+    try {
+      await purgeHistory(operator);
+    } finally {
+      await operator.destroy();
+    }
+    expect(await left(tenant.tenantId)).toEqual({ a: { keys: ["a:1"], count: 1 } });
+  });
+
   it("works for a non-superuser role with BYPASSRLS and only the grants it documents", async () => {
     const tenant = await seed(7, { a: [8, 1], gone: [9] });
     const name = `konstruct_purger_${t.name}`.slice(0, 63);

@@ -77,6 +77,67 @@ describe("the konstruct_operator role", () => {
     expect(await db.admin.selectFrom("agents").select("name").where("tenant_id", "=", id).execute()).toEqual([]);
   });
 
+  it("deleting a tenant takes everything that references it: usage, portal users and sessions, invitations, history", async () => {
+    const id = randomUUID();
+    const name = `cd-${randomBytes(3).toString("hex")}`;
+    await operator
+      .insertInto("tenants")
+      .values({ id, name, display_name: name, namespace: `konstruct-${name}`, updated_at: new Date() })
+      .execute();
+    const agent = await operator
+      .insertInto("agents")
+      .values({
+        tenant_id: id,
+        name: "ada",
+        display_name: "Ada",
+        role: "",
+        system_prompt: "",
+        model: "llama3.2",
+        fallback_models: [],
+        temperature: 0.2,
+        max_history_messages: 20,
+        is_default: true,
+        channels: [],
+        updated_at: new Date(),
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    // Rows the services and the portal write, as the admin here.
+    await sql`insert into token_usage (tenant_id, agent_id, day) values (${id}, ${agent.id}, '2026-11-29')`.execute(db.admin);
+    const user = await db.admin
+      .insertInto("portal_users")
+      .values({ tenant_id: id, email: `${name}@cascade.example`, password_hash: "$argon2id$test" })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    await sql`insert into portal_sessions (tenant_id, user_id, token_hash, csrf_token, expires_at)
+              values (${id}, ${user.id}, ${randomBytes(32)}, ${"c".repeat(32)}, now() + interval '1 hour')`.execute(db.admin);
+    await sql`insert into portal_invitations (tenant_id, email, role, token_hash, expires_at)
+              values (${id}, ${`new-${name}@cascade.example`}, 'member', ${randomBytes(32)}, now() + interval '1 day')`.execute(
+      db.admin,
+    );
+    const conversation = await sql<{ id: string }>`
+      insert into conversations (tenant_id, channel_type, thread_key, started_at, last_message_at, message_count)
+      values (${id}, 'slack', 'T/1', now(), now(), 1) returning id`.execute(db.admin);
+    await sql`insert into conversation_messages (tenant_id, conversation_id, message_key, direction, text, created_at)
+              values (${id}, ${conversation.rows[0]?.id}, 'inbound:1', 'inbound', 'hi', now())`.execute(db.admin);
+
+    await operator.deleteFrom("tenants").where("id", "=", id).execute();
+    for (const table of [
+      "agents",
+      "token_usage",
+      "portal_users",
+      "portal_sessions",
+      "portal_invitations",
+      "conversations",
+      "conversation_messages",
+    ]) {
+      const { rows } = await sql<{
+        n: number;
+      }>`select count(*)::int as n from ${sql.table(table)} where tenant_id = ${id}`.execute(db.admin);
+      expect(rows[0]?.n, table).toBe(0);
+    }
+  });
+
   it("creates, repairs, reads and drops tenant login roles through the functions, verifier included", async () => {
     const roles = createPostgresRoles(operator);
     const tenantId = randomUUID();

@@ -26,7 +26,7 @@ function mapDefaultConflict(error: unknown): unknown {
   return error;
 }
 
-/** The agents table over the admin connection. */
+/** The agents table, as konstruct_operator (its `operator_all` policy, not the tenant's). */
 export function createAgentStore(db: Kysely<Database>): AgentStore {
   return {
     async get(tenantId, name) {

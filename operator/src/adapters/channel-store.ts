@@ -12,7 +12,7 @@ function externalIdTaken(type: string, externalId: string): SpecConflictError {
   return new SpecConflictError("ExternalIdTaken", `${type} ${externalId} is already connected to another tenant or channel`);
 }
 
-/** channel_connections over the admin connection. */
+/** channel_connections, as konstruct_operator (its `operator_all` policy, not the tenant's). */
 export function createChannelStore(db: Kysely<Database>): ChannelStore {
   return {
     async list(tenantId) {

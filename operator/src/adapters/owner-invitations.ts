@@ -3,32 +3,29 @@ import { type Kysely, sql } from "kysely";
 import type { OwnerInvitations } from "../ports.ts";
 
 /**
- * portal_invitations and portal_users over the admin connection (which RLS does not bind, like
- * every adapter here). The operator's invitations are those with role owner and no inviter.
+ * portal_invitations and portal_users as konstruct_operator, across tenants through its
+ * `operator_all` policies (migrations 0010, 0013). The operator's invitations are those with
+ * role owner and no inviter.
  * Time is the database's (`now()`), the clock every reader of expires_at uses.
  */
 export function createOwnerInvitations(db: Kysely<Database>): OwnerInvitations {
   return {
     async state(tenantId, emails) {
       const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
-      const users =
-        lower.length === 0
-          ? []
-          : await db
-              .selectFrom("portal_users")
-              .select(["tenant_id", sql<string>`lower(email)`.as("email")])
-              .where(sql<string>`lower(email)`, "in", lower)
-              .execute();
+      // One read: every user of this tenant counts as joined, asked about or not (an owner listed
+      // later is not invited again); another tenant's user only matters when asked about.
+      const users = await db
+        .selectFrom("portal_users")
+        .select(["tenant_id", sql<string>`lower(email)`.as("email")])
+        .where((eb) =>
+          lower.length === 0
+            ? eb("tenant_id", "=", tenantId)
+            : eb.or([eb("tenant_id", "=", tenantId), eb(sql<string>`lower(email)`, "in", lower)]),
+        )
+        .execute();
       const joined = new Set<string>();
       const elsewhere = new Set<string>();
       for (const u of users) (u.tenant_id === tenantId ? joined : elsewhere).add(u.email);
-      // Every tenant user counts as joined, asked about or not: an owner listed later is not invited again.
-      const members = await db
-        .selectFrom("portal_users")
-        .select(sql<string>`lower(email)`.as("email"))
-        .where("tenant_id", "=", tenantId)
-        .execute();
-      for (const m of members) joined.add(m.email);
       const live = await db
         .selectFrom("portal_invitations")
         .select(["id", "email", "token_hash"])

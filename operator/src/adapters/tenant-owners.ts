@@ -2,7 +2,7 @@ import type { Database } from "@konstruct/core";
 import type { Kysely } from "kysely";
 import type { TenantOwners } from "../ports.ts";
 
-/** The tenant_owners table over the admin connection: each write is one atomic statement. */
+/** The tenant_owners table, as konstruct_operator: each write is one atomic statement. */
 export function createTenantOwners(db: Kysely<Database>): TenantOwners {
   return {
     async get(tenantId) {

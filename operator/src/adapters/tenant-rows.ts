@@ -2,7 +2,7 @@ import type { Database } from "@konstruct/core";
 import type { Kysely } from "kysely";
 import type { TenantRow, TenantRows } from "../ports.ts";
 
-/** The tenants table over the admin connection. */
+/** The tenants table, as konstruct_operator (its `operator_all` policy reaches every tenant's row). */
 export function createTenantRows(db: Kysely<Database>): TenantRows {
   const toColumns = (row: TenantRow) => ({
     name: row.name,

@@ -24,9 +24,10 @@ export const PURGE_BATCH_SIZE = 1_000;
  * one batch takes and the pipeline's writes interleave. A conversation keeps `message_count`
  * equal to the messages it still has.
  *
- * Runs with the operator's database role, across tenants: that role must bypass row-level
- * security (superuser or BYPASSRLS) and hold SELECT on `tenants`, SELECT and DELETE on
- * `conversation_messages`, and SELECT, UPDATE and DELETE on `conversations`.
+ * Runs across tenants as the operator's database role, `konstruct_operator`: not BYPASSRLS, it
+ * reaches every tenant's rows through its own `operator_all` policies (migrations 0010, 0013) and
+ * holds SELECT on `tenants`, SELECT and DELETE on `conversation_messages`, and SELECT, UPDATE and
+ * DELETE on `conversations`. A role that bypasses row-level security with those grants works too.
  */
 export async function purgeHistory(db: Kysely<Database>, options: PurgeOptions = {}): Promise<PurgeResult> {
   const batch = options.batchSize ?? PURGE_BATCH_SIZE;

@@ -23,13 +23,13 @@ export type WatchEvent<T = Record<string, unknown>> =
   | { type: "ERROR"; object: { code?: number; message?: string } };
 
 /**
- * A thin JSON client over the Kubernetes REST API, authenticated from a KubeConfig the way
- * @kubernetes/client-node authenticates its own requests. The operator uses raw paths rather
+ * A thin JSON client over the Kubernetes REST API, authenticated by the operator's own loader
+ * (kube-auth.ts) or by a client-node KubeConfig. The operator uses raw paths rather
  * than the generated clients so it controls content types (server-side apply, merge patches
  * on the status subresource), timeouts and watch streams itself.
  */
 export class KubeClient {
-  readonly #auth0: KubeAuth;
+  readonly #credentials: KubeAuth;
   readonly #server: string;
   readonly #timeoutMs: number;
   readonly #headers: Record<string, string>;
@@ -40,34 +40,21 @@ export class KubeClient {
    * that acts as someone else).
    */
   constructor(config: KubeConfig | KubeAuth, options: { timeoutMs?: number; headers?: Record<string, string> } = {}) {
-    this.#auth0 = "authenticate" in config ? config : kubeConfigAuth(config);
-    this.#server = this.#auth0.server;
+    this.#credentials = "authenticate" in config ? config : kubeConfigAuth(config);
+    this.#server = this.#credentials.server;
     this.#timeoutMs = options.timeoutMs ?? 15_000;
     this.#headers = { ...options.headers };
   }
 
-  #auth: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number } | undefined;
-
-  /**
-   * client-node builds a new undici Agent (so a new TLS connection) for every request it
-   * authenticates; at hundreds of Tenants that costs hundreds of MB and a handshake per call.
-   * Keep the first dispatcher for the client's life and refresh only the headers (a rotated
-   * service-account token) once a minute.
-   */
+  /** The URL, headers and connection pool of one request; the credentials decide how often they are refreshed. */
   async #context(
-    _method: string,
     path: string,
     query?: Record<string, string>,
   ): Promise<{ url: string; headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
     const url = new URL(this.#server + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
-    if (this.#auth === undefined || Date.now() - this.#auth.at > 60_000) {
-      const fresh = await this.#auth0.authenticate();
-      if (this.#auth?.dispatcher !== undefined && fresh.dispatcher !== undefined && fresh.dispatcher !== this.#auth.dispatcher)
-        void fresh.dispatcher.close();
-      this.#auth = { headers: fresh.headers, dispatcher: this.#auth?.dispatcher ?? fresh.dispatcher, at: Date.now() };
-    }
-    return { url: url.toString(), headers: { ...this.#auth.headers, ...this.#headers }, dispatcher: this.#auth.dispatcher };
+    const auth = await this.#credentials.authenticate();
+    return { url: url.toString(), headers: { ...auth.headers, ...this.#headers }, dispatcher: auth.dispatcher };
   }
 
   /**
@@ -86,7 +73,7 @@ export class KubeClient {
       headers?: Record<string, string>;
     } = {},
   ): Promise<T> {
-    const ctx = await this.#context(method, path, options.query);
+    const ctx = await this.#context(path, options.query);
     const headers: Record<string, string> = { ...ctx.headers, ...options.headers, accept: "application/json" };
     if (options.body !== undefined) headers["content-type"] = options.patch ? CONTENT_TYPES[options.patch] : "application/json";
     let response: Awaited<ReturnType<typeof fetch>>;
@@ -131,7 +118,7 @@ export class KubeClient {
     signal: AbortSignal,
     idleMs: number,
   ): Promise<void> {
-    const ctx = await this.#context("GET", path, { ...query, watch: "true" });
+    const ctx = await this.#context(path, { ...query, watch: "true" });
     const controller = new AbortController();
     const abort = () => controller.abort(signal.reason);
     signal.addEventListener("abort", abort, { once: true });
@@ -166,19 +153,31 @@ export class KubeClient {
   }
 }
 
-/** A KubeConfig's authentication as client-node applies it (exec plugins, auth providers and all). */
+/**
+ * A KubeConfig's authentication as client-node applies it (exec plugins, auth providers and all).
+ * client-node builds a new undici Agent (so a new TLS connection) for every request it
+ * authenticates; at hundreds of Tenants that costs hundreds of MB and a handshake per call.
+ * Keep the first dispatcher for the client's life and refresh only the headers (a rotated
+ * token, an exec plugin's new credential) once a minute.
+ */
 function kubeConfigAuth(config: KubeConfig): KubeAuth {
   const cluster = config.getCurrentCluster();
   if (cluster === null) throw new Error("the kubeconfig has no current cluster; set KUBECONFIG or run in a cluster");
   const server = cluster.server.replace(/\/$/, "");
+  let cached: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number } | undefined;
   return {
     server,
     async authenticate() {
-      // The caller already loaded client-node to build its KubeConfig; this import costs nothing more.
-      const { RequestContext } = await import("@kubernetes/client-node");
-      const ctx = new RequestContext(`${server}/`, "GET" as HttpMethod);
-      await config.applySecurityAuthentication(ctx);
-      return { headers: { ...ctx.getHeaders() }, dispatcher: ctx.getDispatcher() as Dispatcher | undefined };
+      if (cached === undefined || Date.now() - cached.at > 60_000) {
+        // The caller already loaded client-node to build its KubeConfig; this import costs nothing more.
+        const { RequestContext } = await import("@kubernetes/client-node");
+        const ctx = new RequestContext(`${server}/`, "GET" as HttpMethod);
+        await config.applySecurityAuthentication(ctx);
+        const fresh = ctx.getDispatcher() as Dispatcher | undefined;
+        if (cached?.dispatcher !== undefined && fresh !== undefined && fresh !== cached.dispatcher) void fresh.close();
+        cached = { headers: { ...ctx.getHeaders() }, dispatcher: cached?.dispatcher ?? fresh, at: Date.now() };
+      }
+      return cached;
     },
   };
 }

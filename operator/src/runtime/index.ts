@@ -1,6 +1,7 @@
 // The operator's runtime, for main.ts, the integration tests and the benchmark. Importing it
 // loads the Kubernetes, PostgreSQL and Redis clients, so the light API surface stays in ../index.ts.
 
+export { createOwnerInvitations } from "../adapters/owner-invitations.ts";
 export { createPostgresRoles } from "../adapters/postgres-roles.ts";
 export type { OperatorConfig } from "../config.ts";
 export { loadConfig } from "../config.ts";

@@ -14,8 +14,17 @@ afterEach(async () => {
   await new Promise((r) => server?.close(r));
 });
 
-/** A fake API server: `watch` decides what each watch request gets. */
-async function fakeApi(watch: (n: number, res: import("node:http").ServerResponse) => void) {
+/** The default list: one object, the list's version counting the lists served. */
+const oneItem = (n: number) => ({
+  metadata: { resourceVersion: String(n) },
+  items: [{ metadata: { name: "a", resourceVersion: "1" } }],
+});
+
+/** A fake API server: `watch` decides what each watch request gets, `list` each list request's body. */
+async function fakeApi(
+  watch: (n: number, res: import("node:http").ServerResponse) => void,
+  list: (n: number, query: URLSearchParams) => unknown = oneItem,
+) {
   const calls = { lists: 0, watches: 0 };
   const http = createServer((req, res) => {
     if (req.url?.includes("watch=true")) {
@@ -24,12 +33,8 @@ async function fakeApi(watch: (n: number, res: import("node:http").ServerRespons
       watch(calls.watches, res);
     } else {
       calls.lists++;
-      res.writeHead(200, { "content-type": "application/json" }).end(
-        JSON.stringify({
-          metadata: { resourceVersion: String(calls.lists) },
-          items: [{ metadata: { name: "a", resourceVersion: "1" } }],
-        }),
-      );
+      const query = new URL(req.url ?? "/", "http://x").searchParams;
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(list(calls.lists, query)));
     }
   });
   server = http;
@@ -88,6 +93,53 @@ describe("Informer", () => {
     expect(calls.lists).toBe(2);
     expect(informer.get("b")).toBeDefined();
     expect(changes).toContain("b");
+    await informer.stop();
+  });
+
+  it("lists in pages, following continue tokens, and caches objects without managedFields or last-applied", async () => {
+    const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+    const object = (name: string) => ({
+      metadata: {
+        name,
+        resourceVersion: "1",
+        managedFields: [{ manager: "kubectl", operation: "Apply" }],
+        annotations: { [LAST_APPLIED]: "{}", keep: "me" },
+      },
+      spec: { n: name },
+    });
+    const queries: Record<string, string>[] = [];
+    const pages: Record<string, { items: unknown[]; next?: string }> = {
+      "": { items: [object("a"), object("b")], next: "page-2" },
+      "page-2": { items: [object("c")], next: "page-3" },
+      "page-3": { items: [object("d")] },
+    };
+    const { calls, client } = await fakeApi(
+      () => {},
+      (_n, query) => {
+        queries.push(Object.fromEntries(query));
+        const page = pages[query.get("continue") ?? ""] ?? { items: [] };
+        return { metadata: { resourceVersion: "42", ...(page.next ? { continue: page.next } : {}) }, items: page.items };
+      },
+    );
+    const changes: string[] = [];
+    const informer = new Informer(client, {
+      path: "/x",
+      resource: "x",
+      watchdogMs: 5_000,
+      log,
+      onChange: (k) => changes.push(k),
+    });
+    informer.start();
+    const deadline = Date.now() + 2_000;
+    while (!informer.synced && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(calls.lists).toBe(3);
+    expect(queries.map((q) => q.continue ?? null)).toEqual([null, "page-2", "page-3"]);
+    expect(queries.every((q) => Number(q.limit) > 0)).toBe(true);
+    expect(changes.sort()).toEqual(["a", "b", "c", "d"]);
+    expect(informer.get("c")).toEqual({
+      metadata: { name: "c", resourceVersion: "1", annotations: { keep: "me" } },
+      spec: { n: "c" },
+    });
     await informer.stop();
   });
 });

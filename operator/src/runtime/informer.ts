@@ -82,9 +82,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       resourceVersion = page.metadata.resourceVersion;
       next = page.metadata.continue || undefined;
     } while (next);
-    const list = { items, metadata: { resourceVersion } };
     const seen = new Set<string>();
-    for (const item of list.items) {
+    for (const item of items) {
       const key = keyOf(item);
       seen.add(key);
       const before = this.#cache.get(key);
@@ -99,7 +98,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       }
     }
     this.#synced = true;
-    return list.metadata.resourceVersion;
+    return resourceVersion;
   }
 
   async #run(signal: AbortSignal): Promise<void> {

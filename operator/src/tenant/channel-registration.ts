@@ -25,11 +25,12 @@ export function publicUrlOf(base: string, definition: ChannelDefinition, connect
 function contextOf(
   definition: ChannelDefinition,
   connection: RegisteredConnection,
-  services: ChannelServices & { publicBaseUrl: string },
+  publicBaseUrl: string,
+  services: ChannelServices,
 ): ConnectionContext {
   return {
     ...connection,
-    publicUrl: publicUrlOf(services.publicBaseUrl, definition, connection.connectionId),
+    publicUrl: publicUrlOf(publicBaseUrl, definition, connection.connectionId),
     apiUrl: services.apiUrls[definition.type] ?? definition.api?.defaultUrl ?? "",
   };
 }
@@ -67,7 +68,7 @@ export async function ensureRegistered(
         "variable PUBLIC_BASE_URL); register the webhookPath yourself",
     };
   }
-  const context = contextOf(definition, connection, { ...services, publicBaseUrl: services.publicBaseUrl });
+  const context = contextOf(definition, connection, services.publicBaseUrl, services);
   const fingerprint = fingerprintOf(deps, context);
   if (previous === fingerprint) return { kind: "registered", fingerprint };
   await definition.connect(context);
@@ -88,7 +89,7 @@ export async function ensureUnregistered(
   const services = deps.channelServices;
   if (definition.disconnect === undefined || services === undefined || services.publicBaseUrl === null) return;
   try {
-    await definition.disconnect(contextOf(definition, connection, { ...services, publicBaseUrl: services.publicBaseUrl }));
+    await definition.disconnect(contextOf(definition, connection, services.publicBaseUrl, services));
     deps.log.info({ type: definition.type, connectionId: connection.connectionId }, "removed the connection from its service");
   } catch (error) {
     if (error instanceof ChannelHookError && !error.retryable) {

@@ -70,7 +70,6 @@ async function checkNamespace(tenant: Tenant, names: TenantNames, deps: TenantDe
 async function claimTenantId(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<Outcome> {
   const id = names.tenantId;
   const me = { uid: tenant.metadata.uid as string, name: tenant.metadata.name };
-  const others = deps.tenants.list().filter((t) => t.metadata.uid !== me.uid);
   const inUse = (by: string) =>
     notReady(
       "TenantIdInUse",
@@ -78,12 +77,13 @@ async function claimTenantId(tenant: Tenant, names: TenantNames, deps: TenantDep
         `(reclaimPolicy Retain) can be adopted: delete this Tenant and create it without spec.tenantId`,
     );
   if (id !== me.uid) {
-    const rival = others.find((t) => t.metadata.uid === id || (t.status?.tenantId === id && !claimsRefused(t)));
+    const rival = otherTenantUsing(tenant, id, deps);
     if (rival) return inUse(rival.metadata.name);
   }
   const holder = await deps.owners.get(id);
   if (holder?.uid === me.uid) return ok("TenantIdClaimed", `tenant id ${id}`);
-  if (holder !== null && id !== me.uid && others.some((t) => t.metadata.uid === holder.uid)) return inUse(holder.name);
+  if (holder !== null && id !== me.uid && deps.tenants.list().some((t) => t.metadata.uid === holder.uid))
+    return inUse(holder.name);
   // Free, held by a Tenant that no longer exists (its finalizer was removed by hand), or this Tenant's own uid.
   if (!(await deps.owners.claim(id, me, holder?.uid ?? null)))
     return notReady("TenantIdClaimRaced", `tenant id ${id} was claimed by another reconcile meanwhile; checking again`);
@@ -112,11 +112,15 @@ export async function holdsNamespace(tenant: Tenant, names: TenantNames, deps: T
 export async function holdsTenantId(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<boolean> {
   const holder = await deps.owners.get(names.tenantId);
   if (holder !== null) return holder.uid === tenant.metadata.uid;
-  return !deps.tenants
+  return otherTenantUsing(tenant, names.tenantId, deps) === undefined;
+}
+
+/** Another live Tenant using tenant id `id`: as its uid, or as the id it reports without being refused. */
+function otherTenantUsing(tenant: Tenant, id: string, deps: TenantDeps): Tenant | undefined {
+  return deps.tenants
     .list()
-    .some(
+    .find(
       (t) =>
-        t.metadata.uid !== tenant.metadata.uid &&
-        (t.metadata.uid === names.tenantId || (t.status?.tenantId === names.tenantId && !claimsRefused(t))),
+        t.metadata.uid !== tenant.metadata.uid && (t.metadata.uid === id || (t.status?.tenantId === id && !claimsRefused(t))),
     );
 }

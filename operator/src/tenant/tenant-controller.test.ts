@@ -1,12 +1,12 @@
-import { createLogger, decryptSecret, encryptSecret, parseSecretKey } from "@konstruct/core";
+import { decryptSecret, encryptSecret, parseSecretKey } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
 import { HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
 import type { RoleState } from "../ports.ts";
-import { memoryStores } from "../testing/fakes.ts";
+import { memoryStores, memoryTenantDeps } from "../testing/fakes.ts";
 import { verifierMatches } from "./passwords.ts";
-import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER, type TenantDeps } from "./tenant-context.ts";
+import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER } from "./tenant-context.ts";
 import { reconcileTenant } from "./tenant-controller.ts";
 
 // The per-type fields (install, allowedOrigins) are in the schema but not in its static type.
@@ -25,24 +25,9 @@ function setup(spec: Partial<Tenant["spec"]> = {}, others: Tenant[] = []) {
     spec: { displayName: "Acme", reclaimPolicy: "Delete", ...spec },
   };
   kube.put("Tenant", tenant);
-  const deps: TenantDeps = {
-    kube,
-    roles: stores.rolesPort,
-    rows: stores.rowsPort,
-    acl: stores.aclPort,
-    channels: stores.channelsPort,
-    owners: stores.ownersPort,
-    invitations: stores.invitationsPort,
-    portal: {
-      publicUrl: "https://konstruct.example.com",
-      serviceAccount: { namespace: "konstruct-system", name: "konstruct-portal" },
-    },
-    tenants: { list: () => [kube.get({ kind: "Tenant", name: "acme" }) ?? tenant, ...others] },
-    installNamespace: "konstruct-system",
+  const deps = memoryTenantDeps(kube, stores, () => [kube.get({ kind: "Tenant", name: "acme" }) ?? tenant, ...others], {
     secretKey: key,
-    endpoints: { postgresHost: "db", postgresPort: 5432, postgresDatabase: "konstruct", redisHost: "redis", redisPort: 6379 },
-    log: createLogger({ name: "test", level: "silent" }),
-  };
+  });
   const current = () => kube.get({ kind: "Tenant", name: "acme" }) ?? tenant;
   return { kube, stores, deps, current };
 }

@@ -1,4 +1,4 @@
-import { createLogger, parseSecretKey, portalTokenDigest } from "@konstruct/core";
+import { portalTokenDigest } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
 import {
   invitationSecretKey,
@@ -9,8 +9,7 @@ import {
 } from "../api/portal.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
-import { memoryStores } from "../testing/fakes.ts";
-import type { TenantDeps } from "./tenant-context.ts";
+import { memoryStores, memoryTenantDeps } from "../testing/fakes.ts";
 import { reconcileTenant } from "./tenant-controller.ts";
 
 const TENANT_ID = "7d1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e4f";
@@ -27,21 +26,9 @@ function setup(owners: string[]) {
   };
   kube.put("Tenant", tenant);
   const current = () => kube.get({ kind: "Tenant", name: "acme" }) ?? tenant;
-  const deps: TenantDeps = {
-    kube,
-    roles: stores.rolesPort,
-    rows: stores.rowsPort,
-    acl: stores.aclPort,
-    channels: stores.channelsPort,
-    owners: stores.ownersPort,
-    invitations: stores.invitationsPort,
+  const deps = memoryTenantDeps(kube, stores, () => [current()], {
     portal: { publicUrl: "https://k.example/", serviceAccount: { namespace: "konstruct-system", name: "konstruct-portal" } },
-    tenants: { list: () => [current()] },
-    installNamespace: "konstruct-system",
-    secretKey: parseSecretKey(Buffer.alloc(32, 1).toString("base64")),
-    endpoints: { postgresHost: "db", postgresPort: 5432, postgresDatabase: "k", redisHost: "r", redisPort: 6379 },
-    log: createLogger({ name: "test", level: "silent" }),
-  };
+  });
   const links = async () => (await kube.getSecret(NS, PORTAL_INVITATIONS_SECRET)) ?? {};
   const condition = (type: string) => current().status?.conditions?.find((c) => c.type === type);
   const reconcile = () => reconcileTenant(structuredClone(current()), deps);

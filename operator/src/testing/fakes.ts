@@ -1,9 +1,12 @@
+import { createLogger, parseSecretKey } from "@konstruct/core";
+import type { Tenant } from "../api/tenant.ts";
 import type {
   AclUserSpec,
   AgentRow,
   AgentStore,
   ChannelRow,
   ChannelStore,
+  KubernetesPort,
   OwnerInvitations,
   PostgresRoles,
   RedisAcl,
@@ -13,6 +16,7 @@ import type {
   TenantRow,
   TenantRows,
 } from "../ports.ts";
+import type { TenantDeps } from "../tenant/tenant-context.ts";
 
 /** In-memory PostgreSQL and Redis ports for unit tests; each counts its writes. */
 export function memoryStores() {
@@ -209,5 +213,36 @@ export function memoryStores() {
     channelsPort,
     agentsPort,
     ownersPort,
+  };
+}
+
+/**
+ * A Tenant reconcile's dependencies over in-memory Kubernetes and stores, with fixed settings for
+ * unit tests; `tenants` is what the claims check and the impersonation grant see of every Tenant.
+ */
+export function memoryTenantDeps(
+  kube: KubernetesPort,
+  stores: ReturnType<typeof memoryStores>,
+  tenants: () => Tenant[],
+  overrides: Partial<TenantDeps> = {},
+): TenantDeps {
+  return {
+    kube,
+    roles: stores.rolesPort,
+    rows: stores.rowsPort,
+    acl: stores.aclPort,
+    channels: stores.channelsPort,
+    owners: stores.ownersPort,
+    invitations: stores.invitationsPort,
+    portal: {
+      publicUrl: "https://konstruct.example.com",
+      serviceAccount: { namespace: "konstruct-system", name: "konstruct-portal" },
+    },
+    tenants: { list: tenants },
+    installNamespace: "konstruct-system",
+    secretKey: parseSecretKey(Buffer.alloc(32, 1).toString("base64")),
+    endpoints: { postgresHost: "db", postgresPort: 5432, postgresDatabase: "konstruct", redisHost: "redis", redisPort: 6379 },
+    log: createLogger({ name: "test", level: "silent" }),
+    ...overrides,
   };
 }
