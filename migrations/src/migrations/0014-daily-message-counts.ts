@@ -12,8 +12,8 @@ import { type Kysely, sql } from "kysely";
  * transition table, so a redelivered run (`ON CONFLICT DO NOTHING`) counts nothing twice.
  *
  * The counts are usage, not content: the retention purge deletes messages and leaves them, as
- * it leaves `token_usage`. A deleted tenant's go with it (cascade). Existing history is counted
- * once here.
+ * it leaves `token_usage`. A deleted tenant's go with it (a cascade, which PostgreSQL runs as the
+ * table's owner: the operator needs no grant here). Existing history is counted once here.
  */
 const NO_AGENT = "00000000-0000-0000-0000-000000000000";
 
@@ -39,12 +39,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create policy tenant_role_isolation on conversation_daily_counts as permissive for select to konstruct_tenant
     using (tenant_id = konstruct_session_tenant())`.execute(db);
-  await sql`
-    create policy operator_all on conversation_daily_counts as permissive for all to konstruct_operator
-    using (true) with check (true)`.execute(db);
   await sql`grant select, insert, update on conversation_daily_counts to konstruct_app`.execute(db);
   await sql`grant select on conversation_daily_counts to konstruct_tenant`.execute(db);
-  await sql`grant select, delete on conversation_daily_counts to konstruct_operator`.execute(db);
 
   await sql
     .raw(`
