@@ -99,6 +99,10 @@ export async function removePortalAccess(tenant: Tenant, names: TenantNames, dep
   await syncPortalImpersonation(deps);
 }
 
+/** The impersonation set last written through each API port, and when: see syncPortalImpersonation. */
+const lastSynced = new WeakMap<KubernetesPort, { key: string; at: number }>();
+const DRIFT_CHECK_MS = 60_000;
+
 /** One impersonation write at a time per process, so a later write always comes from a fresher cache. */
 const chains = new WeakMap<KubernetesPort, Promise<unknown>>();
 
@@ -123,8 +127,14 @@ export async function syncPortalImpersonation(deps: TenantDeps): Promise<void> {
       .list()
       .filter((t) => t.metadata.deletionTimestamp === undefined)
       .flatMap((t) => portalIdentities(t.metadata.name));
-    const labels = { ...MANAGED_BY };
     const sa = deps.portal.serviceAccount;
+    // Every Tenant's reconcile lands here, and the role lists every Tenant's identities: reading
+    // it back each time made start-up with N Tenants read N roles of 3N names. The set last
+    // written is remembered, and checked against the API server again only after a minute (drift).
+    const key = `${sa.namespace}/${sa.name}:${identities.join(",")}`;
+    const last = lastSynced.get(deps.kube);
+    if (last !== undefined && last.key === key && Date.now() - last.at < DRIFT_CHECK_MS) return;
+    const labels = { ...MANAGED_BY };
     await ensureRbac(deps.kube, {
       kind: "ClusterRole",
       name: PORTAL_IMPERSONATION_CLUSTER_ROLE,
@@ -138,5 +148,6 @@ export async function syncPortalImpersonation(deps: TenantDeps): Promise<void> {
       roleRef: { kind: "ClusterRole", name: PORTAL_IMPERSONATION_CLUSTER_ROLE },
       subjects: [{ kind: "ServiceAccount", name: sa.name, namespace: sa.namespace }],
     });
+    lastSynced.set(deps.kube, { key, at: Date.now() });
   });
 }

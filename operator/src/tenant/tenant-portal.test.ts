@@ -1,5 +1,5 @@
 import { portalTokenDigest } from "@konstruct/core";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   invitationSecretKey,
   invitationToken,
@@ -11,6 +11,7 @@ import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
 import { memoryStores, memoryTenantDeps } from "../testing/fakes.ts";
 import { reconcileTenant } from "./tenant-controller.ts";
+import { syncPortalImpersonation } from "./tenant-portal-access.ts";
 
 const TENANT_ID = "7d1c1e8e-4d5f-4a55-9a3c-0a5b1c2d3e4f";
 const NS = "konstruct-acme";
@@ -169,5 +170,28 @@ describe("portal access", () => {
 
   it("never writes an impersonation rule without names (that would allow every user)", () => {
     expect(portalImpersonationRules([])).toEqual([]);
+  });
+});
+
+describe("the portal's impersonation grant", () => {
+  it("is read back only when the set of identities changed or a minute passed, and repaired then", async () => {
+    const t = setup([]);
+    await t.reconcile();
+    const reads = vi.spyOn(t.kube, "getRbac");
+    // Every Tenant's reconcile syncs the grant; with nothing changed, nothing is read again.
+    await syncPortalImpersonation(t.deps);
+    await syncPortalImpersonation(t.deps);
+    expect(reads.mock.calls.filter(([, name]) => name === PORTAL_IMPERSONATION_CLUSTER_ROLE)).toEqual([]);
+
+    // Drift (the role deleted by hand) is repaired at the first sync a minute later.
+    await t.kube.deleteRbac("ClusterRole", PORTAL_IMPERSONATION_CLUSTER_ROLE);
+    const now = Date.now();
+    const clock = vi.spyOn(Date, "now").mockReturnValue(now + 61_000);
+    try {
+      await syncPortalImpersonation(t.deps);
+    } finally {
+      clock.mockRestore();
+    }
+    expect(await t.kube.getRbac("ClusterRole", PORTAL_IMPERSONATION_CLUSTER_ROLE)).not.toBeNull();
   });
 });
