@@ -1,12 +1,14 @@
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { createSlackSender, type SlackConnection } from "@konstruct/channels/gateway";
 import type { OutboundReply } from "@konstruct/core";
 import { type SlackApiDouble, startSlackApi } from "@konstruct/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// How Slack's answers map to what the reply protocol does next, through the real Slack client
-// against the Web API double: a rate limit waits Retry-After, refusals that no retry can fix
-// are permanent, a lost or failed response may have posted and must be looked for.
+// How Slack's answers map to what the reply protocol does next, through the sender's own HTTP
+// requests (the post) and @slack/web-api (the look for an interrupted post) against the Web API
+// double: a rate limit waits Retry-After, refusals that no retry can fix are permanent, a lost or
+// failed response may have posted and must be looked for.
 
 const connection: SlackConnection = {
   connectionId: "6f1c1f4e-8a9e-4a5e-9a0b-0c2d4e6f8a10",
@@ -46,9 +48,20 @@ const sender = (slackApiUrl = slack.url) =>
   createSlackSender({ connections: { get: async () => connection }, slackApiUrl, callTimeoutMs: 2_000 });
 
 describe("Slack's answers, as the reply protocol sees them", () => {
-  it("a post is posted, with its ts", async () => {
+  it("a post is posted in the thread with its token and reply id, and answers with its ts", async () => {
     const result = await sender().post(reply, connection);
     expect(result).toMatchObject({ kind: "posted", messageId: expect.stringMatching(/^\d+\.\d+$/) });
+    const stored = slack.posts({ token: connection.botToken }).find((m) => m.ts === (result as { messageId: string }).messageId);
+    expect(stored).toMatchObject({
+      channel: reply.target.channelId,
+      thread_ts: reply.target.threadId,
+      text: "hello",
+      metadata: { event_type: "konstruct_reply", event_payload: { reply_id: reply.replyId } },
+    });
+  });
+
+  it("a base URL without its trailing slash still reaches chat.postMessage", async () => {
+    expect(await sender(slack.url.replace(/\/$/, "")).post(reply, connection)).toMatchObject({ kind: "posted" });
   });
 
   it("429 is a rate limit that waits Slack's Retry-After", async () => {
@@ -84,6 +97,18 @@ describe("Slack's answers, as the reply protocol sees them", () => {
     const { port } = server.address() as { port: number };
     await new Promise((resolve) => server.close(resolve));
     expect(await sender(`http://127.0.0.1:${port}/api/`).post(reply, connection)).toMatchObject({ kind: "uncertain" });
+  });
+
+  it("a 200 whose body is not Slack's JSON may have posted: uncertain", async () => {
+    const garbled = createHttpServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("<html>"));
+    await new Promise<void>((resolve) => garbled.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = garbled.address() as { port: number };
+      expect(await sender(`http://127.0.0.1:${port}/api/`).post(reply, connection)).toMatchObject({ kind: "uncertain" });
+    } finally {
+      garbled.closeAllConnections();
+      await new Promise((resolve) => garbled.close(resolve));
+    }
   });
 
   it("finds a posted reply by its metadata, says absent when it is not there, and cannot look without permission", async () => {

@@ -21,7 +21,7 @@ export { SLACK_BODY_LIMIT, slackIngress } from "./slack/ingress.ts";
 export type { SlackOAuthSettings } from "./slack/install.ts";
 export { DEFAULT_SLACK_BOT_SCOPES, SLACK_AUTHORIZE_URL } from "./slack/install.ts";
 export { installStateKey, signInstallState, verifyInstallState } from "./slack/oauth-state.ts";
-export { createSlackSender, REPLY_METADATA_EVENT_TYPE, slackPostFailure } from "./slack/sender.ts";
+export { createSlackSender, REPLY_METADATA_EVENT_TYPE } from "./slack/sender.ts";
 export { slackSignature, verifySlackSignature } from "./slack/signature.ts";
 export { BOT_FRAMEWORK_ISSUER, BOT_FRAMEWORK_OPENID_METADATA_URL } from "./teams/auth.ts";
 export { createTeamsChannel } from "./teams/gateway.ts";

@@ -14,6 +14,8 @@ type FetchResponse = Awaited<ReturnType<FetchFunction>>;
 /** A `fetch` for `@slack/web-api` over kept-alive connections, and a way to close them. */
 export interface KeepAliveFetch {
   fetch: FetchFunction;
+  /** The kept-alive sockets under `fetch`, for direct requests to the same origins. */
+  dispatcher: Dispatcher;
   close(): Promise<void>;
 }
 
@@ -48,7 +50,7 @@ export function createKeepAliveFetch(options: KeepAliveFetchOptions = {}): KeepA
     const bytes = Buffer.from(await response.body.arrayBuffer());
     return responseOf(target, response.statusCode, response.headers, bytes);
   };
-  return { fetch, close: () => dispatcher.close() };
+  return { fetch, dispatcher, close: () => dispatcher.close() };
 }
 
 function responseOf(

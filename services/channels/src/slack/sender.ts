@@ -4,50 +4,16 @@ import {
   LogLevel,
   WebAPIHTTPError,
   WebAPIPlatformError,
-  WebAPIRateLimitedError,
   WebAPIRequestError,
   WebClient,
 } from "@slack/web-api";
 import { createKeepAliveFetch } from "../keep-alive-fetch.ts";
-import type { PostResult, ReplySender } from "../reply-protocol.ts";
+import type { ReplySender } from "../reply-protocol.ts";
 import type { SlackConnection, SlackConnectionStore } from "./connections.ts";
+import { createChatPostMessage } from "./post-message.ts";
 
 /** The `metadata.event_type` every Konstruct reply carries, so a post can be found again after a crash. */
 export const REPLY_METADATA_EVENT_TYPE = "konstruct_reply";
-
-/**
- * Slack errors that no retry can fix: the reply is dead-lettered. (Anything else Slack refuses
- * outright is retried; anything that may have half-happened is verified before a re-post.)
- */
-const PERMANENT_ERRORS = new Set([
-  "channel_not_found",
-  "not_in_channel",
-  "is_archived",
-  "invalid_auth",
-  "not_authed",
-  "account_inactive",
-  "token_revoked",
-  "token_expired",
-  "no_permission",
-  "missing_scope",
-  "restricted_action",
-  "restricted_action_read_only_channel",
-  "restricted_action_thread_only_channel",
-  "restricted_action_non_threadable_channel",
-  "ekm_access_denied",
-  "team_access_not_granted",
-  "msg_too_long",
-  "no_text",
-  "invalid_arguments",
-  "invalid_metadata_format",
-  "invalid_metadata_schema",
-  "metadata_too_large",
-  "cannot_reply_to_message",
-  "thread_locked",
-]);
-
-// Slack says these may have partly succeeded before failing: treat like a lost response.
-const UNCERTAIN_ERRORS = new Set(["internal_error", "fatal_error"]);
 
 /** What the Slack sender needs. */
 export interface SlackSenderOptions {
@@ -56,7 +22,10 @@ export interface SlackSenderOptions {
   slackApiUrl: string;
   /** Timeout of one Slack call. */
   callTimeoutMs?: number;
-  /** The HTTP client under every WebClient; by default one keep-alive agent per sender (keep-alive-fetch.ts). */
+  /**
+   * The HTTP client under the WebClients that look for interrupted posts; by default one
+   * keep-alive agent per sender (keep-alive-fetch.ts), which the posts share.
+   */
   fetch?: FetchFunction;
 }
 
@@ -68,30 +37,22 @@ function describeSlackError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Maps one failed `chat.postMessage` to what the reply protocol does next. */
-export function slackPostFailure(error: unknown): PostResult {
-  if (error instanceof WebAPIRateLimitedError)
-    return { kind: "rate_limited", retryAfterMs: Math.max(1, error.retryAfter) * 1_000 };
-  if (error instanceof WebAPIPlatformError && !UNCERTAIN_ERRORS.has(error.data.error)) {
-    return {
-      kind: "refused",
-      permanent: PERMANENT_ERRORS.has(error.data.error),
-      detail: `chat.postMessage: ${error.data.error}`,
-    };
-  }
-  // A network error, timeout, 5xx or a Slack error that may have half-happened: the post may
-  // have landed, so the next delivery looks before it posts.
-  return { kind: "uncertain", detail: describeSlackError(error) };
-}
-
 /**
  * Slack's side of the reply protocol: `chat.postMessage` in the thread, carrying the reply id in
  * the message metadata so that `conversations.replies` can find a post whose response was lost.
  * Retries belong to JetStream (nak with delay), never to an in-process loop holding a slot.
+ * The post, once per reply, is a direct keep-alive request (post-message.ts); the rare look for
+ * an interrupted post goes through `@slack/web-api`, whose cost does not matter there.
  */
 export function createSlackSender(options: SlackSenderOptions): ReplySender<SlackConnection> {
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
-  const fetch = options.fetch ?? createKeepAliveFetch().fetch;
+  const keepAlive = createKeepAliveFetch();
+  const fetch = options.fetch ?? keepAlive.fetch;
+  const postMessage = createChatPostMessage({
+    slackApiUrl: options.slackApiUrl,
+    dispatcher: keepAlive.dispatcher,
+    timeoutMs: callTimeoutMs,
+  });
   const clients = new Map<string, WebClient>();
   const clientFor = (token: string): WebClient => {
     let client = clients.get(token);
@@ -119,18 +80,13 @@ export function createSlackSender(options: SlackSenderOptions): ReplySender<Slac
       }
       return { ok: true, connection };
     },
-    async post(reply, connection) {
-      try {
-        const result = await clientFor(connection.botToken).chat.postMessage({
-          channel: reply.target.channelId,
-          thread_ts: reply.target.threadId,
-          text: reply.text,
-          metadata: { event_type: REPLY_METADATA_EVENT_TYPE, event_payload: { reply_id: reply.replyId } },
-        });
-        return { kind: "posted", messageId: result.ts ?? null };
-      } catch (error) {
-        return slackPostFailure(error);
-      }
+    post(reply, connection) {
+      return postMessage(connection.botToken, {
+        channel: reply.target.channelId,
+        thread_ts: reply.target.threadId,
+        text: reply.text,
+        metadata: { event_type: REPLY_METADATA_EVENT_TYPE, event_payload: { reply_id: reply.replyId } },
+      });
     },
     async find(reply, connection, sinceMs) {
       try {
