@@ -1,5 +1,7 @@
-// Webhook ack benchmark: the gateway's Slack route vs. a bare fastify handler vs. @slack/bolt's
-// HTTPReceiver, on one signed Slack payload, in one run. Prints figures; asserts nothing.
+// Webhook ack benchmark: the gateway's Slack route vs. a bare fastify handler vs. a bare fastify
+// handler that only stores the body in JetStream (the gateway's ceiling: what any webhook costs
+// that is acked after its PubAck) vs. @slack/bolt's HTTPReceiver, on one signed Slack payload, in
+// one run. Prints figures; asserts nothing.
 //
 //   eval "$(bash scripts/servers.sh env)"   # the gateway publishes to a real JetStream
 //   node services/gateway/bench/webhook-ack.ts
@@ -17,10 +19,11 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
 const SECRET = "bench-signing-secret";
-const TARGETS = ["bare-fastify", "gateway", "bolt-http-receiver"] as const;
+const TARGETS = ["bare-fastify", "fastify+pubAck", "gateway", "bolt-http-receiver"] as const;
 type Target = (typeof TARGETS)[number];
 const PATHS: Record<Target, string> = {
   "bare-fastify": "/webhooks/slack/events",
+  "fastify+pubAck": "/webhooks/slack/events",
   gateway: "/webhooks/slack/events",
   "bolt-http-receiver": "/slack/events",
 };
@@ -54,15 +57,39 @@ async function serve(target: Target): Promise<number> {
     await app.listen({ port: 0, host: "127.0.0.1" });
     return (app.server.address() as { port: number }).port;
   }
+  if (target === "fastify+pubAck") {
+    // No signature, no parse, no validation, no metrics: the body as it came, published with the
+    // same subject and message id as the gateway's (every copy after the first a duplicate the
+    // server drops, as for the gateway here), and the 200 after the PubAck.
+    const { connectNats, deliveryKey, ensureJetStream, inboundSubject } = await import("@konstruct/core");
+    const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
+    const { default: Fastify } = await import("fastify");
+    const nc = await connectNats(natsUrlOrExit(), "konstruct-bench");
+    await ensureJetStream(await jetstreamManager(nc));
+    const js = jetstream(nc);
+    const subject = inboundSubject("slack");
+    const msgID = deliveryKey({
+      channelType: "slack",
+      channel: { workspaceId: "TBENCH" },
+      deliveryId: "EvBENCH0001",
+    } as Parameters<typeof deliveryKey>[0]);
+    const app = Fastify();
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", { parseAs: "buffer" }, (_r, body, done) => done(null, body));
+    app.post(PATHS[target], async (request, reply) => {
+      await js.publish(subject, request.body as Buffer, { msgID, timeout: 2_000 });
+      return reply.status(200).send();
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    return (app.server.address() as { port: number }).port;
+  }
   if (target === "gateway") {
     const { ack, connectNats, ensureJetStream } = await import("@konstruct/core");
     const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
     const { pino } = await import("pino");
     const { buildApp, createJetStreamPublisher, createMetrics } = await import("../src/index.ts");
     const { slackIngress } = await import("@konstruct/channels/gateway");
-    const natsUrl = process.env.NATS_URL;
-    if (!natsUrl) throw new Error('NATS_URL is not set: eval "$(bash scripts/servers.sh env)" first');
-    const nc = await connectNats(natsUrl, "konstruct-bench");
+    const nc = await connectNats(natsUrlOrExit(), "konstruct-bench");
     await ensureJetStream(await jetstreamManager(nc));
     const metrics = createMetrics();
     const log = pino({ level: "warn" });
@@ -104,6 +131,12 @@ async function serve(target: Target): Promise<number> {
   app.event("app_mention", async () => {});
   const server = await receiver.start(0);
   return (server.address() as { port: number }).port;
+}
+
+function natsUrlOrExit(): string {
+  const natsUrl = process.env.NATS_URL;
+  if (!natsUrl) throw new Error('NATS_URL is not set: eval "$(bash scripts/servers.sh env)" first');
+  return natsUrl;
 }
 
 async function startChild(target: Target): Promise<{ child: ChildProcess; port: number }> {
@@ -253,6 +286,13 @@ async function main(): Promise<void> {
     console.log(
       `\ngoals: gateway ack p99 at 1,000/s = ${gateway.p99.toFixed(2)} ms (goal < 20 ms: ${gateway.p99 < 20 ? "met" : "MISSED"}); ` +
         `gateway / Bolt throughput = ${(gateway.throughput / bolt.throughput).toFixed(2)}× (goal ≥ 2×: ${gateway.throughput >= 2 * bolt.throughput ? "met" : "MISSED"})`,
+    );
+  }
+  const ceiling = results.find((r) => r.target === "fastify+pubAck");
+  if (ceiling && bolt) {
+    console.log(
+      `ceiling: fastify + a PubAck'd publish alone / Bolt = ${(ceiling.throughput / bolt.throughput).toFixed(2)}× throughput, ` +
+        `${(bolt.cpuPerRequest / ceiling.cpuPerRequest).toFixed(2)}× less CPU per request (the gateway: ${gateway ? (bolt.cpuPerRequest / gateway.cpuPerRequest).toFixed(2) : "?"}×)`,
     );
   }
   console.log("gateway = signature check + JSON parse + normalize + JetStream publish (msgID de-duplicated) per request");
