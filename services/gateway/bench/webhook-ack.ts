@@ -58,26 +58,28 @@ async function serve(target: Target): Promise<number> {
     return (app.server.address() as { port: number }).port;
   }
   if (target === "fastify+pubAck") {
-    // No signature, no parse, no validation, no metrics: the body as it came, published with the
-    // same subject and message id as the gateway's (every copy after the first a duplicate the
-    // server drops, as for the gateway here), and the 200 after the PubAck.
+    // No signature, no parse, no validation, no metrics: the body, published through the
+    // gateway's own publisher (writes batched per event-loop turn) with the same subject and
+    // message id as the gateway's (every copy after the first a duplicate the server drops, as
+    // for the gateway here), and the 200 after the PubAck.
     const { connectNats, deliveryKey, ensureJetStream, inboundSubject } = await import("@konstruct/core");
     const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
     const { default: Fastify } = await import("fastify");
+    const { createJetStreamPublisher } = await import("../src/index.ts");
     const nc = await connectNats(natsUrlOrExit(), "konstruct-bench");
     await ensureJetStream(await jetstreamManager(nc));
-    const js = jetstream(nc);
+    const publisher = createJetStreamPublisher(jetstream(nc));
     const subject = inboundSubject("slack");
-    const msgID = deliveryKey({
+    const msgId = deliveryKey({
       channelType: "slack",
       channel: { workspaceId: "TBENCH" },
       deliveryId: "EvBENCH0001",
     } as Parameters<typeof deliveryKey>[0]);
     const app = Fastify();
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser("*", { parseAs: "buffer" }, (_r, body, done) => done(null, body));
+    app.addContentTypeParser("*", { parseAs: "string" }, (_r, body, done) => done(null, body));
     app.post(PATHS[target], async (request, reply) => {
-      await js.publish(subject, request.body as Buffer, { msgID, timeout: 2_000 });
+      await publisher.publish(subject, request.body, msgId);
       return reply.status(200).send();
     });
     await app.listen({ port: 0, host: "127.0.0.1" });
