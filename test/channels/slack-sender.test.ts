@@ -99,6 +99,12 @@ describe("Slack's answers, as the reply protocol sees them", () => {
     expect(await sender(`http://127.0.0.1:${port}/api/`).post(reply, connection)).toMatchObject({ kind: "uncertain" });
   });
 
+  it("an answer slower than the call timeout may have posted: uncertain, not waited for", async () => {
+    slack.failNext(1, { delayMs: 3_000 }, "chat.postMessage");
+    const slow = createSlackSender({ connections: { get: async () => connection }, slackApiUrl: slack.url, callTimeoutMs: 200 });
+    expect(await slow.post(reply, connection)).toMatchObject({ kind: "uncertain" });
+  });
+
   it("a 200 whose body is not Slack's JSON may have posted: uncertain", async () => {
     const garbled = createHttpServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("<html>"));
     await new Promise<void>((resolve) => garbled.listen(0, "127.0.0.1", resolve));
