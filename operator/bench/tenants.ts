@@ -112,6 +112,13 @@ function listeningPort(pid: number): number | null {
 
 import { readdirSync as require_readdir, readlinkSync as require_readlink } from "node:fs";
 
+/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Math.round(Number(m?.[1] ?? 0) / 1024);
@@ -249,6 +256,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
     const pollMs = Math.max(250, n / 5);
     while (!(await allReady(env, prefix, n, operator.child.pid))) await new Promise((r) => setTimeout(r, pollMs));
     const readyMs = performance.now() - started;
+    const readyCpu = cpuSeconds(operator.child.pid as number);
 
     // PostgreSQL flushes an idle backend's table statistics only every 10 s: wait that out on
     // both sides of the measured resync, so no write can fall outside the window unseen.
@@ -267,7 +275,8 @@ async function run(n: number): Promise<Record<string, number | string>> {
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `${k} ${perTenant(v)}`);
     process.stderr.write(
-      `bench: per Tenant, first wave (${perTenant(await metric(port, "konstruct_operator_reconciles_total"))} reconciles): PostgreSQL transactions ${perTenant(before.pgXacts - initial.pgXacts)}, ` +
+      `bench: per Tenant, first wave (${perTenant(await metric(port, "konstruct_operator_reconciles_total"))} reconciles, ` +
+        `operator CPU ${((readyCpu / n) * 1000).toFixed(0)} ms from start to all Ready): PostgreSQL transactions ${perTenant(before.pgXacts - initial.pgXacts)}, ` +
         `Redis commands ${perTenant(before.redisCalls - initial.redisCalls)}, API requests ${kubeByKind.join(", ")}\n`,
     );
     const firstWave = {
