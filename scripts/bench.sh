@@ -5,6 +5,7 @@
 #   npm run bench                  # all
 #   npm run bench -- operator      # one of: operator, gateway, pipeline, portal, idle
 #   npm run bench -- pipeline 400 10             # rate and seconds
+#   npm run bench -- replicas 100 10 10          # rate, seconds, % re-sent as Slack retries
 #   KONSTRUCT_BENCH_FLOOR=<dir> npm run bench -- pipeline   # the floor instrument in <dir> first,
 #                                                # then the pipeline, and the ratio of CPU per message
 set -euo pipefail
@@ -56,8 +57,12 @@ case "$which" in
     run "portal: pages and API p50/p99 with 10,000 conversations and 200,000 messages" node services/portal/bench/pages.ts 10000 20
     ;;
   operator | gateway | pipeline) ;;
+  replicas)
+    run "replicas: one, then two of each service on shared durable consumers — lost, duplicated, CPU per message" \
+      node test/pipeline/replicas-bench.ts "${2:-100}" "${3:-10}" "${4:-10}"
+    ;;
   idle)
     run "idle memory: RSS and heap of each service ten seconds after ready" node test/pipeline/idle-memory-bench.ts
     ;;
-  *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|portal|idle]" >&2; exit 2 ;;
+  *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|replicas [rate] [seconds] [retry%]|portal|idle]" >&2; exit 2 ;;
 esac

@@ -112,6 +112,13 @@ function listeningPort(pid: number): number | null {
 
 import { readdirSync as require_readdir, readlinkSync as require_readlink } from "node:fs";
 
+/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Math.round(Number(m?.[1] ?? 0) / 1024);
@@ -155,6 +162,12 @@ async function allReady(env: OperatorEnvironment, prefix: string, n: number, ope
 }
 
 interface WriteCounters {
+  /** Transactions committed or rolled back in the bench's database: one per autocommit statement or transaction. */
+  pgXacts: number;
+  /** Every Redis command, by name. */
+  redisCalls: number;
+  /** API requests by `VERB resource[/subresource]` (the bench's own Tenant POSTs and LISTs included). */
+  kubeRequests: Map<string, number>;
   pgTuples: number;
   pgTables: Map<string, number>;
   roles: string;
@@ -179,8 +192,13 @@ async function writeCounters(env: OperatorEnvironment, redis: Redis): Promise<Wr
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) redisCounts.set(m[1] as string, Number(m[2]));
   const metrics = await env.admin.request<string>("GET", "/metrics", { text: true });
   let kube = 0;
+  const kubeRequests = new Map<string, number>();
   for (const line of String(metrics).split("\n")) {
     if (!line.startsWith("apiserver_request_total{")) continue;
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(line)?.[1] ?? "";
+    const sub = label("subresource");
+    const what = `${label("verb")} ${label("resource")}${sub ? `/${sub}` : ""}`;
+    kubeRequests.set(what, (kubeRequests.get(what) ?? 0) + Number(line.split(" ").pop()));
     if (
       !/verb="(POST|PUT|PATCH|APPLY|DELETE)"/.test(line) ||
       !/konstruct-operator|resource="(tenants|agents|secrets|namespaces|rolebindings|events)"/.test(line)
@@ -189,7 +207,12 @@ async function writeCounters(env: OperatorEnvironment, redis: Redis): Promise<Wr
     kube += Number(line.split(" ").pop());
   }
   const pgTables = new Map(rows.map((r) => [r.relname, Number(r.n)]));
+  const xacts = await sql<{ n: string }>`
+    select (xact_commit + xact_rollback)::text as n from pg_stat_database where datname = current_database()`.execute(env.db);
   return {
+    pgXacts: Number(xacts.rows[0]?.n ?? 0),
+    redisCalls: [...redisCounts.values()].reduce((a, b) => a + b, 0),
+    kubeRequests,
     pgTuples: [...pgTables.values()].reduce((a, b) => a + b, 0),
     pgTables,
     roles: roles.rows[0]?.h ?? "",
@@ -233,6 +256,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
     const pollMs = Math.max(250, n / 5);
     while (!(await allReady(env, prefix, n, operator.child.pid))) await new Promise((r) => setTimeout(r, pollMs));
     const readyMs = performance.now() - started;
+    const readyCpu = cpuSeconds(operator.child.pid as number);
 
     // PostgreSQL flushes an idle backend's table statistics only every 10 s: wait that out on
     // both sides of the measured resync, so no write can fall outside the window unseen.
@@ -243,6 +267,18 @@ async function run(n: number): Promise<Record<string, number | string>> {
       .map(([t, v]) => `${t}=${v - (initial.pgTables.get(t) ?? 0)}`)
       .filter((x) => !x.endsWith("=0"));
     process.stderr.write(`bench: first-wave PostgreSQL tuple writes by table: ${perTable.join(", ")}\n`);
+    // Round trips per Tenant, first wave: what each Tenant cost to bring to Ready.
+    const perTenant = (v: number) => (v / n).toFixed(1);
+    const kubeByKind = [...before.kubeRequests]
+      .map(([k, v]) => [k, v - (initial.kubeRequests.get(k) ?? 0)] as const)
+      .filter(([, v]) => v / n >= 0.05)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${perTenant(v)}`);
+    process.stderr.write(
+      `bench: per Tenant, first wave (${perTenant(await metric(port, "konstruct_operator_reconciles_total"))} reconciles, ` +
+        `operator CPU ${((readyCpu / n) * 1000).toFixed(0)} ms from start to all Ready): PostgreSQL transactions ${perTenant(before.pgXacts - initial.pgXacts)}, ` +
+        `Redis commands ${perTenant(before.redisCalls - initial.redisCalls)}, API requests ${kubeByKind.join(", ")}\n`,
+    );
     const firstWave = {
       pg: before.pgTuples - initial.pgTuples,
       redis: [...before.redis]

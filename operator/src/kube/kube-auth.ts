@@ -3,7 +3,6 @@ import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Agent, type Dispatcher } from "undici";
-import { parse } from "yaml";
 
 /** How the operator reaches and authenticates to the API server. */
 export interface KubeAuth {
@@ -61,6 +60,9 @@ export async function loadKubeAuth(env: {
   }
   const path = env.KUBECONFIG?.split(":")[0] || resolve(env.HOME ?? homedir(), ".kube", "config");
   const base = dirname(path);
+  // Loaded here, not on import: in a cluster the operator reads its ServiceAccount and never a
+  // kubeconfig, and the YAML parser (72 modules) would stay in its memory for nothing.
+  const { parse } = await import("yaml");
   const doc = parse(await readFile(path, "utf8")) as {
     "current-context"?: string;
     contexts?: NamedEntry<never>[];

@@ -48,6 +48,26 @@ describe("WorkQueue", () => {
     expect(maxRunning).toBe(2);
   });
 
+  it("runs keys queued because something changed before the periodic resync's, which still all run", async () => {
+    const order: string[] = [];
+    const queue = new WorkQueue({
+      concurrency: 1,
+      handler: async (key) => {
+        order.push(key);
+        await tick(2);
+        return undefined;
+      },
+    });
+    queue.add("busy");
+    for (const key of ["r1", "r2", "r3", "r4"]) queue.resync(key);
+    // A new object and a changed one arrive after the resync queued thousands of healthy ones.
+    queue.add("new");
+    queue.add("r3");
+    await tick(50);
+    expect(order).toEqual(["busy", "new", "r3", "r1", "r2", "r4"]);
+    await queue.shutdown();
+  });
+
   it("retries failures with growing, jittered backoff", async () => {
     const times: number[] = [];
     const queue = new WorkQueue({

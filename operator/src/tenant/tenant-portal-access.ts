@@ -99,48 +99,82 @@ export async function removePortalAccess(tenant: Tenant, names: TenantNames, dep
   await syncPortalImpersonation(deps);
 }
 
-/** The impersonation set last written through each API port, and when: see syncPortalImpersonation. */
-const lastSynced = new WeakMap<KubernetesPort, { key: string; at: number }>();
+/**
+ * What was last written through each API port: the ServiceAccount, the Tenants whose identities
+ * the role lists, and when the role and binding were last read back (see syncPortalImpersonation).
+ */
+const lastSynced = new WeakMap<KubernetesPort, { serviceAccount: string; tenants: ReadonlySet<string>; at: number }>();
 const DRIFT_CHECK_MS = 60_000;
 
-/** One impersonation write at a time per process, so a later write always comes from a fresher cache. */
-const chains = new WeakMap<KubernetesPort, Promise<unknown>>();
-
-function serialized<T>(kube: KubernetesPort, fn: () => Promise<T>): Promise<T> {
-  const run = (chains.get(kube) ?? Promise.resolve()).then(fn, fn);
-  chains.set(
-    kube,
-    run.catch(() => {}),
-  );
-  return run;
-}
+/** Per API port: the sync running now, and the one that will run after it (shared by everyone who asked meanwhile). */
+const syncs = new WeakMap<KubernetesPort, { running: Promise<void> | null; next: Promise<void> | null }>();
 
 /**
  * Keeps PORTAL_IMPERSONATION_CLUSTER_ROLE equal to the identities of every Tenant in the cache
  * that is not being deleted, and its binding to the portal's ServiceAccount. A Tenant that does
  * not exist has no identity there, so its names can never be impersonated; the identities of a
  * Tenant refused its namespace hold nothing, since its bindings are never made.
+ *
+ * One sync at a time per process, so a later write always comes from a fresher cache; callers
+ * that arrive while one runs share the next, which reads the cache when it starts (after they
+ * called), so each still returns only once its own Tenant's identities are written. The role
+ * lists every Tenant's names, so writing it once per new Tenant made start-up with N Tenants
+ * write N roles of up to 3N names (10,000 Tenants: thousands of 1 MB writes, one after another);
+ * now there is one write per round of whatever arrived during the previous one.
  */
-export async function syncPortalImpersonation(deps: TenantDeps): Promise<void> {
-  await serialized(deps.kube, async () => {
-    const identities = deps.tenants
-      .list()
-      .filter((t) => t.metadata.deletionTimestamp === undefined)
-      .flatMap((t) => portalIdentities(t.metadata.name));
-    const sa = deps.portal.serviceAccount;
-    // Every Tenant's reconcile lands here, and the role lists every Tenant's identities: reading
-    // it back each time made start-up with N Tenants read N roles of 3N names. The set last
-    // written is remembered, and checked against the API server again only after a minute (drift).
-    const key = `${sa.namespace}/${sa.name}:${identities.join(",")}`;
-    const last = lastSynced.get(deps.kube);
-    if (last !== undefined && last.key === key && Date.now() - last.at < DRIFT_CHECK_MS) return;
-    const labels = { ...MANAGED_BY };
-    await ensureRbac(deps.kube, {
-      kind: "ClusterRole",
-      name: PORTAL_IMPERSONATION_CLUSTER_ROLE,
-      labels,
-      rules: portalImpersonationRules(identities),
+export function syncPortalImpersonation(deps: TenantDeps): Promise<void> {
+  let state = syncs.get(deps.kube);
+  if (state === undefined) {
+    state = { running: null, next: null };
+    syncs.set(deps.kube, state);
+  }
+  const s = state;
+  const start = (): Promise<void> => {
+    const run = writePortalImpersonation(deps).finally(() => {
+      if (s.running === run) s.running = null;
     });
+    s.running = run;
+    return run;
+  };
+  if (s.next !== null) return s.next;
+  if (s.running === null) return start();
+  s.next = s.running
+    .catch(() => {})
+    .then(() => {
+      s.next = null;
+      return start();
+    });
+  return s.next;
+}
+
+async function writePortalImpersonation(deps: TenantDeps): Promise<void> {
+  const tenants = deps.tenants
+    .list()
+    .filter((t) => t.metadata.deletionTimestamp === undefined)
+    .map((t) => t.metadata.name);
+  const sa = deps.portal.serviceAccount;
+  const serviceAccount = `${sa.namespace}/${sa.name}`;
+  // Every Tenant's reconcile lands here, and the role lists every Tenant's identities: reading
+  // it back each time made start-up with N Tenants read N roles of 3N names, and so did building
+  // the 3N names to compare (1 MB of string per reconcile at 10,000 Tenants). The Tenants last
+  // written are remembered (names are unique: same count and all present is the same set), and
+  // the role is checked against the API server again only after a minute (drift).
+  const last = lastSynced.get(deps.kube);
+  const fresh = last !== undefined && last.serviceAccount === serviceAccount && Date.now() - last.at < DRIFT_CHECK_MS;
+  if (fresh && last.tenants.size === tenants.length && tenants.every((t) => last.tenants.has(t))) return;
+  const labels = { ...MANAGED_BY };
+  const role: RbacObject = {
+    kind: "ClusterRole",
+    name: PORTAL_IMPERSONATION_CLUSTER_ROLE,
+    labels,
+    rules: portalImpersonationRules(tenants.flatMap((t) => portalIdentities(t))),
+  };
+  if (fresh) {
+    // Written by this process less than a minute ago, and the Tenants changed since: it
+    // differs, so reading it back first (as large as the write) would tell nothing new.
+    await deps.kube.applyRbac(role);
+  } else {
+    await ensureRbac(deps.kube, role);
     await ensureRbac(deps.kube, {
       kind: "ClusterRoleBinding",
       name: PORTAL_IMPERSONATION_CLUSTER_ROLE,
@@ -148,6 +182,6 @@ export async function syncPortalImpersonation(deps: TenantDeps): Promise<void> {
       roleRef: { kind: "ClusterRole", name: PORTAL_IMPERSONATION_CLUSTER_ROLE },
       subjects: [{ kind: "ServiceAccount", name: sa.name, namespace: sa.namespace }],
     });
-    lastSynced.set(deps.kube, { key, at: Date.now() });
-  });
+  }
+  lastSynced.set(deps.kube, { serviceAccount, tenants: new Set(tenants), at: fresh ? last.at : Date.now() });
 }

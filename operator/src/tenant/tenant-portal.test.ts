@@ -5,10 +5,12 @@ import {
   invitationToken,
   PORTAL_IMPERSONATION_CLUSTER_ROLE,
   PORTAL_INVITATIONS_SECRET,
+  portalIdentities,
   portalImpersonationRules,
 } from "../api/portal.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
+import type { ObjectRef, RbacObject } from "../ports.ts";
 import { memoryStores, memoryTenantDeps } from "../testing/fakes.ts";
 import { reconcileTenant } from "./tenant-controller.ts";
 import { syncPortalImpersonation } from "./tenant-portal-access.ts";
@@ -193,5 +195,48 @@ describe("the portal's impersonation grant", () => {
       clock.mockRestore();
     }
     expect(await t.kube.getRbac("ClusterRole", PORTAL_IMPERSONATION_CLUSTER_ROLE)).not.toBeNull();
+  });
+});
+
+describe("the portal's impersonation grant, many Tenants at once", () => {
+  /** An API server whose writes take a while, counting writes of the impersonation role. */
+  class SlowKubernetes extends MemoryKubernetes {
+    roleWrites = 0;
+    override async applyRbac(object: RbacObject, owner?: ObjectRef) {
+      await new Promise((r) => setTimeout(r, 5));
+      if (object.kind === "ClusterRole" && object.name === PORTAL_IMPERSONATION_CLUSTER_ROLE) this.roleWrites++;
+      return super.applyRbac(object, owner);
+    }
+  }
+
+  it("returns to each caller only once its Tenant's identities are in the role, sharing writes between callers", async () => {
+    const kube = new SlowKubernetes();
+    const tenants: Tenant[] = [];
+    const deps = memoryTenantDeps(kube, memoryStores(), () => tenants);
+    const granted = async () =>
+      new Set((await kube.getRbac("ClusterRole", PORTAL_IMPERSONATION_CLUSTER_ROLE))?.rules?.[0]?.resourceNames ?? []);
+    const missing: string[] = [];
+    const calls: Promise<void>[] = [];
+    // Tenants keep arriving in the cache while earlier ones' syncs are writing, as at start-up.
+    for (let i = 0; i < 30; i++) {
+      const name = `t${i}`;
+      tenants.push({
+        apiVersion: "konstruct.io/v1alpha1",
+        kind: "Tenant",
+        metadata: { name, uid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, generation: 1 },
+        spec: { displayName: name, reclaimPolicy: "Delete" },
+      });
+      calls.push(
+        syncPortalImpersonation(deps).then(async () => {
+          const names = await granted();
+          if (!portalIdentities(name).every((identity) => names.has(identity))) missing.push(name);
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(calls);
+    expect(missing).toEqual([]);
+    expect((await granted()).size).toBe(90);
+    expect(kube.roleWrites).toBeLessThan(30);
   });
 });

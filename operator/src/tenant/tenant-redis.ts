@@ -41,6 +41,31 @@ export function desiredAclUser(tenantId: string, password: string): AclUserSpec 
   };
 }
 
+/** `commands` as ACL GETUSER spells it, with its rules on single commands in one order: see sameAclUser. */
+function canonicalCommands(rules: string): string {
+  const tokens = rules.split(" ").filter((t) => t !== "");
+  const firstCommand = tokens.findIndex((t) => !t.includes("@"));
+  if (firstCommand < 0) return tokens.join(" ");
+  const tail = tokens.slice(firstCommand);
+  // A category after a single command would make order matter: compare such rules exactly.
+  if (tail.some((t) => t.includes("@"))) return tokens.join(" ");
+  return [...tokens.slice(0, firstCommand), ...tail.sort()].join(" ");
+}
+
+/**
+ * True when the user Redis reports is the one wanted. ACL GETUSER lists the categories first,
+ * then the rules on single commands and subcommands (`-client|kill`, `-pubsub|numpat`) in the
+ * order of a server hash table, which differs between two users given the same rules (Redis
+ * 7.0: every resync found every tenant's user "different" and rewrote it). Those single-command
+ * rules each name a different command, so they are compared as a set; everything else exactly.
+ */
+export function sameAclUser(current: AclUserSpec, desired: AclUserSpec): boolean {
+  return jsonEqual(
+    { ...current, commands: canonicalCommands(current.commands) },
+    { ...desired, commands: canonicalCommands(desired.commands) },
+  );
+}
+
 /**
  * The tenant's Redis ACL user and its Secret. Redis forgets ACL users on restart (there is no
  * ACL file), so every resync re-reads the user with ACL GETUSER and recreates it when missing
@@ -54,7 +79,7 @@ export async function ensureTenantRedis(names: TenantNames, deps: TenantDeps): P
   try {
     desired.commands = await deps.acl.normalizeCommands(desired.commands);
     const current = await deps.acl.get(names.aclUser);
-    if (current === null || !jsonEqual(current, desired)) {
+    if (current === null || !sameAclUser(current, desired)) {
       await deps.acl.set(names.aclUser, desired);
       deps.log.info(
         { tenantId: names.tenantId, user: names.aclUser, recreated: current === null },

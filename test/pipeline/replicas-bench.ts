@@ -1,0 +1,318 @@
+// Two replicas of each service on the same durable consumers: does every webhook get exactly one
+// reply, and does CPU per message stay what one replica of each costs? Prints figures; not a test
+// (lost or duplicated replies make it exit 1).
+//
+//   bash scripts/servers.sh start && eval "$(bash scripts/servers.sh env)"
+//   node test/pipeline/replicas-bench.ts [rate=100] [seconds=10] [retries%=10]
+//
+// One invocation runs two phases over one private nats-server and one fresh database (four
+// seeded Slack tenants), so the two figures share the machine's load: first one gateway, one
+// router and one orchestrator; then two of each, as separate processes sharing the same durable
+// consumers (`node services/<x>/src/main.ts`, default settings). The sender spreads webhooks
+// round-robin over the gateways and re-sends `retries%` of them as Slack retries (same
+// `event_id`, `X-Slack-Retry-Num: 1`) to another gateway than the first, as Slack does after a
+// slow ack and a load balancer may do. The Slack Web API double counts every `chat.postMessage`
+// per thread: a thread with no reply is lost, a thread with two is duplicated.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { encryptSecret, parseSecretKey } from "@konstruct/core";
+import {
+  createTestDatabase,
+  type SeededTenant,
+  type ServiceProcess,
+  seedTenant,
+  serverUrl,
+  signSlackRequest,
+  startOllamaDouble,
+  startServiceProcess,
+  startSlackApi,
+  startTestNats,
+} from "@konstruct/testkit";
+
+const rate = Number(process.argv[2] ?? 100);
+const seconds = Number(process.argv[3] ?? 10);
+const retryPercent = Number(process.argv[4] ?? 10);
+const total = Math.round(rate * seconds);
+const TENANTS = 4;
+const CHANNELS = 50;
+// Replies still missing this long after the last send count as lost.
+const DRAIN_MS = 30_000;
+// After the last expected reply, how long a late duplicate may still arrive and be counted.
+const SETTLE_MS = 3_000;
+
+interface Sender extends SeededTenant {
+  botToken: string;
+  signingSecret: string;
+}
+
+const secretKeyText = randomBytes(32).toString("base64");
+const secretKey = parseSecretKey(secretKeyText);
+
+/** Replies posted per `<channel>/<thread_ts>`, every phase. */
+const posts = new Map<string, number>();
+let onNewThread: (() => void) | null = null;
+
+const [testDb, nats, ollama, slack] = await Promise.all([
+  createTestDatabase("replicas-bench"),
+  startTestNats(),
+  startOllamaDouble({ latencyMs: 0 }),
+  startSlackApi({
+    onPost(message) {
+      const key = `${message.channel}/${message.thread_ts}`;
+      const n = (posts.get(key) ?? 0) + 1;
+      posts.set(key, n);
+      if (n === 1) onNewThread?.();
+    },
+  }),
+]);
+
+const senders: Sender[] = [];
+for (let i = 0; i < TENANTS; i++) {
+  const seeded = await seedTenant(testDb.admin, {
+    messagesPerMinute: 1_000_000,
+    maxConcurrentRuns: 256,
+    agents: [{ name: `agent${i}`, displayName: `Agent ${i}`, isDefault: true, maxHistoryMessages: 10 }],
+  });
+  const sender: Sender = {
+    ...seeded,
+    botToken: `xoxb-${randomBytes(12).toString("hex")}`,
+    signingSecret: randomBytes(16).toString("hex"),
+  };
+  // Sealed with the tenant bound in, as the operator writes a connection's Secret.
+  await testDb.admin
+    .updateTable("channel_connections")
+    .set({
+      credentials: encryptSecret(
+        secretKey,
+        sender.tenantId,
+        JSON.stringify({ botToken: sender.botToken, signingSecret: sender.signingSecret }),
+      ),
+    })
+    .where("id", "=", sender.connectionId)
+    .execute();
+  slack.addToken(sender.botToken, { teamId: sender.teamId, botUserId: sender.botUserId });
+  senders.push(sender);
+}
+
+const common = {
+  DATABASE_URL: testDb.appUrl,
+  REDIS_URL: serverUrl("REDIS_ADMIN_URL"),
+  NATS_URL: nats.url,
+};
+const gatewayEnv = {
+  ...common,
+  SLACK_API_URL: slack.url,
+  SLACK_SIGNING_SECRET: randomBytes(16).toString("hex"),
+  KONSTRUCT_SECRET_KEY: secretKeyText,
+};
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+let tsCounter = 0;
+
+/** CPU seconds (user + system, all threads) of each process so far, from /proc (Linux). */
+function cpuSeconds(s: ServiceProcess): number {
+  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
+  const fields = readFileSync(`/proc/${s.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface Webhook {
+  port: number;
+  path: string;
+  body: string;
+  signingSecret: string;
+  retryNum?: number;
+}
+
+/** Sends one webhook; resolves with the HTTP status (0: no answer). */
+function post(w: Webhook): Promise<number> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string> = {
+      ...signSlackRequest(w.signingSecret, w.body),
+      "content-length": String(Buffer.byteLength(w.body)),
+    };
+    if (w.retryNum) {
+      headers["x-slack-retry-num"] = String(w.retryNum);
+      headers["x-slack-retry-reason"] = "http_timeout";
+    }
+    const req = request({ agent, host: "127.0.0.1", port: w.port, method: "POST", path: w.path, headers }, (res) => {
+      res.resume();
+      res.once("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.once("error", () => resolve(0));
+    req.end(w.body);
+  });
+}
+
+/** One signed app_mention in its own new thread; returns its thread key. */
+function mention(sender: Sender, channel: string): { key: string; body: string } {
+  const ts = `${Math.floor(Date.now() / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
+  const body = JSON.stringify({
+    token: "legacy-verification-token",
+    team_id: sender.teamId,
+    api_app_id: "A0KONSTRUCT",
+    type: "event_callback",
+    event_id: `Ev${randomBytes(6).toString("hex").toUpperCase()}`,
+    event_time: Math.floor(Date.now() / 1000),
+    authorizations: [{ enterprise_id: null, team_id: sender.teamId, user_id: sender.botUserId, is_bot: true }],
+    event: {
+      type: "app_mention",
+      user: "U0HUMAN",
+      text: `<@${sender.botUserId}> what is our refund policy? (${tsCounter})`,
+      ts,
+      channel,
+      event_ts: ts,
+      team: sender.teamId,
+    },
+  });
+  return { key: `${channel}/${ts}`, body };
+}
+
+interface PhaseResult {
+  replicas: number;
+  sent: number;
+  retriesSent: number;
+  failedAcks: number;
+  answered: number;
+  lost: number;
+  duplicated: number;
+  cpuUs: Record<string, number>;
+  /** Each replica's share of its service's CPU, to show that both took work. */
+  shares: Record<string, number[]>;
+  load: string;
+}
+
+async function phase(replicas: number, label: string): Promise<PhaseResult> {
+  const gateways: ServiceProcess[] = [];
+  for (let i = 0; i < replicas; i++) gateways.push(await startServiceProcess("gateway", gatewayEnv));
+  const workers = await Promise.all(
+    Array.from({ length: replicas }, () => [
+      startServiceProcess("router", common),
+      startServiceProcess("orchestrator", { ...common, OLLAMA_URL: ollama.url }),
+    ]).flat(),
+  );
+  const processes = [...gateways, ...workers];
+  const waitForThreads = async (keys: string[], ms: number) => {
+    const deadline = Date.now() + ms;
+    while (keys.some((k) => !posts.has(k)) && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        onNewThread = resolve;
+        setTimeout(resolve, 200);
+      });
+    }
+    onNewThread = null;
+  };
+
+  let sent = 0;
+  let retriesSent = 0;
+  let failedAcks = 0;
+  const acks: Promise<void>[] = [];
+  const send = (i: number, keys: string[], channel: string) => {
+    const sender = senders[i % TENANTS]!;
+    const { key, body } = mention(sender, channel);
+    const path = `/webhooks/slack/${sender.connectionId}/events`;
+    const first = gateways[i % gateways.length]!;
+    keys.push(key);
+    sent++;
+    acks.push(
+      post({ port: first.port, path, body, signingSecret: sender.signingSecret }).then(async (status) => {
+        if (status !== 200) failedAcks++;
+        // A Slack retry of the same event, to the other gateway when there is one.
+        if (retryPercent > 0 && i % Math.round(100 / retryPercent) === 0) {
+          retriesSent++;
+          const other = gateways[(i + 1) % gateways.length]!;
+          await post({ port: other.port, path, body, signingSecret: sender.signingSecret, retryNum: 1 });
+        }
+      }),
+    );
+  };
+
+  try {
+    // Warm-up: connection and credential caches, pools, JIT, in every process.
+    const warmKeys: string[] = [];
+    for (let i = 0; i < 20 * replicas; i++) {
+      send(i, warmKeys, `CWARM${label}${i}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitForThreads(warmKeys, 15_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    sent = 0;
+    retriesSent = 0;
+    failedAcks = 0;
+
+    const cpuBefore = processes.map(cpuSeconds);
+    const keys: string[] = [];
+    const interval = 1_000 / rate;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = start + i * interval;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      send(i, keys, `C${label}${i % CHANNELS}`);
+    }
+    await Promise.all(acks);
+    await waitForThreads(keys, DRAIN_MS);
+    const cpuAfter = processes.map(cpuSeconds);
+    // Late duplicates: a second reply would come after the first.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const cpuUs: Record<string, number> = {};
+    const shares: Record<string, number[]> = {};
+    processes.forEach((p, j) => {
+      const us = ((cpuAfter[j]! - cpuBefore[j]!) / total) * 1e6;
+      cpuUs[p.kind] = (cpuUs[p.kind] ?? 0) + us;
+      shares[p.kind] = [...(shares[p.kind] ?? []), us];
+    });
+    const counts = keys.map((k) => posts.get(k) ?? 0);
+    return {
+      replicas,
+      sent,
+      retriesSent,
+      failedAcks,
+      answered: counts.filter((n) => n > 0).length,
+      lost: counts.filter((n) => n === 0).length,
+      duplicated: counts.reduce((sum, n) => sum + Math.max(0, n - 1), 0),
+      cpuUs,
+      shares,
+      load: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" "),
+    };
+  } finally {
+    for (const p of processes.toReversed()) await p.kill("SIGTERM");
+  }
+}
+
+const loadBefore = loadavg();
+const one = await phase(1, "A");
+const two = await phase(2, "B");
+
+console.log("replicas: every webhook answered exactly once with two of each service on shared durable consumers");
+console.log(`  machine      ${availableParallelism()} CPUs, load ${loadBefore.map((l) => l.toFixed(2)).join(" ")} before`);
+console.log(
+  `  offered      ${rate} msg/s for ${seconds} s per phase (${total} messages, ${TENANTS} tenants), ${retryPercent}% re-sent as Slack retries to another gateway`,
+);
+for (const r of [one, two]) {
+  const cpu = ["gateway", "router", "orchestrator"]
+    .map((k) => {
+      const split = (r.shares[k] ?? []).length > 1 ? ` (${(r.shares[k] ?? []).map((us) => us.toFixed(0)).join(" + ")})` : "";
+      return `${k} ${(r.cpuUs[k] ?? 0).toFixed(0)}${split}`;
+    })
+    .join(", ");
+  console.log(
+    `  ${r.replicas} of each   sent ${r.sent} (+${r.retriesSent} retries, ${r.failedAcks} acks not 200)  answered ${r.answered}  lost ${r.lost}  duplicated ${r.duplicated}`,
+  );
+  console.log(`               CPU/message (sum over replicas) ${cpu} µs   load after ${r.load}`);
+}
+const ratio = (k: string) => ((two.cpuUs[k] ?? 0) / (one.cpuUs[k] || 1)).toFixed(2);
+console.log(
+  `  2 ÷ 1        gateway ${ratio("gateway")}×, router ${ratio("router")}×, orchestrator ${ratio("orchestrator")}× CPU per message`,
+);
+
+agent.destroy();
+await Promise.all([ollama.close(), slack.close(), nats.stop()]);
+await testDb.drop();
+const ok = [one, two].every((r) => r.lost === 0 && r.duplicated === 0);
+process.exit(ok ? 0 : 1);
