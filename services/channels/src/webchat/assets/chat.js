@@ -209,6 +209,13 @@ function onEvent(type, data, id) {
   }
 }
 
+/** Attempts are `<delivery>.<call>`: the delivery of the work, then the model call within it. */
+function laterAttempt(a, b) {
+  const [ad, ac] = a.split(".").map(Number);
+  const [bd, bc] = b.split(".").map(Number);
+  return ad !== bd ? ad > bd : ac > bc;
+}
+
 /**
  * A piece of a reply being written. Pieces of one attempt come in order with their offset; a
  * new attempt (the agent started over: a retry, or after a crash) replaces the text from its
@@ -217,6 +224,8 @@ function onEvent(type, data, id) {
 function onDelta({ replyId, attempt, offset, text }) {
   let draft = drafts.get(replyId);
   if (draft === "final") return;
+  // Two runs of one reply can overlap (a redelivery while a slow run still writes): the later wins.
+  if (draft && draft.attempt !== attempt && !laterAttempt(attempt, draft.attempt)) return;
   if (!draft || draft.attempt !== attempt) {
     draft = { attempt, text: offset === 0 ? "" : null };
     drafts.set(replyId, draft);
