@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
 
 /**
  * A local Ollama for tests, speaking Ollama's HTTP API as the real server does: `POST
@@ -45,6 +46,8 @@ export interface OllamaChatLogEntry {
   messages: { role: string; content: string }[];
   options: Record<string, unknown> | undefined;
   status: number;
+  /** `performance.now()` (this process's clock) when the first text of a streamed answer was written. */
+  firstChunkAt?: number;
 }
 
 export interface OllamaDouble {
@@ -100,12 +103,13 @@ export async function startOllamaDouble(options: OllamaDoubleOptions = {}): Prom
   };
 
   /** Writes a streamed answer's chunks `chunkDelayMs` apart; stops when the client goes away. */
-  const writeChunks = async (res: ServerResponse, chunks: readonly string[]) => {
+  const writeChunks = async (res: ServerResponse, entry: OllamaChatLogEntry, chunks: readonly string[], firstText = 0) => {
     streaming++;
     try {
-      for (const chunk of chunks) {
+      for (const [i, chunk] of chunks.entries()) {
         if (res.destroyed) return;
         res.write(chunk);
+        if (i === firstText) entry.firstChunkAt = performance.now();
         if (chunkDelayMs > 0) await new Promise((r) => setTimeout(r, chunkDelayMs));
       }
       res.end();
@@ -197,20 +201,25 @@ export async function startOllamaDouble(options: OllamaDoubleOptions = {}): Prom
       const event = (choices: unknown[], extra: Record<string, unknown> = {}) =>
         `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices, ...extra })}\n\n`;
       res.writeHead(200, { "content-type": "text/event-stream" });
-      return writeChunks(res, [
-        event([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
-        ...pieces.map((piece) => event([{ index: 0, delta: { content: piece }, finish_reason: null }])),
-        event([{ index: 0, delta: {}, finish_reason: "stop" }]),
-        ...(body.stream_options?.include_usage === true ? [event([], { usage })] : []),
-        "data: [DONE]\n\n",
-      ]);
+      return writeChunks(
+        res,
+        entry,
+        [
+          event([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
+          ...pieces.map((piece) => event([{ index: 0, delta: { content: piece }, finish_reason: null }])),
+          event([{ index: 0, delta: {}, finish_reason: "stop" }]),
+          ...(body.stream_options?.include_usage === true ? [event([], { usage })] : []),
+          "data: [DONE]\n\n",
+        ],
+        1,
+      );
     }
     const createdAt = () => new Date().toISOString();
     if (!stream) {
       return json(res, 200, { model, created_at: createdAt(), message: { role: "assistant", content }, ...done });
     }
     res.writeHead(200, { "content-type": "application/x-ndjson" });
-    return writeChunks(res, [
+    return writeChunks(res, entry, [
       ...pieces.map(
         (piece) =>
           `${JSON.stringify({ model, created_at: createdAt(), message: { role: "assistant", content: piece }, done: false })}\n`,
