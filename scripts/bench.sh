@@ -61,7 +61,7 @@ case "$which" in
     ;;
   stream)
     # Not part of "all": visitors hold event streams open while the Ollama double writes slowly.
-    run "stream: the model's first token → the web chat visitor sees it" node test/webchat/stream-bench.ts "${2:-40}" "${3:-5}"
+    run "stream: the model's first token → the web chat visitor sees it" node test/webchat/stream-bench.ts "${2:-10}" "${3:-3}"
     ;;
   *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|portal|idle|stream [visitors] [messages]]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,10 @@
 // Prints figures; not a test.
 //
 //   bash scripts/servers.sh start && eval "$(bash scripts/servers.sh env)"
-//   node test/webchat/stream-bench.ts [visitors=40] [messages per visitor=5]
+//   node test/webchat/stream-bench.ts [visitors=10] [messages per visitor=3]
+//
+// A visitor may send 20 messages a minute (the web chat's own limit), so more samples take more
+// visitors, and more visitors more streams written at once.
 //
 // Deployed shape: gateway, router and orchestrator each run as their own process (`node
 // services/<x>/src/main.ts`, default settings), over a private nats-server, a fresh database with
@@ -26,8 +29,8 @@ import {
 } from "@konstruct/testkit";
 import { newVisitor, seedWebchatTenant, sendMessage } from "./support.ts";
 
-const visitors = Number(process.argv[2] ?? 40);
-const perVisitor = Number(process.argv[3] ?? 5);
+const visitors = Number(process.argv[2] ?? 10);
+const perVisitor = Number(process.argv[3] ?? 3);
 const CHUNK_MS = 20;
 
 const loadBefore = loadavg();
