@@ -3,7 +3,7 @@
 # a slow machine. Run on a quiet machine; the scripts print CPU count and load beside figures.
 #
 #   npm run bench                  # all
-#   npm run bench -- operator      # one of: operator, gateway, pipeline, portal, idle
+#   npm run bench -- operator      # one of: operator, gateway, pipeline, replicas, portal, idle, stream
 #   npm run bench -- pipeline 400 10             # rate and seconds
 #   npm run bench -- replicas 100 10 10          # rate, seconds, % re-sent as Slack retries
 #   KONSTRUCT_BENCH_FLOOR=<dir> npm run bench -- pipeline   # the floor instrument in <dir> first,
@@ -64,5 +64,9 @@ case "$which" in
   idle)
     run "idle memory: RSS and heap of each service ten seconds after ready" node test/pipeline/idle-memory-bench.ts
     ;;
-  *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|replicas [rate] [seconds] [retry%]|portal|idle]" >&2; exit 2 ;;
+  stream)
+    # Not part of "all": visitors hold event streams open while the Ollama double writes slowly.
+    run "stream: the model's first token → the web chat visitor sees it" node test/webchat/stream-bench.ts "${2:-10}" "${3:-3}"
+    ;;
+  *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|replicas [rate] [seconds] [retry%]|portal|idle|stream [visitors] [messages]]" >&2; exit 2 ;;
 esac

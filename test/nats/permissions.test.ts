@@ -9,6 +9,8 @@ import {
   outboundConsumer,
   outboundSubject,
   parseSecretKey,
+  replyStreamSubject,
+  replyStreamWildcard,
   STREAMS,
   workSubject,
 } from "@konstruct/core";
@@ -197,6 +199,29 @@ describe("NATS permissions", () => {
     for (const subject of [...NOBODY_MAY_SUBSCRIBE, "konstruct.work.>", "_INBOX_gateway.>"]) {
       await cannotSubscribe(nc, subject);
     }
+  });
+
+  it("reply deltas go from the orchestrator to the gateway on core NATS, and nobody else may write or read them", async () => {
+    const gateway = await as("gateway");
+    const orchestrator = await as("orchestrator");
+    const received: string[] = [];
+    const sub = gateway.subscribe(replyStreamWildcard("webchat"), {
+      callback: (_error, msg) => {
+        received.push(msg.subject);
+      },
+    });
+    await gateway.flush();
+    orchestrator.publish(replyStreamSubject(TENANT, "webchat"), "{}");
+    await orchestrator.flush();
+    await expect.poll(() => received, { timeout: 5_000 }).toEqual([replyStreamSubject(TENANT, "webchat")]);
+    sub.unsubscribe();
+
+    await cannotPublish(gateway, replyStreamSubject(TENANT, "webchat"));
+    await cannotPublish(await as("router"), replyStreamSubject(TENANT, "webchat"));
+    await cannotPublish(await as("jetstream"), replyStreamSubject(TENANT, "webchat"));
+    await cannotSubscribe(await as("orchestrator"), replyStreamWildcard("webchat"));
+    await cannotSubscribe(await as("router"), "konstruct.stream.>");
+    await cannotSubscribe(await as("jetstream"), replyStreamWildcard("webchat"));
   });
 
   it("the JetStream set-up user declares streams, and can neither publish messages nor read them", async () => {

@@ -183,7 +183,7 @@ export async function startPipeline(options: {
     createRouter({ db, redis, js, databaseUrl: options.databaseUrl, log, settings: routerSettings }),
   );
   const orchestrators = Array.from({ length: options.orchestrators ?? 1 }, () =>
-    createOrchestrator({ db, redis, js, databaseUrl: options.databaseUrl, pool, log, settings: orchestratorSettings }),
+    createOrchestrator({ db, redis, js, nc, databaseUrl: options.databaseUrl, pool, log, settings: orchestratorSettings }),
   );
   for (const r of routers) await r.start();
   for (const o of orchestrators) await o.start();

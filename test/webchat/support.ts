@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createRedisReplyLedger, createWebchatChannel, type WebchatSettings } from "@konstruct/channels/gateway";
 import { connectNats, type Database, ensureConsumers, outboundConsumer, parseSecretKey } from "@konstruct/core";
-import { buildApp, createJetStreamPublisher, createMetrics, startOutboundWorkers } from "@konstruct/gateway";
+import { buildApp, createJetStreamPublisher, createMetrics, natsReplyDeltaFeed, startOutboundWorkers } from "@konstruct/gateway";
 import { type SseEvent, sseReader } from "@konstruct/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
@@ -105,6 +105,7 @@ export async function startWebchatGateway(options: {
       secretKey: parseSecretKey(TEST_SECRET_KEY),
       publisher: createJetStreamPublisher(js),
       ledger: createRedisReplyLedger(redis),
+      replyDeltas: natsReplyDeltaFeed(nc),
       metrics,
       log,
       settings: {

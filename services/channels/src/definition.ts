@@ -50,6 +50,13 @@ export interface ChannelDefinition {
   /** Text for the model: the message without the channel's own mention of the bot. */
   questionText(text: string, botUserId: string | null): string;
   /**
+   * The reply is shown while the model writes it (the orchestrator publishes its deltas on
+   * `konstruct.stream.<tenantId>.<type>`). Only for a channel whose reader holds a live
+   * connection to the gateway; channels that post through a service API (Slack, Telegram…) post
+   * once, complete (README, "Replies as they are written").
+   */
+  streamsReplies?: boolean;
+  /**
    * Checks the values of the credentials (their presence is checked from `credentials`): each
    * problem as a sentence saying what to fix, never echoing a value. The operator refuses a
    * Secret with problems before storing it.

@@ -19,6 +19,14 @@ export interface Channel {
 /** Delivers one reply; `deliveryCount` is JetStream's count for this message (1 on the first try). */
 export type OutboundHandler = (reply: OutboundReply, delivery: { deliveryCount: number }) => Promise<Disposition>;
 
+/**
+ * Core NATS subscriptions, for replies as they are written (`konstruct.stream.…`): the gateway
+ * gives its connection through this, so a channel needs no NATS client of its own.
+ */
+export interface ReplyDeltaFeed {
+  subscribe(subject: string, onMessage: (subject: string, data: Uint8Array) => void): { unsubscribe(): void };
+}
+
 /** What every channel may use; each takes what it needs. */
 export interface ChannelDeps {
   /** The app-role database (connections through `withTenant`). */
@@ -28,6 +36,8 @@ export interface ChannelDeps {
   /** The shared Redis client (web chat: conversations, visitor rate limits; it duplicates it for blocking reads). */
   redis: Redis;
   ledger: ReplyLedger;
+  /** Replies as they are written, for channels that show them live; without it they show when complete. */
+  replyDeltas?: ReplyDeltaFeed;
   metrics: ChannelMetrics;
   log: Logger;
   settings: {

@@ -8,7 +8,14 @@ export async function createChannels(deps: ChannelDeps): Promise<Channel[]> {
 }
 
 export { HTTP_STATUS_BY_CODE, httpStatusOf, WebhookError } from "./errors.ts";
-export type { Channel, ChannelDeps, ChannelFactory, OutboundHandler, TeamsSettings } from "./gateway-channel.ts";
+export type {
+  Channel,
+  ChannelDeps,
+  ChannelFactory,
+  OutboundHandler,
+  ReplyDeltaFeed,
+  TeamsSettings,
+} from "./gateway-channel.ts";
 export type { ChannelMetrics, InboundPublisher, PublishResult } from "./host.ts";
 export type { LedgerEntry, ReplyClaim, ReplyLedger } from "./reply-ledger.ts";
 export { createRedisReplyLedger, replyKey } from "./reply-ledger.ts";

@@ -40,6 +40,11 @@ export function questionText(type: string, text: string, botUserId: string | nul
   return (channelDefinition(type)?.questionText ?? plainText)(text, botUserId);
 }
 
+/** Whether a channel type shows replies as they are written (its definition's `streamsReplies`). */
+export function streamsReplies(type: string): boolean {
+  return channelDefinition(type)?.streamsReplies === true;
+}
+
 export type { ChannelDefinition, ConnectionContext } from "./definition.ts";
 export { ChannelHookError, connectionPath } from "./definition.ts";
 export { SLACK_CONNECTION_ROUTE, SLACK_SECRET_KEYS, SLACK_SHARED_APP_ROUTE, slackChannel } from "./slack/definition.ts";

@@ -74,7 +74,15 @@ export {
   STREAM_NAMES,
 } from "./nats/streams.ts";
 export { hashPassword, verifyPassword } from "./passwords.ts";
-export { decodeOutboundReply, decodeWorkItem, deliveryKey, OutboundReply, WorkItem } from "./pipeline.ts";
+export {
+  decodeOutboundReply,
+  decodeReplyDelta,
+  decodeWorkItem,
+  deliveryKey,
+  OutboundReply,
+  ReplyDelta,
+  WorkItem,
+} from "./pipeline.ts";
 export { isPortalToken, newPortalToken, PORTAL_ROLES, portalTokenDigest } from "./portal-tokens.ts";
 export type { RedisKeyType } from "./redis-keys.ts";
 export {
@@ -105,7 +113,10 @@ export {
   deadLetterSubject,
   inboundSubject,
   outboundSubject,
+  replyStreamSubject,
+  replyStreamWildcard,
   STREAMS,
   SUBJECT_PREFIX,
+  tenantOfReplyStream,
   workSubject,
 } from "./subjects.ts";

@@ -50,8 +50,31 @@ export const OutboundReply = Type.Object(
 );
 export type OutboundReply = Static<typeof OutboundReply>;
 
+/**
+ * Orchestrator → gateway, on core NATS `konstruct.stream.<tenantId>.<channel>`: part of a reply
+ * while the model writes it, for channels that show replies live (the web chat). Best effort and
+ * never stored: the OutboundReply of the same `replyId` is the reply. `attempt` changes when the
+ * text starts over (a retry, a fallback model, a redelivery after a crash); `offset` is the
+ * length of the attempt's text before `text`, so a receiver can tell a gap from a continuation.
+ */
+export const ReplyDelta = Type.Object(
+  {
+    replyId: Id,
+    tenantId: Uuid,
+    channelType: ChannelType,
+    connectionId: Uuid,
+    target: OutboundReply.properties.target,
+    attempt: Type.String({ minLength: 1, maxLength: 64 }),
+    offset: Type.Integer({ minimum: 0, maximum: 40_000 }),
+    text: Type.String({ minLength: 1, maxLength: 40_000 }),
+  },
+  { additionalProperties: false },
+);
+export type ReplyDelta = Static<typeof ReplyDelta>;
+
 const workValidator = compile(WorkItem);
 const replyValidator = compile(OutboundReply);
+const deltaValidator = compile(ReplyDelta);
 
 function decode<T>(data: Uint8Array, check: (v: unknown) => v is T, issues: (v: unknown) => string[]): T {
   let value: unknown;
@@ -72,6 +95,11 @@ export function decodeWorkItem(data: Uint8Array): WorkItem {
 /** Decodes and validates an outbound reply from a NATS payload. */
 export function decodeOutboundReply(data: Uint8Array): OutboundReply {
   return decode(data, replyValidator.check, (v) => replyValidator.issues(v, 10));
+}
+
+/** Decodes and validates a reply delta from a core NATS payload. */
+export function decodeReplyDelta(data: Uint8Array): ReplyDelta {
+  return decode(data, deltaValidator.check, (v) => deltaValidator.issues(v, 10));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { SubjectError } from "./errors.ts";
-import { assertTenantId } from "./ids.ts";
+import { assertTenantId, isUuid } from "./ids.ts";
 
 /**
  * NATS subjects. `.` separates tokens and `*`/`>` are wildcards, so every variable token is
@@ -18,6 +18,7 @@ export const SUBJECT_PREFIX = {
   inbound: "konstruct.inbound",
   work: "konstruct.work",
   outbound: "konstruct.outbound",
+  stream: "konstruct.stream",
   deadLetter: "konstruct.deadletter",
 } as const;
 
@@ -41,6 +42,29 @@ export function workSubject(tenantId: string): string {
 /** `konstruct.outbound.<channel>`: replies for the channel's outbound worker. */
 export function outboundSubject(channelType: string): string {
   return `${SUBJECT_PREFIX.outbound}.${channelToken(channelType)}`;
+}
+
+/**
+ * `konstruct.stream.<tenantId>.<channel>`: a reply as it is being written, on core NATS (no
+ * stream: partial text is ephemeral, and the outbound reply stays the one that counts). The
+ * tenant token lets a subscriber take only its tenants' deltas, and lets a receiver check that a
+ * delta's subject and body name the same tenant.
+ */
+export function replyStreamSubject(tenantId: string, channelType: string): string {
+  return `${SUBJECT_PREFIX.stream}.${assertTenantId(tenantId)}.${channelToken(channelType)}`;
+}
+
+/** `konstruct.stream.*.<channel>`: every tenant's reply deltas for one channel type (the gateway's subscription). */
+export function replyStreamWildcard(channelType: string): string {
+  return `${SUBJECT_PREFIX.stream}.*.${channelToken(channelType)}`;
+}
+
+/** The tenant id of a `konstruct.stream.<tenantId>.<channel>` subject, or null for any other subject. */
+export function tenantOfReplyStream(subject: string): string | null {
+  const tokens = subject.split(".");
+  if (tokens.length !== 4 || `${tokens[0]}.${tokens[1]}` !== SUBJECT_PREFIX.stream) return null;
+  const tenantId = tokens[2] as string;
+  return isUuid(tenantId) ? tenantId : null;
 }
 
 /** `konstruct.deadletter.<stream>`: poison messages, kept for inspection. */

@@ -10,3 +10,4 @@ export type { GatewayMetrics } from "./metrics.ts";
 export { createMetrics } from "./metrics.ts";
 export type { OutboundWorkersOptions } from "./outbound/worker.ts";
 export { startOutboundWorkers } from "./outbound/worker.ts";
+export { natsReplyDeltaFeed } from "./reply-deltas.ts";

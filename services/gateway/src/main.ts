@@ -16,6 +16,7 @@ import { databaseReadiness, natsReadiness } from "./health.ts";
 import { createJetStreamPublisher } from "./inbound-publisher.ts";
 import { createMetrics } from "./metrics.ts";
 import { startOutboundWorkers } from "./outbound/worker.ts";
+import { natsReplyDeltaFeed } from "./reply-deltas.ts";
 
 // Wires the gateway, listens, and shuts down in order: stop taking webhooks, finish in-flight
 // posts, drain NATS (flushes pending acks), then close the pools.
@@ -35,6 +36,7 @@ const channels = await createChannels({
   publisher: createJetStreamPublisher(js),
   redis,
   ledger: createRedisReplyLedger(redis),
+  replyDeltas: natsReplyDeltaFeed(nc),
   metrics,
   log,
   settings: {

@@ -31,6 +31,11 @@ export interface PoolRequest {
   messages: ChatMessage[];
   temperature: number;
   log: Logger;
+  /**
+   * Each piece of the answer as the model writes it, with the number of the call it came from:
+   * a retry or a fallback starts the text over with a higher number.
+   */
+  onText?: (text: string, attempt: number) => void;
 }
 
 /** The answer, or every failure on the way to giving up. */
@@ -72,7 +77,7 @@ export function createLlmPool(options: LlmPoolOptions): LlmPool {
   };
 
   return {
-    async chat({ tenantId = "", models, messages, temperature, log }) {
+    async chat({ tenantId = "", models, messages, temperature, log, onText }) {
       const errors: LlmError[] = [];
       let attempts = 0;
       for (const [modelIndex, model] of models.entries()) {
@@ -90,9 +95,16 @@ export function createLlmPool(options: LlmPoolOptions): LlmPool {
             break;
           }
           attempts++;
+          const call = attempts;
           try {
             const result = await shareOf(target.provider).run(tenantId, () =>
-              target.provider.chat({ model: target.name, messages, temperature, timeoutMs: options.timeoutMs }),
+              target.provider.chat({
+                model: target.name,
+                messages,
+                temperature,
+                timeoutMs: options.timeoutMs,
+                ...(onText ? { onText: (text: string) => onText(text, call) } : {}),
+              }),
             );
             cooldowns.succeeded(endpoint, target.name);
             return { ok: true, result, attempts, modelIndex };

@@ -10,6 +10,8 @@ export interface ChatRequest {
   messages: ChatMessage[];
   temperature: number;
   timeoutMs: number;
+  /** Called with each piece of the answer as the model writes it (providers stream). */
+  onText?: (text: string) => void;
 }
 
 /** A model's answer and what it cost. */

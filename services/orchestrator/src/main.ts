@@ -30,6 +30,7 @@ const orchestrator = createOrchestrator({
   db,
   redis,
   js,
+  nc,
   databaseUrl: config.DATABASE_URL,
   pool,
   log,

@@ -54,32 +54,56 @@ afterEach(async () => {
   for (const close of cleanup.splice(0)) await close();
 });
 
+/** Writes each string as its own TCP write, a few milliseconds apart, so the client sees them as separate reads. */
+async function writeApart(res: ServerResponse, parts: readonly (string | Buffer)[]): Promise<void> {
+  for (const part of parts) {
+    res.write(part);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  res.end();
+}
+
 const PROVIDERS = {
   ollama: {
     make: (url: string) => createOllamaProvider(url),
-    answer: (model: string) => ({
-      model,
-      message: { role: "assistant", content: "hello" },
-      done: true,
-      prompt_eval_count: 3,
-      eval_count: 2,
-    }),
+    contentType: "application/x-ndjson",
+    /** Ollama's streamed answer: one JSON line a piece, the last with `done` and the counts. */
+    chunks: (model: string, pieces: readonly string[]) => [
+      ...pieces.map(
+        (content) =>
+          `${JSON.stringify({ model, created_at: "2025-01-01T00:00:00Z", message: { role: "assistant", content }, done: false })}\n`,
+      ),
+      `${JSON.stringify({ model, message: { role: "assistant", content: "" }, done: true, done_reason: "stop", prompt_eval_count: 3, eval_count: 2 })}\n`,
+    ],
+    midStreamError: (message: string) => `${JSON.stringify({ error: message })}\n`,
     error: (message: string) => ({ error: message }),
   },
   openai: {
     make: (url: string) => createOpenAiProvider(url, "sk-test"),
-    answer: (model: string) => ({
-      model,
-      choices: [{ message: { role: "assistant", content: "hello" } }],
-      usage: { prompt_tokens: 3, completion_tokens: 2 },
-    }),
+    contentType: "text/event-stream",
+    /** A chat.completion.chunk a piece, a usage-only chunk (include_usage), then `[DONE]`. */
+    chunks: (model: string, pieces: readonly string[]) => {
+      const chunk = (choices: unknown[], usage: unknown = null) =>
+        `data: ${JSON.stringify({ id: "chatcmpl-1", object: "chat.completion.chunk", created: 1, model, choices, usage })}\n\n`;
+      return [
+        chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
+        ...pieces.map((content) => chunk([{ index: 0, delta: { content }, finish_reason: null }])),
+        chunk([{ index: 0, delta: {}, finish_reason: "stop" }]),
+        chunk([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }),
+        "data: [DONE]\n\n",
+      ];
+    },
+    midStreamError: (message: string) => `data: ${JSON.stringify({ error: { message } })}\n\n`,
     error: (message: string) => ({ error: { message } }),
   },
 } as const;
 
 describe.each(Object.entries(PROVIDERS))("the %s provider over kept-alive connections", (_name, kind) => {
   it("answers 50 calls in a row over kept-alive connections", async () => {
-    const server = await modelServer((_req, body, res) => json(res, 200, kind.answer((body as { model: string }).model)));
+    const server = await modelServer((_req, body, res) => {
+      res.writeHead(200, { "content-type": kind.contentType });
+      res.end(kind.chunks((body as { model: string }).model, ["hel", "lo"]).join(""));
+    });
     const provider = kind.make(server.url);
     cleanup.push(server.close, () => provider.close?.() ?? Promise.resolve());
     for (let i = 0; i < 50; i++) {
@@ -99,8 +123,21 @@ describe.each(Object.entries(PROVIDERS))("the %s provider over kept-alive connec
       else if (model === "html") {
         res.writeHead(502, { "content-type": "text/html" });
         res.end("<html>bad gateway</html>");
-      } else if (model === "empty") json(res, 200, {});
-      else if (model === "reset") req.socket.destroy();
+      } else if (model === "empty") {
+        res.writeHead(200, { "content-type": kind.contentType });
+        res.end(kind.chunks(model, []).join(""));
+      } else if (model === "cut") {
+        // The server goes away mid-answer, after a piece but before the end of the stream.
+        res.writeHead(200, { "content-type": kind.contentType });
+        res.write(kind.chunks(model, ["half an answer"])[0]);
+        setTimeout(() => res.end(), 5);
+      } else if (model === "runner-died") {
+        res.writeHead(200, { "content-type": kind.contentType });
+        void writeApart(res, [
+          kind.chunks(model, ["Hel"])[0] as string,
+          kind.midStreamError("llama runner process has terminated"),
+        ]);
+      } else if (model === "reset") req.socket.destroy();
       // "hang": never answers.
     });
     const provider = kind.make(server.url);
@@ -115,11 +152,53 @@ describe.each(Object.entries(PROVIDERS))("the %s provider over kept-alive connec
     const html = await failureOf(ask(provider, "html"));
     expect([html.failure, html.message]).toEqual(["server", "model html: HTTP 502"]);
     expect((await failureOf(ask(provider, "empty"))).failure).toBe("bad-response");
+    expect((await failureOf(ask(provider, "cut"))).failure).toBe("bad-response");
+    const died = await failureOf(ask(provider, "runner-died"));
+    expect([died.failure, died.retryable, died.message]).toEqual([
+      "server",
+      true,
+      "model runner-died: llama runner process has terminated",
+    ]);
     expect((await failureOf(ask(provider, "reset"))).failure).toBe("unreachable");
     const started = Date.now();
     const hang = await failureOf(ask(provider, "hang", 200));
     expect([hang.failure, hang.retryable]).toEqual(["timeout", true]);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("streams: hands each piece on as it arrives, however the bytes are split, and counts tokens from the last chunk", async () => {
+    const pieces = ["Grüß", " dich", ", ", "wörld ", "🌍", "!"];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const server = await modelServer((_req, body, res) => {
+      res.writeHead(200, { "content-type": kind.contentType });
+      const wire = Buffer.from(kind.chunks((body as { model: string }).model, pieces).join(""), "utf8");
+      // Cut the bytes at awkward places: inside a JSON line, inside "ö" and inside the emoji.
+      const at = (text: string, plus: number) => wire.indexOf(Buffer.from(text)) + plus;
+      const cuts = [0, at("dich", 2), at("wö", 2), at("🌍", 2), wire.length];
+      const [first, ...rest] = cuts.slice(1).map((end, i) => wire.subarray(cuts[i], end));
+      res.write(first);
+      // The rest only after the client has seen the first piece: the answer is read as it comes.
+      void held.then(() => writeApart(res, rest));
+    });
+    const provider = kind.make(server.url);
+    cleanup.push(server.close, () => provider.close?.() ?? Promise.resolve());
+    const seen: string[] = [];
+    const result = await provider.chat({
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+      temperature: 0,
+      timeoutMs: 2_000,
+      onText: (text) => {
+        seen.push(text);
+        release();
+      },
+    });
+    expect(seen.join("")).toBe(pieces.join(""));
+    expect(seen.length).toBeGreaterThan(1);
+    expect(result).toEqual({ text: "Grüß dich, wörld 🌍!", model: "m", promptTokens: 3, completionTokens: 2 });
   });
 
   it("calls a refused port unreachable", async () => {
@@ -140,7 +219,8 @@ describe("the OpenAI-compatible provider", () => {
     const seen: (string | undefined)[] = [];
     const server = await modelServer((req, _body, res) => {
       seen.push(req.headers.authorization);
-      json(res, 200, PROVIDERS.openai.answer("m"));
+      res.writeHead(200, { "content-type": PROVIDERS.openai.contentType });
+      res.end(PROVIDERS.openai.chunks("m", ["hello"]).join(""));
     });
     const provider = PROVIDERS.openai.make(`${server.url}/v1`);
     cleanup.push(server.close, () => provider.close?.() ?? Promise.resolve());

@@ -15,13 +15,33 @@ export interface ModelResponse<T> {
   body: Partial<T>;
 }
 
+/** What one model call sends besides its body. */
+export interface ModelCallOptions {
+  model: string;
+  timeoutMs: number;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A streamed answer: a success status, whose body went to `onText` as it arrived, or a failure
+ * status with its JSON body (`{}` when not JSON), read whole for the error mapping.
+ */
+export type ModelStreamResponse<T> = { status: number; streamed: true } | { status: number; streamed: false; body: Partial<T> };
+
 /** Posts JSON to model servers over kept-alive connections; throws LlmError on transport failures. */
 export interface ModelHttp {
-  postJson<T>(
+  postJson<T>(url: string, payload: unknown, options: ModelCallOptions): Promise<ModelResponse<T>>;
+  /**
+   * Posts JSON and hands a 2xx body to `onText` chunk by chunk (UTF-8 decoded, never splitting
+   * a character), as the server sends it. An exception from `onText` ends the call and is
+   * rethrown as it is. The call's timeout covers the whole answer, not only its start.
+   */
+  postStream<T>(
     url: string,
     payload: unknown,
-    options: { model: string; timeoutMs: number; headers?: Record<string, string> },
-  ): Promise<ModelResponse<T>>;
+    options: ModelCallOptions,
+    onText: (text: string) => void,
+  ): Promise<ModelStreamResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -40,36 +60,83 @@ export function createModelHttp(options: ModelHttpOptions = {}): ModelHttp {
     headersTimeout: 0,
     bodyTimeout: 0,
   });
+  const post = (url: string, payload: unknown, signal: AbortSignal, headers: Record<string, string> | undefined) =>
+    request(url, {
+      dispatcher,
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(payload),
+      signal,
+    });
   return {
-    async postJson<T>(
-      url: string,
-      payload: unknown,
-      { model, timeoutMs, headers }: { model: string; timeoutMs: number; headers?: Record<string, string> },
-    ): Promise<ModelResponse<T>> {
+    async postJson<T>(url: string, payload: unknown, { model, timeoutMs, headers }: ModelCallOptions) {
       const signal = AbortSignal.timeout(timeoutMs);
       try {
-        const response = await request(url, {
-          dispatcher,
-          method: "POST",
-          headers: { "content-type": "application/json", ...headers },
-          body: JSON.stringify(payload),
-          signal,
-        });
-        const text = await response.body.text();
-        let body: Partial<T> = {};
-        try {
-          const parsed: unknown = JSON.parse(text);
-          if (parsed && typeof parsed === "object") body = parsed as Partial<T>;
-        } catch {
-          // Not JSON (a proxy's HTML error page): the status says what happened.
-        }
-        return { status: response.statusCode, body };
+        const response = await post(url, payload, signal, headers);
+        return { status: response.statusCode, body: jsonBody<T>(await response.body.text()) };
       } catch (error) {
         throw transportFailure(model, error, signal.aborted);
       }
     },
+    async postStream<T>(
+      url: string,
+      payload: unknown,
+      { model, timeoutMs, headers }: ModelCallOptions,
+      onText: (text: string) => void,
+    ): Promise<ModelStreamResponse<T>> {
+      const signal = AbortSignal.timeout(timeoutMs);
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await post(url, payload, signal, headers);
+      } catch (error) {
+        throw transportFailure(model, error, signal.aborted);
+      }
+      const status = response.statusCode;
+      if (status < 200 || status >= 300) {
+        try {
+          return { status, streamed: false, body: jsonBody<T>(await response.body.text()) };
+        } catch (error) {
+          throw transportFailure(model, error, signal.aborted);
+        }
+      }
+      // setEncoding keeps a character split across two TCP reads whole.
+      response.body.setEncoding("utf8");
+      let chunks: AsyncIterator<string>;
+      try {
+        chunks = response.body[Symbol.asyncIterator]();
+      } catch (error) {
+        throw transportFailure(model, error, signal.aborted);
+      }
+      for (;;) {
+        let next: IteratorResult<string>;
+        try {
+          next = await chunks.next();
+        } catch (error) {
+          throw transportFailure(model, error, signal.aborted);
+        }
+        if (next.done) return { status, streamed: true };
+        try {
+          onText(next.value);
+        } catch (error) {
+          // The parser gave up on the answer: stop reading it, and free the connection.
+          response.body.destroy();
+          throw error;
+        }
+      }
+    },
     close: () => dispatcher.close(),
   };
+}
+
+/** A body parsed as a JSON object, or `{}`: a proxy's HTML error page is not JSON, and its status says what happened. */
+function jsonBody<T>(text: string): Partial<T> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === "object") return parsed as Partial<T>;
+  } catch {
+    // Not JSON.
+  }
+  return {};
 }
 
 /** A failure before a complete answer: the call's own timeout, or no server to talk to. */

@@ -1,21 +1,25 @@
 import { LlmError, statusFailure } from "./llm-error.ts";
 import type { ChatRequest, ChatResult, LlmProvider } from "./llm-provider.ts";
 import { createModelHttp, type ModelHttp } from "./model-http.ts";
+import { createLineSplitter, createStreamedAnswer } from "./streamed-answer.ts";
 
-interface OllamaChatResponse {
-  model: string;
-  message: { role?: string; content?: string };
-  done: boolean;
-  prompt_eval_count: number;
-  eval_count: number;
-  error: string;
+/** One line of Ollama's streamed `/api/chat` answer; the last (`done: true`) carries the counts. */
+interface OllamaChatChunk {
+  model?: string;
+  message?: { role?: string; content?: string };
+  done?: boolean;
+  prompt_eval_count?: number;
+  eval_count?: number;
+  error?: string;
 }
 
 /**
- * Ollama's `/api/chat`, non-streaming: the orchestrator posts whole replies, so streaming
- * would only add parsing. Ollama reports errors as `{"error": "…"}` with a status: 404 for a
- * model it does not have, 400 for a bad request, 500 when the runner fails. Calls share
- * `http`'s kept-alive connections (one client per provider by default).
+ * Ollama's `/api/chat`, streaming: the answer comes as NDJSON, one chunk of the message a line,
+ * and the last line (`done: true`) carries the token counts. Each piece goes to the request's
+ * `onText` as it arrives. Ollama reports errors as `{"error": "…"}` — with a status (404 for a
+ * model it does not have, 400 for a bad request, 500 when the runner fails) before the stream
+ * starts, or as a line of the stream when the runner fails mid-answer. Calls share `http`'s
+ * kept-alive connections (one client per provider by default).
  */
 export function createOllamaProvider(baseUrl: string, http: ModelHttp = createModelHttp()): LlmProvider {
   const url = new URL("api/chat", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).toString();
@@ -24,21 +28,40 @@ export function createOllamaProvider(baseUrl: string, http: ModelHttp = createMo
     endpoint: baseUrl,
     async chat(request: ChatRequest): Promise<ChatResult> {
       const { model } = request;
-      const { status, body } = await http.postJson<OllamaChatResponse>(
+      const answer = createStreamedAnswer(model, request.onText);
+      let last: OllamaChatChunk | null = null;
+      const lines = createLineSplitter((line) => {
+        if (last) throw new LlmError("bad-response", model, "the answer went on after its last chunk (`done`)");
+        const chunk = parseChunk(line, model);
+        if (chunk.error) throw new LlmError("server", model, chunk.error);
+        answer.add(chunk.message?.content ?? "");
+        if (chunk.done) last = chunk;
+      });
+      const response = await http.postStream<OllamaChatChunk>(
         url,
-        { model, messages: request.messages, stream: false, options: { temperature: request.temperature } },
+        { model, messages: request.messages, stream: true, options: { temperature: request.temperature } },
         { model, timeoutMs: request.timeoutMs },
+        lines.push,
       );
-      if (status < 200 || status >= 300) throw statusFailure(status, model, body.error ?? `HTTP ${status}`);
-      const text = body.message?.content?.trim();
-      if (!text) throw new LlmError("bad-response", model, "the answer had no message content");
-      return {
-        text,
-        model: body.model ?? model,
-        promptTokens: body.prompt_eval_count ?? 0,
-        completionTokens: body.eval_count ?? 0,
-      };
+      if (!response.streamed) {
+        throw statusFailure(response.status, model, response.body.error ?? `HTTP ${response.status}`);
+      }
+      lines.end();
+      const done = last as OllamaChatChunk | null;
+      if (!done) throw new LlmError("bad-response", model, "the answer ended before its last chunk (`done`)");
+      return answer.result(done.model ?? model, done.prompt_eval_count ?? 0, done.eval_count ?? 0);
     },
     close: () => http.close(),
   };
+}
+
+function parseChunk(line: string, model: string): OllamaChatChunk {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (cause) {
+    throw new LlmError("bad-response", model, `a line of the answer is not JSON (${line.slice(0, 80)})`, { cause });
+  }
+  if (!value || typeof value !== "object") throw new LlmError("bad-response", model, "a line of the answer is not an object");
+  return value as OllamaChatChunk;
 }

@@ -1,5 +1,15 @@
-import { CONSUMERS, type ConsumerSpec, createConsumerLoop, type Database, type Logger, publishJson } from "@konstruct/core";
+import {
+  CONSUMERS,
+  type ConsumerSpec,
+  createConsumerLoop,
+  type Database,
+  type Logger,
+  publishJson,
+  type ReplyDelta,
+  replyStreamSubject,
+} from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import type { LlmPool } from "./llm-pool.ts";
@@ -25,6 +35,8 @@ export interface OrchestratorSettings {
   contextTtlMs: number;
   /** Token counts are written in batches at least this often: what a crash can lose (token-ledger.ts). */
   tokenFlushMs: number;
+  /** Least time between two deltas of a reply being written (reply-stream.ts); the first goes out at once. */
+  deltaIntervalMs: number;
 }
 
 /** What an orchestrator runs on. */
@@ -32,6 +44,8 @@ export interface OrchestratorDeps {
   db: Kysely<Database>;
   redis: Redis;
   js: JetStreamClient;
+  /** Core NATS, for replies as they are written (`konstruct.stream.…`); without it replies go out only whole. */
+  nc?: NatsConnection;
   /** The app role's URL: when given, configuration changes (PostgreSQL NOTIFY) drop cached tenant contexts at once. */
   databaseUrl?: string;
   pool: LlmPool;
@@ -59,6 +73,7 @@ export const DEFAULT_ORCHESTRATOR_SETTINGS: OrchestratorSettings = {
   ackWaitMs: CONSUMERS.orchestrator.ackWaitMs,
   contextTtlMs: 1_000,
   tokenFlushMs: 1_000,
+  deltaIntervalMs: 50,
 };
 
 /** The consumer spec with this deployment's ack wait. */
@@ -82,6 +97,8 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     slots: createTenantSlots(deps.redis, { leaseMs: settings.slotLeaseMs }),
     state: createRunState(deps.redis, settings.runStateTtlSeconds),
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
+    ...(deps.nc ? { publishDelta: deltaPublisher(deps.nc, deps.log) } : {}),
+    deltaIntervalMs: settings.deltaIntervalMs,
     metrics,
     log: deps.log,
     slotWaitMs: settings.slotWaitMs,
@@ -110,5 +127,20 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       // The runs are done: their token counts go out now rather than with a timer that will not fire again.
       await tokens.close().catch((err) => deps.log.error({ err }, "token counts of the last runs could not be written"));
     },
+  };
+}
+
+/**
+ * Publishes deltas on core NATS: no acknowledgement to wait for and nothing stored, because a
+ * lost delta costs only a moment of the live view (the whole reply follows on JetStream). A
+ * publish that fails (the connection closing) is dropped, never the run.
+ */
+function deltaPublisher(nc: NatsConnection, log: Logger): (delta: ReplyDelta) => void {
+  return (delta) => {
+    try {
+      nc.publish(replyStreamSubject(delta.tenantId, delta.channelType), JSON.stringify(delta));
+    } catch (error) {
+      log.debug({ err: error, replyId: delta.replyId }, "a reply delta was not published");
+    }
   };
 }

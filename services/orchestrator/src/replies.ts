@@ -25,13 +25,10 @@ export function replyIdOf(item: WorkItem): string {
   return `reply:${item.deliveryKey}`;
 }
 
-/** The OutboundReply for a work item; its id `reply:<deliveryKey>` is also its NATS msgID. */
-export function outboundReply(
+/** Which reply a work item gets and where it goes: what its OutboundReply and its deltas share. */
+export function replyAddress(
   item: WorkItem,
-  kind: OutboundReply["kind"],
-  text: string,
-  agent: OutboundReply["agent"],
-): OutboundReply {
+): Pick<OutboundReply, "replyId" | "tenantId" | "channelType" | "connectionId" | "target"> {
   const { message } = item;
   return {
     replyId: replyIdOf(item),
@@ -45,6 +42,18 @@ export function outboundReply(
       threadId: message.threadId,
       inReplyToMessageId: message.channel.messageId,
     },
+  };
+}
+
+/** The OutboundReply for a work item; its id `reply:<deliveryKey>` is also its NATS msgID. */
+export function outboundReply(
+  item: WorkItem,
+  kind: OutboundReply["kind"],
+  text: string,
+  agent: OutboundReply["agent"],
+): OutboundReply {
+  return {
+    ...replyAddress(item),
     text: text.length > 40_000 ? `${text.slice(0, 39_990)}…` : text,
     kind,
     agent,

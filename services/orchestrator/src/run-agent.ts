@@ -1,4 +1,4 @@
-import { questionText } from "@konstruct/channels";
+import { questionText, streamsReplies } from "@konstruct/channels";
 import {
   ack,
   type Database,
@@ -9,6 +9,7 @@ import {
   type OutboundReply,
   outboundSubject,
   poison,
+  type ReplyDelta,
   retry,
   type WorkItem,
 } from "@konstruct/core";
@@ -18,7 +19,8 @@ import type { LlmPool } from "./llm-pool.ts";
 import type { ChatMessage } from "./llm-provider.ts";
 import type { OrchestratorMetrics } from "./metrics.ts";
 import { buildPrompt } from "./prompt.ts";
-import { apologyText, outboundReply, REPLY_TEXTS } from "./replies.ts";
+import { apologyText, outboundReply, REPLY_TEXTS, replyAddress } from "./replies.ts";
+import { createReplyStream } from "./reply-stream.ts";
 import type { RunContext } from "./run-context.ts";
 import { createRunContexts, type RunContexts } from "./run-context-cache.ts";
 import { createRunRedis, type RunRedis } from "./run-redis.ts";
@@ -42,6 +44,13 @@ export interface RunDeps {
   /** Where token counts go; by default each run's is written at once (the orchestrator batches them, token-ledger.ts). */
   tokens?: TokenLedger;
   publish: Publish;
+  /**
+   * Publishes a reply's text as it is written, for channels that show it live (core NATS, best
+   * effort; must not throw). Without it, replies are only published whole.
+   */
+  publishDelta?: (delta: ReplyDelta) => void;
+  /** Least time between two deltas of one reply (reply-stream.ts). */
+  deltaIntervalMs?: number;
   metrics: OrchestratorMetrics;
   log: Logger;
   /** How long a run waits in-process for a tenant slot before handing the item back. */
@@ -223,14 +232,32 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
     history,
     questionOf(r.item) || "(empty message)",
   );
+  // Only the reply's text is streamed, never memory or history: those are written once the turn
+  // is settled, so a run that dies mid-stream leaves nothing behind and its redelivery starts over.
+  const { publishDelta } = deps;
+  const stream =
+    publishDelta && streamsReplies(r.item.message.channelType)
+      ? createReplyStream({
+          publish: publishDelta,
+          reply: replyAddress(r.item),
+          deliveryCount: r.deliveryCount,
+          intervalMs: deps.deltaIntervalMs ?? 50,
+        })
+      : null;
   const end = metrics.llmSeconds.startTimer();
-  const outcome = await deps.pool.chat({
-    tenantId: r.item.tenantId,
-    models: [agent.model, ...agent.fallback_models],
-    messages,
-    temperature: agent.temperature,
-    log: r.log,
-  });
+  let outcome: Awaited<ReturnType<LlmPool["chat"]>>;
+  try {
+    outcome = await deps.pool.chat({
+      tenantId: r.item.tenantId,
+      models: [agent.model, ...agent.fallback_models],
+      messages,
+      temperature: agent.temperature,
+      log: r.log,
+      ...(stream ? { onText: stream.push } : {}),
+    });
+  } finally {
+    stream?.close();
+  }
   const latencyMs = Math.round(end() * 1000);
   if (outcome.ok) {
     const { result } = outcome;

@@ -30,5 +30,6 @@ export const webchatChannel = {
   settings: (spec) => ({ allowedOrigins: Array.isArray(spec.allowedOrigins) ? spec.allowedOrigins : [] }),
   connectionRoute: WEBCHAT_CONNECTION_ROUTE,
   questionText: plainText,
+  streamsReplies: true,
   gateway: async () => (await import("./gateway.ts")).createWebchatChannel,
 } as const satisfies ChannelDefinition;

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type ConversationEntry, type ConversationRef, conversationKey, parseEntry } from "./conversation.ts";
+import type { LiveReplies } from "./live-replies.ts";
 import type { HubEntry, StreamHub } from "./stream-hub.ts";
 
 /** Timing of one server-sent-events stream. */
@@ -43,12 +44,17 @@ function pendingReplies(timeoutMs: number) {
  * (`Last-Event-ID`, or the whole conversation on a first connect) as `message` events whose
  * SSE ids are the Redis stream ids, then new entries as they are appended by any replica;
  * `typing` events whenever the agent starts or stops working on an answer; a heartbeat comment.
+ * With `live`, a reply shows as it is written: `delta` events (no SSE id — they are not part of
+ * the conversation, so a reconnect neither replays them nor resumes from them) carry the reply's
+ * id, the attempt, the offset and the new text; the `message` event of the same `replyId`
+ * replaces them. A new attempt starts the text over (a retry, or a redelivery after a crash).
  */
 export async function streamConversation(
   request: FastifyRequest,
   reply: FastifyReply,
   options: {
     hub: StreamHub;
+    live?: LiveReplies;
     redis: Redis;
     ref: ConversationRef;
     afterId: string;
@@ -101,6 +107,7 @@ export async function streamConversation(
     if (closed) return;
     closed = true;
     subscription.unsubscribe();
+    stopListening?.();
     clearInterval(heartbeat);
     clearTimeout(lifetime);
     if (!res.writableEnded) res.end();
@@ -129,6 +136,16 @@ export async function streamConversation(
     },
     close,
   );
+  // The orchestrator addresses a reply to the gateway's message id `<visitorId>.<clientMessageId>`; the page knows the latter.
+  const visitorPrefix = `${ref.visitorId}.`;
+  const stopListening = options.live?.listen(ref, (delta) => {
+    if (closed) return;
+    const to = delta.target.inReplyToMessageId;
+    const inReplyTo = to.startsWith(visitorPrefix) ? to.slice(visitorPrefix.length) : to;
+    const { replyId, attempt, offset, text } = delta;
+    res.write(`event: delta\ndata: ${JSON.stringify({ replyId, inReplyTo, attempt, offset, text })}\n\n`);
+    if (res.writableLength > settings.maxBufferedBytes) close();
+  });
   const heartbeat = setInterval(() => {
     res.write(": ping\n\n");
     sendTyping();

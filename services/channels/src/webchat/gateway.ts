@@ -5,6 +5,7 @@ import { DEFAULT_CONVERSATION_LIMITS } from "./conversation.ts";
 import { DEFAULT_EVENT_STREAM_SETTINGS } from "./events.ts";
 import { type WebchatSettings, webchatIngress } from "./ingress.ts";
 import { DEFAULT_ANONYMOUS_LIMITS, DEFAULT_VISITOR_RATE_LIMIT } from "./limits.ts";
+import { createLiveReplies } from "./live-replies.ts";
 import { createWebchatSender } from "./sender.ts";
 import { createSessionSigner, sessionSigningKey } from "./session.ts";
 
@@ -49,14 +50,19 @@ export function createWebchatChannel(deps: ChannelDeps, overrides: WebchatChanne
     type: "webchat",
     plugin: async (app) => {
       const hub: StreamHub = createStreamHub({ blocking: redis.duplicate(), control: redis, log });
+      const live = deps.replyDeltas ? createLiveReplies({ feed: deps.replyDeltas, log }) : undefined;
       // preClose, not onClose: open event streams would otherwise keep the server from closing.
-      app.addHook("preClose", async () => hub.close());
+      app.addHook("preClose", async () => {
+        live?.close();
+        await hub.close();
+      });
       await app.register(webchatIngress, {
         connections,
         sessions,
         publisher: deps.publisher,
         redis,
         hub,
+        ...(live ? { live } : {}),
         metrics: deps.metrics,
         log: deps.log,
         settings,

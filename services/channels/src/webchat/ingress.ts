@@ -19,6 +19,7 @@ import {
   type VisitorRateLimit,
   visitorMessages,
 } from "./limits.ts";
+import type { LiveReplies } from "./live-replies.ts";
 import { ASSETS, renderNotFound, renderPage } from "./page.ts";
 import type { SessionSigner } from "./session.ts";
 import type { StreamHub } from "./stream-hub.ts";
@@ -43,6 +44,8 @@ export interface WebchatIngressOptions {
   publisher: InboundPublisher;
   redis: Redis;
   hub: StreamHub;
+  /** Replies as they are written (`delta` events); without it a reply shows when complete. */
+  live?: LiveReplies;
   metrics: ChannelMetrics;
   log: Logger;
   settings: WebchatSettings;
@@ -284,6 +287,7 @@ export const webchatIngress: FastifyPluginAsync<WebchatIngressOptions> = async (
     try {
       await streamConversation(request, reply, {
         hub,
+        ...(options.live ? { live: options.live } : {}),
         redis,
         ref,
         afterId,

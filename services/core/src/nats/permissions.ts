@@ -56,27 +56,41 @@ export function inboxPrefix(user: NatsUser): string {
   return `_INBOX_${user}`;
 }
 
-/** What each service does on NATS, in the terms of the pipeline. */
-const SERVICES: Record<Exclude<NatsUser, "jetstream">, { publishes: string[]; consumes: ConsumerGrant[] }> = {
+/** Every tenant's reply deltas (`konstruct.stream.<tenantId>.<channel>`), on core NATS. */
+const REPLY_STREAMS = `${SUBJECT_PREFIX.stream}.*.*`;
+
+/**
+ * What each service does on NATS, in the terms of the pipeline: what it publishes, the durable
+ * consumers it pulls from, and the core NATS subjects it subscribes to.
+ */
+const SERVICES: Record<
+  Exclude<NatsUser, "jetstream">,
+  { publishes: string[]; consumes: ConsumerGrant[]; subscribes: string[] }
+> = {
   // Publishes what channels receive; is the only reader of the outbound stream (one durable
-  // per channel type, `outbound-<type>`, hence every durable of that stream).
+  // per channel type, `outbound-<type>`, hence every durable of that stream), and of the reply
+  // deltas it relays to the channels that show replies live.
   gateway: {
     publishes: [`${SUBJECT_PREFIX.inbound}.*`],
     consumes: [{ stream: STREAMS.outbound, durable: "*" }],
+    subscribes: [REPLY_STREAMS],
   },
   // Publishes routed work and its own notices (rate limited, no agent) as replies.
   router: {
     publishes: [`${SUBJECT_PREFIX.work}.*`, `${SUBJECT_PREFIX.outbound}.*`],
     consumes: [CONSUMERS.router],
+    subscribes: [],
   },
+  // Publishes replies, and their text as it is written (read by nobody but the gateway).
   orchestrator: {
-    publishes: [`${SUBJECT_PREFIX.outbound}.*`],
+    publishes: [`${SUBJECT_PREFIX.outbound}.*`, REPLY_STREAMS],
     consumes: [CONSUMERS.orchestrator],
+    subscribes: [],
   },
 };
 
 function servicePermissions(user: Exclude<NatsUser, "jetstream">): NatsPermissions {
-  const { publishes, consumes } = SERVICES[user];
+  const { publishes, consumes, subscribes } = SERVICES[user];
   return {
     publish: [
       ...publishes,
@@ -89,7 +103,7 @@ function servicePermissions(user: Exclude<NatsUser, "jetstream">): NatsPermissio
         jsApi.ack(c),
       ]),
     ],
-    subscribe: [`${inboxPrefix(user)}.>`],
+    subscribe: [`${inboxPrefix(user)}.>`, ...subscribes],
   };
 }
 

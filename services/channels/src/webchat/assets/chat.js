@@ -48,6 +48,8 @@ const store = {
 let lastEventId = null;
 /** Message bubbles by id (client message id or reply id), so echoes and retries update in place. */
 const shown = new Map();
+/** Replies being written, by reply id: the attempt shown and its text so far (null: waiting for the next attempt). */
+const drafts = new Map();
 let stream = null;
 
 class ApiError extends Error {
@@ -165,6 +167,7 @@ async function startSession() {
     // A new visitor: whatever was on screen belonged to the old session.
     els.messages.replaceChildren();
     shown.clear();
+    drafts.clear();
     lastEventId = null;
     els.empty.hidden = false;
     showError(
@@ -184,13 +187,59 @@ function onEvent(type, data, id) {
     setTyping(Boolean(JSON.parse(data).typing));
     return;
   }
+  if (type === "delta") {
+    onDelta(JSON.parse(data));
+    return;
+  }
   if (type !== "message") return;
   const entry = JSON.parse(data);
   if (entry.kind === "visitor") {
     render(entry.messageId, { from: "visitor", text: entry.text, at: entry.at, state: "sent" });
   } else if (entry.kind === "agent") {
-    render(entry.replyId, { from: "agent", text: entry.text, at: entry.at, kind: entry.replyKind, senderName: entry.agentName });
+    // The reply as sent replaces whatever was shown while it was being written.
+    drafts.set(entry.replyId, "final");
+    const item = render(entry.replyId, {
+      from: "agent",
+      text: entry.text,
+      at: entry.at,
+      kind: entry.replyKind,
+      senderName: entry.agentName,
+    });
+    item.removeAttribute("aria-busy");
   }
+}
+
+/** Attempts are `<delivery>.<call>`: the delivery of the work, then the model call within it. */
+function laterAttempt(a, b) {
+  const [ad, ac] = a.split(".").map(Number);
+  const [bd, bc] = b.split(".").map(Number);
+  return ad !== bd ? ad > bd : ac > bc;
+}
+
+/**
+ * A piece of a reply being written. Pieces of one attempt come in order with their offset; a
+ * new attempt (the agent started over: a retry, or after a crash) replaces the text from its
+ * first piece. A missed piece stops the live text where it is until the reply itself arrives.
+ */
+function onDelta({ replyId, attempt, offset, text }) {
+  let draft = drafts.get(replyId);
+  if (draft === "final") return;
+  // Two runs of one reply can overlap (a redelivery while a slow run still writes): the later wins.
+  if (draft && draft.attempt !== attempt && !laterAttempt(attempt, draft.attempt)) return;
+  if (!draft || draft.attempt !== attempt) {
+    draft = { attempt, text: offset === 0 ? "" : null };
+    drafts.set(replyId, draft);
+  }
+  if (draft.text === null || offset !== draft.text.length) {
+    draft.text = null;
+    return;
+  }
+  draft.text += text;
+  setTyping(false);
+  const item = render(replyId, { from: "agent", text: draft.text, at: Date.now() });
+  item.classList.add("writing");
+  // Screen readers wait for the whole reply rather than reading every piece.
+  item.setAttribute("aria-busy", "true");
 }
 
 async function readEvents(body, signal, onActivity) {
