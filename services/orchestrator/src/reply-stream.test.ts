@@ -17,7 +17,8 @@ describe("a reply stream", () => {
     sent = [];
   });
   afterEach(() => vi.useRealTimers());
-  const stream = (deliveryCount = 1) => createReplyStream({ publish: (d) => sent.push(d), reply, deliveryCount, intervalMs: 50 });
+  const stream = (deliveryCount = 1, startedAt = 1_000) =>
+    createReplyStream({ publish: (d) => sent.push(d), reply, deliveryCount, startedAt, intervalMs: 50 });
 
   it("sends the first piece at once and coalesces the pieces of the next interval into one delta", () => {
     const s = stream();
@@ -60,11 +61,15 @@ describe("a reply stream", () => {
     s.push("Fallback", 2);
     s.close();
     expect(sent.map((d) => [d.attempt, d.offset, d.text])).toEqual([
-      ["1.1", 0, "partial answer from the first model"],
-      ["1.2", 0, "Fallback"],
+      ["1.1000.1", 0, "partial answer from the first model"],
+      ["1.1000.2", 0, "Fallback"],
     ]);
-    const again = stream(2);
+    const again = stream(2, 2_000);
     again.push("Again", 1);
-    expect(sent.at(-1)).toMatchObject({ attempt: "2.1", offset: 0, text: "Again" });
+    expect(sent.at(-1)).toMatchObject({ attempt: "2.2000.1", offset: 0, text: "Again" });
+    // The run taking over from a killed one may get the same delivery count: its start tells it apart.
+    const takeover = stream(2, 3_000);
+    takeover.push("Over", 1);
+    expect(sent.at(-1)).toMatchObject({ attempt: "2.3000.1", offset: 0, text: "Over" });
   });
 });

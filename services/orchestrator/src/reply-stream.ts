@@ -8,6 +8,12 @@ export interface ReplyStreamOptions {
   reply: Pick<ReplyDelta, "replyId" | "tenantId" | "channelType" | "connectionId" | "target">;
   /** The work item's delivery count: a redelivery after a crash starts a new attempt, whatever the pool counts. */
   deliveryCount: number;
+  /**
+   * When this run started (ms since the epoch), after the delivery count in the attempt: NATS
+   * does not always count a delivery to a client that vanished, so the run that takes over from
+   * a SIGKILLed one may carry the same delivery count, and only its later start tells it apart.
+   */
+  startedAt: number;
   /** Least time between two deltas of one reply; pieces written meanwhile go out together. */
   intervalMs: number;
 }
@@ -31,7 +37,7 @@ const MAX_STREAMED_CHARS = 40_000;
  * not one per token.
  */
 export function createReplyStream(options: ReplyStreamOptions): ReplyStream {
-  const { publish, reply, deliveryCount, intervalMs } = options;
+  const { publish, reply, deliveryCount, startedAt, intervalMs } = options;
   let attempt = 0;
   let offset = 0;
   let pending = "";
@@ -46,7 +52,7 @@ export function createReplyStream(options: ReplyStreamOptions): ReplyStream {
     const text = pending.slice(0, MAX_STREAMED_CHARS - offset);
     pending = "";
     if (text.length === 0) return;
-    publish({ ...reply, attempt: `${deliveryCount}.${attempt}`, offset, text });
+    publish({ ...reply, attempt: `${deliveryCount}.${startedAt}.${attempt}`, offset, text });
     offset += text.length;
     lastSentAt = performance.now();
   };

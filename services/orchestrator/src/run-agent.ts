@@ -241,6 +241,7 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
           publish: publishDelta,
           reply: replyAddress(r.item),
           deliveryCount: r.deliveryCount,
+          startedAt: Date.now(),
           intervalMs: deps.deltaIntervalMs ?? 50,
         })
       : null;

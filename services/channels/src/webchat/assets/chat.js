@@ -211,9 +211,13 @@ function onEvent(type, data, id) {
 
 /** Attempts are `<delivery>.<call>`: the delivery of the work, then the model call within it. */
 function laterAttempt(a, b) {
-  const [ad, ac] = a.split(".").map(Number);
-  const [bd, bc] = b.split(".").map(Number);
-  return ad !== bd ? ad > bd : ac > bc;
+  // "<delivery>.<run start>.<model call>": compared part by part, as numbers.
+  const as = a.split(".").map(Number);
+  const bs = b.split(".").map(Number);
+  for (let i = 0; i < Math.max(as.length, bs.length); i++) {
+    if ((as[i] ?? 0) !== (bs[i] ?? 0)) return (as[i] ?? 0) > (bs[i] ?? 0);
+  }
+  return false;
 }
 
 /**
