@@ -15,6 +15,7 @@ import * as operatorPortalHistory from "./0013-operator-portal-history.ts";
 import * as dailyMessageCounts from "./0014-daily-message-counts.ts";
 import * as operatorNarrower from "./0015-operator-narrower.ts";
 import * as cheaperHistoryWrite from "./0016-cheaper-history-write.ts";
+import * as channelActivity from "./0017-channel-activity.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   "0014-daily-message-counts": dailyMessageCounts,
   "0015-operator-narrower": operatorNarrower,
   "0016-cheaper-history-write": cheaperHistoryWrite,
+  "0017-channel-activity": channelActivity,
 };

@@ -1,4 +1,4 @@
-import type { ChannelType, Database, Disposition, OutboundReply, SecretKey } from "@konstruct/core";
+import type { ChannelActivity, ChannelType, Database, Disposition, OutboundReply, SecretKey } from "@konstruct/core";
 import type { FastifyPluginAsync } from "fastify";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -28,6 +28,8 @@ export interface ChannelDeps {
   /** The shared Redis client (web chat: conversations, visitor rate limits; it duplicates it for blocking reads). */
   redis: Redis;
   ledger: ReplyLedger;
+  /** Notes each connection's delivery errors for the portal, throttled; absent in some tests. */
+  activity?: ChannelActivity | undefined;
   metrics: ChannelMetrics;
   log: Logger;
   settings: {
