@@ -16,6 +16,7 @@ import * as dailyMessageCounts from "./0014-daily-message-counts.ts";
 import * as operatorNarrower from "./0015-operator-narrower.ts";
 import * as cheaperHistoryWrite from "./0016-cheaper-history-write.ts";
 import * as channelActivity from "./0017-channel-activity.ts";
+import * as searchUnderRls from "./0018-search-under-rls.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   "0015-operator-narrower": operatorNarrower,
   "0016-cheaper-history-write": cheaperHistoryWrite,
   "0017-channel-activity": channelActivity,
+  "0018-search-under-rls": searchUnderRls,
 };
