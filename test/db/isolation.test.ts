@@ -34,9 +34,19 @@ async function seedTenant(db: Kysely<Database>, id: string, name: string): Promi
     .returning("id")
     .executeTakeFirstOrThrow();
   agentOf[id] = agent.id;
-  await db
+  const connection = await db
     .insertInto("channel_connections")
     .values({ tenant_id: id, name: "slack", channel_type: "slack", external_id: `T-${name}`, credentials: "v1.x.y.z" })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  await db
+    .insertInto("channel_activity")
+    .values({
+      connection_id: connection.id,
+      tenant_id: id,
+      last_event_at: new Date(),
+      last_error: `slack: invalid_auth (${name})`,
+    })
     .execute();
   await db
     .insertInto("portal_users")

@@ -17,6 +17,7 @@ import { Redis } from "ioredis";
 import { type Kysely, sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../operator/harness.ts";
 import {
   collectOutbound,
   expectHistoryOnce,
@@ -132,6 +133,18 @@ describe("conversation history written by the pipeline", () => {
       .orderBy("created_at")
       .execute();
     expect(rows).toHaveLength(2);
+    // The router noted the connection's last accepted event for the portal (channel_activity, throttled).
+    await eventually(
+      async () =>
+        (await testDb.admin
+          .selectFrom("channel_activity")
+          .select("last_event_at")
+          .where("connection_id", "=", acme.connectionId)
+          .where("tenant_id", "=", acme.tenantId)
+          .executeTakeFirst()) !== undefined,
+      5_000,
+      "the connection's last event recorded",
+    );
     const [inbound, sent] = rows;
     expect(inbound).toMatchObject({
       tenant_id: acme.tenantId,

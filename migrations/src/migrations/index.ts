@@ -14,6 +14,9 @@ import * as recordTokenBatches from "./0012-record-token-batches.ts";
 import * as operatorPortalHistory from "./0013-operator-portal-history.ts";
 import * as dailyMessageCounts from "./0014-daily-message-counts.ts";
 import * as operatorNarrower from "./0015-operator-narrower.ts";
+import * as cheaperHistoryWrite from "./0016-cheaper-history-write.ts";
+import * as channelActivity from "./0017-channel-activity.ts";
+import * as searchUnderRls from "./0018-search-under-rls.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -35,4 +38,7 @@ export const migrations: Record<string, Migration> = {
   "0013-operator-portal-history": operatorPortalHistory,
   "0014-daily-message-counts": dailyMessageCounts,
   "0015-operator-narrower": operatorNarrower,
+  "0016-cheaper-history-write": cheaperHistoryWrite,
+  "0017-channel-activity": channelActivity,
+  "0018-search-under-rls": searchUnderRls,
 };

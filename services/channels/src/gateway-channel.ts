@@ -1,4 +1,4 @@
-import type { ChannelType, Database, Disposition, OutboundReply, SecretKey } from "@konstruct/core";
+import type { ChannelActivity, ChannelType, Database, Disposition, OutboundReply, SecretKey } from "@konstruct/core";
 import type { FastifyPluginAsync } from "fastify";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -38,6 +38,8 @@ export interface ChannelDeps {
   ledger: ReplyLedger;
   /** Replies as they are written, for channels that show them live; without it they show when complete. */
   replyDeltas?: ReplyDeltaFeed;
+  /** Notes each connection's delivery errors for the portal, throttled; absent in some tests. */
+  activity?: ChannelActivity | undefined;
   metrics: ChannelMetrics;
   log: Logger;
   settings: {

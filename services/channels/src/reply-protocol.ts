@@ -1,4 +1,4 @@
-import { ack, type Disposition, type OutboundReply, poison, retry, retryDelay } from "@konstruct/core";
+import { ack, type ChannelActivity, type Disposition, type OutboundReply, poison, retry, retryDelay } from "@konstruct/core";
 import type { Logger } from "pino";
 import type { ChannelDeps, OutboundHandler } from "./gateway-channel.ts";
 import type { ChannelMetrics } from "./host.ts";
@@ -59,6 +59,8 @@ export interface ReplyDeliveryOptions {
   /** A claim older than this belongs to a worker that died mid-post (longer than a post can take). */
   staleClaimMs?: number;
   now?: () => number;
+  /** Where a refused or failed post is noted for the portal's channels page (throttled, never waits). */
+  activity?: ChannelActivity | undefined;
 }
 
 type Resolution = { kind: "post"; owner: string } | { kind: "done"; outcome: Disposition };
@@ -167,6 +169,7 @@ export function createReplyDelivery<C>(sender: ReplySender<C>, options: ReplyDel
           log().warn({ retryAfterMs: result.retryAfterMs }, `${channel} rate limit; retrying after Retry-After`);
           return retry(`${channel} rate limit`, Math.max(1_000, result.retryAfterMs));
         case "refused":
+          options.activity?.error(reply.tenantId, reply.connectionId, `${channel}: ${result.detail}`);
           if (owner !== null) await ledger.release(reply.tenantId, reply.replyId, owner);
           if (result.permanent) {
             count("poison");
@@ -175,6 +178,7 @@ export function createReplyDelivery<C>(sender: ReplySender<C>, options: ReplyDel
           }
           return retryLater(result.detail, "posting");
         case "uncertain":
+          options.activity?.error(reply.tenantId, reply.connectionId, `${channel}: ${result.detail}`);
           if (owner !== null) await ledger.markUncertain(reply.tenantId, reply.replyId, owner);
           return retryLater(result.detail, "posting");
       }
@@ -192,13 +196,14 @@ function detailOf(error: unknown): string {
  */
 export function channelReplyDelivery<C>(
   sender: ReplySender<C>,
-  deps: Pick<ChannelDeps, "ledger" | "metrics" | "log" | "settings">,
+  deps: Pick<ChannelDeps, "ledger" | "metrics" | "log" | "settings" | "activity">,
 ): OutboundHandler {
   const { staleClaimMs } = deps.settings;
   return createReplyDelivery(sender, {
     ledger: deps.ledger,
     metrics: deps.metrics,
     log: deps.log.child({ channel: sender.channel, worker: "outbound" }),
+    activity: deps.activity,
     ...(staleClaimMs === undefined ? {} : { staleClaimMs }),
   });
 }

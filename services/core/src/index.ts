@@ -1,6 +1,8 @@
 export { fields, intField, LogLevel, parseConfig, portField, urlField } from "./config.ts";
 export type { SecretKey } from "./crypto.ts";
 export { decryptSecret, encryptSecret, parseSecretKey } from "./crypto.ts";
+export type { ActivityUpdate, ActivityWriter, ChannelActivity } from "./db/channel-activity.ts";
+export { ACTIVITY_ERROR_MAX, channelActivityWriter, createChannelActivity } from "./db/channel-activity.ts";
 export type { ConfigChangeWatch } from "./db/config-changes.ts";
 export { CONFIG_CHANNEL, watchConfigChanges } from "./db/config-changes.ts";
 export type { DatabaseOptions } from "./db/connect.ts";
@@ -9,6 +11,7 @@ export type {
   AgentRecord,
   AgentsTable,
   AgentUpdate,
+  ChannelActivityTable,
   ChannelConnectionRecord,
   ChannelConnectionsTable,
   ConversationDailyCountsTable,

@@ -1,6 +1,8 @@
 import { createChannels, createRedisReplyLedger } from "@konstruct/channels/gateway";
 import {
+  channelActivityWriter,
   connectNats,
+  createChannelActivity,
   createDatabase,
   createLogger,
   ensureConsumers,
@@ -29,6 +31,8 @@ const db = createDatabase(config.DATABASE_URL, { applicationName: "konstruct-gat
 const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 redis.on("error", (error) => log.warn({ err: error }, "Redis connection error"));
 const metrics = createMetrics({ defaults: true });
+// Delivery errors per connection for the portal: at most one write per connection every 5 s.
+const activity = createChannelActivity(channelActivityWriter(db), { log });
 
 const channels = await createChannels({
   db,
@@ -37,6 +41,7 @@ const channels = await createChannels({
   redis,
   ledger: createRedisReplyLedger(redis),
   replyDeltas: natsReplyDeltaFeed(nc),
+  activity,
   metrics,
   log,
   settings: {
@@ -77,5 +82,6 @@ onShutdown(log, 25_000, [
   ["outbound workers", () => workers.stop()],
   ["nats", () => nc.drain()],
   ["redis", () => redis.quit()],
+  ["channel activity", () => activity.flush()],
   ["database", () => db.destroy()],
 ]);

@@ -1,7 +1,6 @@
 import { connectionPathOf, webchatChannel } from "@konstruct/channels";
 import { withTenant } from "@konstruct/core";
 import { API_VERSION, PORTAL_FIELD_MANAGER } from "@konstruct/operator";
-import { sql } from "kysely";
 import { fromKube, type PortalContext, requireWriter, writableCluster } from "./context.ts";
 import { notFound, PortalError } from "./errors.ts";
 import { KONSTRUCT_API } from "./kube.ts";
@@ -19,8 +18,10 @@ export interface ChannelView {
   /** For web chats: HTML to put on a site to embed the chat. */
   embedSnippet: string | null;
   allowedOrigins: string[];
-  /** When the last message of this channel reached the conversation history. */
+  /** When the platform last accepted an inbound event of this channel (recorded every few seconds at most). */
   lastEventAt: Date | null;
+  /** The last error a reply's delivery met on this channel (e.g. Slack's `invalid_auth`), and when. */
+  lastDeliveryError: { message: string; at: Date } | null;
 }
 
 interface TenantResource {
@@ -33,19 +34,23 @@ interface TenantResource {
 
 const ORIGIN = new RegExp(webchatChannel.specFields.allowedOrigins.items.pattern as string);
 
+const errorOf = (a: { last_error: string | null; last_error_at: Date | null } | undefined) =>
+  a?.last_error != null && a.last_error_at != null ? { message: a.last_error, at: a.last_error_at } : null;
+
 const tenantPath = (name: string) => `${KONSTRUCT_API}/tenants/${encodeURIComponent(name)}`;
 
 /** The tenant's channels with their state; `gatewayUrl` is the gateway's public base. */
 export async function listChannels(ctx: PortalContext, gatewayUrl: string): Promise<ChannelView[]> {
   const base = gatewayUrl.replace(/\/$/, "");
-  const lastEvents = await withTenant(ctx.db, ctx.session.tenantId, (trx) =>
+  // What the router and the gateway's reply protocol recorded (migration 0017), by connection name.
+  const activity = await withTenant(ctx.db, ctx.session.tenantId, (trx) =>
     trx
-      .selectFrom("conversations")
-      .select(["connection_name", sql<Date>`max(last_message_at)`.as("last")])
-      .groupBy("connection_name")
+      .selectFrom("channel_activity as a")
+      .innerJoin("channel_connections as c", "c.id", "a.connection_id")
+      .select(["c.name", "a.last_event_at", "a.last_error", "a.last_error_at"])
       .execute(),
   );
-  const lastEvent = (name: string) => lastEvents.find((e) => e.connection_name === name)?.last ?? null;
+  const activityOf = (name: string) => activity.find((a) => a.name === name);
   const make = (
     name: string,
     type: string,
@@ -66,7 +71,8 @@ export async function listChannels(ctx: PortalContext, gatewayUrl: string): Prom
           ? `<iframe src="${url}" title="Chat with us" style="width:400px;height:600px;border:0"></iframe>`
           : null,
       allowedOrigins,
-      lastEventAt: lastEvent(name),
+      lastEventAt: activityOf(name)?.last_event_at ?? null,
+      lastDeliveryError: errorOf(activityOf(name)),
     };
   };
   if (ctx.kube.mode === "cluster") {
@@ -129,7 +135,7 @@ export async function setAllowedOrigins(ctx: PortalContext, channelName: string,
   requireWriter(ctx.session);
   const { client, user } = writableCluster(ctx);
   // The Tenant alone says whether the channel exists and is a web chat; the channel list would
-  // also query the history for each channel's last event.
+  // also read each channel's activity.
   const channel = (await readTenant(ctx)).spec.channels?.find((c) => c.name === channelName);
   if (channel === undefined) throw notFound("This channel");
   if (channel.type !== webchatChannel.type) throw new PortalError("invalid", "Allowed origins apply only to web chat channels.");

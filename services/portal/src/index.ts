@@ -8,6 +8,7 @@ export type { SignInThrottle, ThrottleLimits } from "./auth/throttle.ts";
 export { createSignInThrottle } from "./auth/throttle.ts";
 export type { PortalConfig } from "./config.ts";
 export { loadConfig } from "./config.ts";
+export { SEARCH_RECENT_WINDOW } from "./conversations.ts";
 export type { PortalErrorCode } from "./errors.ts";
 export { PortalError, STATUS_BY_CODE } from "./errors.ts";
 export type { KubeAccess } from "./kube.ts";

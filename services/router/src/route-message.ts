@@ -1,6 +1,7 @@
 import { questionText } from "@konstruct/channels";
 import {
   ack,
+  type ChannelActivity,
   type Disposition,
   decodeMessage,
   deliveryKey,
@@ -35,6 +36,8 @@ export interface RouteDeps {
   publish: Publish;
   metrics: RouterMetrics;
   log: Logger;
+  /** Notes the connection's last accepted event for the portal (throttled, never waits). */
+  activity?: ChannelActivity;
 }
 
 /** The polite notice a tenant's users see, once per window, when the tenant is over its rate limit. */
@@ -126,6 +129,7 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
       count("own-message");
       return ack;
     }
+    deps.activity?.event(profile.tenantId, profile.connection.id);
     // A DM or a mention engages without state; anything else only in a thread the bot is in.
     const direct = directEngagement(message);
     const admitted = await admission.admit({

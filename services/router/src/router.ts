@@ -1,4 +1,14 @@
-import { CONSUMERS, type ConsumerSpec, createConsumerLoop, type Database, type Logger, publishJson } from "@konstruct/core";
+import {
+  type ChannelActivity,
+  CONSUMERS,
+  type ConsumerSpec,
+  channelActivityWriter,
+  createChannelActivity,
+  createConsumerLoop,
+  type Database,
+  type Logger,
+  publishJson,
+} from "@konstruct/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
@@ -31,6 +41,8 @@ export interface RouterDeps {
   log: Logger;
   settings?: Partial<RouterSettings>;
   metrics?: RouterMetrics;
+  /** Where each connection's last accepted event is noted; by default `channel_activity`, throttled. */
+  activity?: ChannelActivity;
 }
 
 /** A router: consumes `KONSTRUCT_INBOUND`, publishes work and notices. */
@@ -79,6 +91,7 @@ export function createRouter(deps: RouterDeps): Router {
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
     metrics,
     log,
+    activity: deps.activity ?? createChannelActivity(channelActivityWriter(deps.db), { log }),
   });
   const loop = createConsumerLoop({
     name: "router",

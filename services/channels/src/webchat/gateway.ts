@@ -72,6 +72,7 @@ export function createWebchatChannel(deps: ChannelDeps, overrides: WebchatChanne
       ledger: deps.ledger,
       metrics: deps.metrics,
       log: log.child({ worker: "outbound" }),
+      activity: deps.activity,
     }),
   };
 }

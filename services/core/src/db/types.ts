@@ -177,6 +177,15 @@ export interface ConversationDailyCountsTable {
   messages: ColumnType<string, number | undefined, number>;
 }
 
+/** Per channel connection: the last inbound event accepted and the last delivery error (migration 0017). */
+export interface ChannelActivityTable {
+  connection_id: string;
+  tenant_id: string;
+  last_event_at: Timestamp | null;
+  last_error: string | null;
+  last_error_at: Timestamp | null;
+}
+
 /** The schema as service code sees it. */
 export interface Database {
   tenants: TenantsTable;
@@ -188,6 +197,7 @@ export interface Database {
   conversations: ConversationsTable;
   conversation_messages: ConversationMessagesTable;
   conversation_daily_counts: ConversationDailyCountsTable;
+  channel_activity: ChannelActivityTable;
   token_usage: TokenUsageTable;
   tenant_roles: TenantRolesTable;
   tenant_owners: TenantOwnersTable;
@@ -214,4 +224,5 @@ export const TENANT_SCOPED_TABLES = [
   "conversations",
   "conversation_messages",
   "conversation_daily_counts",
+  "channel_activity",
 ] as const;

@@ -24,7 +24,7 @@ th{background:#f1f5f9}
 .table{overflow-x:auto}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 .hint{color:#475569;font-size:.9rem;margin:.1rem 0}
-input[type=text],input[type=email],input[type=password],input[type=number],input[type=search],select,textarea{width:100%;max-width:40rem;padding:8px;font:inherit;border:1px solid #64748b;border-radius:4px}
+input[type=text],input[type=email],input[type=password],input[type=number],input[type=search],select,textarea{display:block;width:100%;max-width:40rem;padding:8px;font:inherit;border:1px solid #64748b;border-radius:4px}
 textarea{min-height:8rem}
 input[type=checkbox]{width:1.2rem;height:1.2rem;vertical-align:middle}
 .check label{display:inline;font-weight:400}

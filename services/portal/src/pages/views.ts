@@ -152,8 +152,9 @@ export function channelsView(
     (c) => html`<section aria-labelledby="ch-${c.name}"><h2 id="ch-${c.name}">${c.name} <span class="meta">(${c.type})</span></h2>
 <ul>
 <li>State: ${readyText(c.ready, c.ready === null ? "unknown" : c.ready ? "Ready" : "Not ready")}</li>
-<li>Last error: ${c.lastError ?? "none"}</li>
-<li>Last message received: ${when(c.lastEventAt)}</li>
+<li>Set-up problem: ${c.lastError ?? "none"}</li>
+<li>Last event received: ${when(c.lastEventAt)}</li>
+<li>Last delivery error: ${c.lastDeliveryError === null ? "none" : html`${c.lastDeliveryError.message} <span class="meta">(${when(c.lastDeliveryError.at)})</span>`}</li>
 <li>${c.type === "webchat" ? "Chat page" : "Webhook URL"}: ${c.url === null ? "not assigned yet" : c.type === "webchat" ? html`<a href="${c.url}">${c.url}</a>` : html`<code>${c.url}</code>`}</li>
 </ul>
 ${
