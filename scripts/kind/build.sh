@@ -209,8 +209,10 @@ image_doubles() {
   mkdir -p "$ctx/test/src/doubles" "$ctx/test/e2e/doubles" "$ctx/services/channels/src/slack"
   cp "$root/test/src/doubles/"*.ts "$ctx/test/src/doubles/"
   cp "$root/test/e2e/doubles/"*.ts "$ctx/test/e2e/doubles/"
-  # The Slack Web API double lives with its channel; it imports nothing but Node's own modules.
+  # The Slack Web API double lives with its channel; it imports only Node's own modules and the
+  # channels' shared double server (which imports only Node's).
   cp "$root/services/channels/src/slack/double.ts" "$ctx/services/channels/src/slack/"
+  cp "$root/services/channels/src/double-server.ts" "$ctx/services/channels/src/"
   cp "$root/test/e2e/doubles/ollama" "$ctx/ollama"
   docker_build doubles konstruct-kind/doubles "$ctx" <<EOF
 FROM ${IMAGES[node]}
