@@ -49,3 +49,16 @@ describe.each([
     expect(ollama.requests.at(-1)).toMatchObject({ api, stream: true, status: 200 });
   });
 });
+
+describe("the ollama provider with nobody reading the pieces (Slack and the rest post once complete)", () => {
+  it("asks for the whole answer in one object, and counts its tokens", async () => {
+    const provider = createOllamaProvider(ollama.url);
+    const result = await provider.chat({ model: "llama3.2", messages, temperature: 0, timeoutMs: 10_000 });
+    await provider.close?.();
+    const expected = ollamaDoubleReply("llama3.2", messages);
+    expect(result.text).toBe(expected);
+    expect(result.completionTokens).toBe(expected.split(/\s+/).length);
+    expect(result.promptTokens).toBeGreaterThan(0);
+    expect(ollama.requests.at(-1)).toMatchObject({ api: "ollama", stream: false, status: 200 });
+  });
+});

@@ -14,8 +14,9 @@ interface OllamaChatChunk {
 }
 
 /**
- * Ollama's `/api/chat`, streaming: the answer comes as NDJSON, one chunk of the message a line,
- * and the last line (`done: true`) carries the token counts. Each piece goes to the request's
+ * Ollama's `/api/chat`, streaming when the request has `onText`: the answer comes as NDJSON, one
+ * chunk of the message a line, and the last line (`done: true`) carries the token counts; without
+ * `onText` it comes whole, as that last line alone. Each piece goes to the request's
  * `onText` as it arrives. Ollama reports errors as `{"error": "…"}` — with a status (404 for a
  * model it does not have, 400 for a bad request, 500 when the runner fails) before the stream
  * starts, or as a line of the stream when the runner fails mid-answer. Calls share `http`'s
@@ -39,7 +40,15 @@ export function createOllamaProvider(baseUrl: string, http: ModelHttp = createMo
       });
       const response = await http.postStream<OllamaChatChunk>(
         url,
-        { model, messages: request.messages, stream: true, options: { temperature: request.temperature } },
+        // Streamed only when someone reads the pieces (the web chat): a whole answer is one JSON
+        // object — the same shape as the last chunk — and parses at a fraction of the CPU of
+        // one line a token.
+        {
+          model,
+          messages: request.messages,
+          stream: request.onText !== undefined,
+          options: { temperature: request.temperature },
+        },
         { model, timeoutMs: request.timeoutMs },
         lines.push,
       );
