@@ -1,6 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { createDatabase, type Database, deliveryKey, type OutboundReply } from "@konstruct/core";
+import {
+  type ActivityUpdate,
+  createChannelActivity,
+  createDatabase,
+  createLogger,
+  type Database,
+  deliveryKey,
+  type OutboundReply,
+} from "@konstruct/core";
 import { conversationThreadKey, createRunState, type Publish } from "@konstruct/orchestrator";
+import { createRouter } from "@konstruct/router";
 import {
   createTestDatabase,
   inboundMessage,
@@ -99,6 +108,27 @@ async function answered(tenant: SeededTenant, text: string, overrides: Parameter
   }
   return { message, reply: repliesTo(message.channel.messageId)[0] as OutboundReply };
 }
+
+describe("a connection's activity noted by the router", () => {
+  it("is written when the router stops, not lost with the seconds its throttle still holds", async () => {
+    const written: ActivityUpdate[] = [];
+    const activity = createChannelActivity(async (u) => void written.push(structuredClone(u)), { minIntervalMs: 60_000 });
+    const router = createRouter({
+      db: testDb.app,
+      redis,
+      js: pipeline.js,
+      log: createLogger({ name: "router-stop-test", level: "silent" }),
+      activity,
+    });
+    activity.event(acme.tenantId, acme.connectionId);
+    await eventually(async () => written.length === 1, 5_000, "the first event written at once");
+    // The next one waits for the interval (a minute here); a stopping router writes it now.
+    activity.event(acme.tenantId, acme.connectionId);
+    await router.stop();
+    expect(written).toHaveLength(2);
+    expect(written[1]?.eventAt?.getTime()).toBeGreaterThanOrEqual(written[0]?.eventAt?.getTime() ?? Number.POSITIVE_INFINITY);
+  });
+});
 
 describe("conversation history written by the pipeline", () => {
   it("keeps a message and its reply once, with channel, thread, sender, agent, model, tokens and latency", async () => {

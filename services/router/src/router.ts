@@ -78,6 +78,7 @@ export function createRouter(deps: RouterDeps): Router {
   const log = deps.log;
   const consumer = routerConsumer(settings.ackWaitMs);
   const directory = createTenantResolver({ db: deps.db, ttlMs: settings.tenantCacheTtlMs });
+  const activity = deps.activity ?? createChannelActivity(channelActivityWriter(deps.db), { log });
   const handle = createRouteHandler({
     directory,
     admission: createRouterAdmission(deps.redis, {
@@ -91,7 +92,7 @@ export function createRouter(deps: RouterDeps): Router {
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
     metrics,
     log,
-    activity: deps.activity ?? createChannelActivity(channelActivityWriter(deps.db), { log }),
+    activity,
   });
   const loop = createConsumerLoop({
     name: "router",
@@ -113,6 +114,10 @@ export function createRouter(deps: RouterDeps): Router {
       return loop.running;
     },
     start: () => loop.start(),
-    stop: () => loop.stop(),
+    // The last few seconds of activity the throttle holds are written before the pools close.
+    stop: async () => {
+      await loop.stop();
+      await activity.flush();
+    },
   };
 }
