@@ -14,15 +14,12 @@
 // HTTP request is written to the double storing the `chat.postMessage` in that channel and
 // thread; the gateway's ack latency is from the same start to the HTTP response.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { encryptSecret, parseSecretKey } from "@konstruct/core";
+import { parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
-  type SeededTenant,
-  seedTenant,
   serverUrl,
   signSlackRequest,
   startOllamaDouble,
@@ -30,6 +27,7 @@ import {
   startSlackApi,
   startTestNats,
 } from "@konstruct/testkit";
+import { appMention, type BenchSender, processCpuSeconds, seedBenchSenders } from "./slack-bench.ts";
 
 const rate = Number(process.argv[2] ?? 200);
 const seconds = Number(process.argv[3] ?? 10);
@@ -38,11 +36,6 @@ const TENANTS = 4;
 const CHANNELS = 50;
 // Answers still missing this long after the last send count as lost.
 const DRAIN_MS = 30_000;
-
-interface Sender extends SeededTenant {
-  botToken: string;
-  signingSecret: string;
-}
 
 const loadBefore = loadavg();
 const secretKeyText = randomBytes(32).toString("base64");
@@ -78,33 +71,7 @@ const [testDb, nats, ollama, slack] = await Promise.all([
   }),
 ]);
 
-const senders: Sender[] = [];
-for (let i = 0; i < TENANTS; i++) {
-  const seeded = await seedTenant(testDb.admin, {
-    messagesPerMinute: 1_000_000,
-    maxConcurrentRuns: 256,
-    agents: [{ name: `agent${i}`, displayName: `Agent ${i}`, isDefault: true, maxHistoryMessages: 10 }],
-  });
-  const sender: Sender = {
-    ...seeded,
-    botToken: `xoxb-${randomBytes(12).toString("hex")}`,
-    signingSecret: randomBytes(16).toString("hex"),
-  };
-  // Sealed with the tenant bound in, as the operator writes a connection's Secret.
-  await testDb.admin
-    .updateTable("channel_connections")
-    .set({
-      credentials: encryptSecret(
-        secretKey,
-        sender.tenantId,
-        JSON.stringify({ botToken: sender.botToken, signingSecret: sender.signingSecret }),
-      ),
-    })
-    .where("id", "=", sender.connectionId)
-    .execute();
-  slack.addToken(sender.botToken, { teamId: sender.teamId, botUserId: sender.botUserId });
-  senders.push(sender);
-}
+const senders = await seedBenchSenders(testDb.admin, slack, secretKey, TENANTS);
 
 // BENCH_CPU_PROF=<dir>: each service writes a V8 CPU profile there when it exits.
 const profileDir = process.env.BENCH_CPU_PROF;
@@ -129,16 +96,13 @@ const services = [gateway, router, orchestrator];
 
 // Keep-alive sockets, as Slack's senders reuse connections; enough that a slow ack never queues a send.
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-let tsCounter = 0;
 
 /** CPU seconds used so far by each service and this process, from /proc (Linux); null elsewhere. */
 function cpuSeconds(): Record<string, number> | null {
   try {
     const figures: Record<string, number> = {};
     for (const s of services) {
-      // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
-      const fields = readFileSync(`/proc/${s.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      figures[s.kind] = (Number(fields[11]) + Number(fields[12])) / 100;
+      figures[s.kind] = processCpuSeconds(s.pid);
     }
     const own = process.cpuUsage();
     figures["sender+doubles"] = (own.user + own.system) / 1e6;
@@ -149,30 +113,12 @@ function cpuSeconds(): Record<string, number> | null {
 }
 
 /** Sends one signed app_mention in its own new thread; resolves when the gateway has answered. */
-function send(sender: Sender, channel: string): void {
-  const ts = `${Math.floor(Date.now() / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
-  const body = JSON.stringify({
-    token: "legacy-verification-token",
-    team_id: sender.teamId,
-    api_app_id: "A0KONSTRUCT",
-    type: "event_callback",
-    event_id: `Ev${randomBytes(6).toString("hex").toUpperCase()}`,
-    event_time: Math.floor(Date.now() / 1000),
-    authorizations: [{ enterprise_id: null, team_id: sender.teamId, user_id: sender.botUserId, is_bot: true }],
-    event: {
-      type: "app_mention",
-      user: "U0HUMAN",
-      text: `<@${sender.botUserId}> what is our refund policy? (${tsCounter})`,
-      ts,
-      channel,
-      event_ts: ts,
-      team: sender.teamId,
-    },
-  });
+function send(sender: BenchSender, channel: string): void {
+  const { key, body } = appMention(sender, channel);
   const headers = { ...signSlackRequest(sender.signingSecret, body), "content-length": String(Buffer.byteLength(body)) };
   const measuring = phase === "measure";
   const started = performance.now();
-  sentAt.set(`${channel}/${ts}`, started);
+  sentAt.set(key, started);
   const req = request(
     {
       agent,

@@ -14,16 +14,13 @@
 // slow ack and a load balancer may do. The Slack Web API double counts every `chat.postMessage`
 // per thread: a thread with no reply is lost, a thread with two is duplicated.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { encryptSecret, parseSecretKey } from "@konstruct/core";
+import { parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
-  type SeededTenant,
   type ServiceProcess,
-  seedTenant,
   serverUrl,
   signSlackRequest,
   startOllamaDouble,
@@ -31,6 +28,7 @@ import {
   startSlackApi,
   startTestNats,
 } from "@konstruct/testkit";
+import { appMention, processCpuSeconds, seedBenchSenders } from "./slack-bench.ts";
 
 const rate = Number(process.argv[2] ?? 100);
 const seconds = Number(process.argv[3] ?? 10);
@@ -42,11 +40,6 @@ const CHANNELS = 50;
 const DRAIN_MS = 30_000;
 // After the last expected reply, how long a late duplicate may still arrive and be counted.
 const SETTLE_MS = 3_000;
-
-interface Sender extends SeededTenant {
-  botToken: string;
-  signingSecret: string;
-}
 
 const secretKeyText = randomBytes(32).toString("base64");
 const secretKey = parseSecretKey(secretKeyText);
@@ -69,33 +62,7 @@ const [testDb, nats, ollama, slack] = await Promise.all([
   }),
 ]);
 
-const senders: Sender[] = [];
-for (let i = 0; i < TENANTS; i++) {
-  const seeded = await seedTenant(testDb.admin, {
-    messagesPerMinute: 1_000_000,
-    maxConcurrentRuns: 256,
-    agents: [{ name: `agent${i}`, displayName: `Agent ${i}`, isDefault: true, maxHistoryMessages: 10 }],
-  });
-  const sender: Sender = {
-    ...seeded,
-    botToken: `xoxb-${randomBytes(12).toString("hex")}`,
-    signingSecret: randomBytes(16).toString("hex"),
-  };
-  // Sealed with the tenant bound in, as the operator writes a connection's Secret.
-  await testDb.admin
-    .updateTable("channel_connections")
-    .set({
-      credentials: encryptSecret(
-        secretKey,
-        sender.tenantId,
-        JSON.stringify({ botToken: sender.botToken, signingSecret: sender.signingSecret }),
-      ),
-    })
-    .where("id", "=", sender.connectionId)
-    .execute();
-  slack.addToken(sender.botToken, { teamId: sender.teamId, botUserId: sender.botUserId });
-  senders.push(sender);
-}
+const senders = await seedBenchSenders(testDb.admin, slack, secretKey, TENANTS);
 
 const common = {
   DATABASE_URL: testDb.appUrl,
@@ -110,14 +77,6 @@ const gatewayEnv = {
 };
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-let tsCounter = 0;
-
-/** CPU seconds (user + system, all threads) of each process so far, from /proc (Linux). */
-function cpuSeconds(s: ServiceProcess): number {
-  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
-  const fields = readFileSync(`/proc/${s.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 interface Webhook {
   port: number;
@@ -145,30 +104,6 @@ function post(w: Webhook): Promise<number> {
     req.once("error", () => resolve(0));
     req.end(w.body);
   });
-}
-
-/** One signed app_mention in its own new thread; returns its thread key. */
-function mention(sender: Sender, channel: string): { key: string; body: string } {
-  const ts = `${Math.floor(Date.now() / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
-  const body = JSON.stringify({
-    token: "legacy-verification-token",
-    team_id: sender.teamId,
-    api_app_id: "A0KONSTRUCT",
-    type: "event_callback",
-    event_id: `Ev${randomBytes(6).toString("hex").toUpperCase()}`,
-    event_time: Math.floor(Date.now() / 1000),
-    authorizations: [{ enterprise_id: null, team_id: sender.teamId, user_id: sender.botUserId, is_bot: true }],
-    event: {
-      type: "app_mention",
-      user: "U0HUMAN",
-      text: `<@${sender.botUserId}> what is our refund policy? (${tsCounter})`,
-      ts,
-      channel,
-      event_ts: ts,
-      team: sender.teamId,
-    },
-  });
-  return { key: `${channel}/${ts}`, body };
 }
 
 interface PhaseResult {
@@ -212,7 +147,7 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
   const acks: Promise<void>[] = [];
   const send = (i: number, keys: string[], channel: string) => {
     const sender = senders[i % TENANTS]!;
-    const { key, body } = mention(sender, channel);
+    const { key, body } = appMention(sender, channel);
     const path = `/webhooks/slack/${sender.connectionId}/events`;
     const first = gateways[i % gateways.length]!;
     keys.push(key);
@@ -243,7 +178,7 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
     retriesSent = 0;
     failedAcks = 0;
 
-    const cpuBefore = processes.map(cpuSeconds);
+    const cpuBefore = processes.map((p) => processCpuSeconds(p.pid));
     const keys: string[] = [];
     const interval = 1_000 / rate;
     const start = performance.now();
@@ -255,7 +190,7 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
     }
     await Promise.all(acks);
     await waitForThreads(keys, DRAIN_MS);
-    const cpuAfter = processes.map(cpuSeconds);
+    const cpuAfter = processes.map((p) => processCpuSeconds(p.pid));
     // Late duplicates: a second reply would come after the first.
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const cpuUs: Record<string, number> = {};
