@@ -48,29 +48,7 @@ describe("the konstruct_operator role", () => {
   });
 
   it("writes the rows it provisions through FORCE RLS, and tenant_owners", async () => {
-    const id = randomUUID();
-    const name = `op-${randomBytes(3).toString("hex")}`;
-    await operator
-      .insertInto("tenants")
-      .values({ id, name, display_name: name, namespace: `konstruct-${name}`, updated_at: new Date() })
-      .execute();
-    await operator
-      .insertInto("agents")
-      .values({
-        tenant_id: id,
-        name: "ada",
-        display_name: "Ada",
-        role: "",
-        system_prompt: "",
-        model: "llama3.2",
-        fallback_models: [],
-        temperature: 0.2,
-        max_history_messages: 20,
-        is_default: true,
-        channels: [],
-        updated_at: new Date(),
-      })
-      .execute();
+    const { id, name } = await provisionAsOperator("op");
     await operator.insertInto("tenant_owners").values({ tenant_id: id, owner_uid: "uid-1", owner_name: name }).execute();
     expect(await operator.selectFrom("agents").select("name").where("tenant_id", "=", id).execute()).toEqual([{ name: "ada" }]);
     await operator.deleteFrom("tenants").where("id", "=", id).execute();
@@ -78,32 +56,9 @@ describe("the konstruct_operator role", () => {
   });
 
   it("deleting a tenant takes everything that references it: usage, portal users and sessions, invitations, history", async () => {
-    const id = randomUUID();
-    const name = `cd-${randomBytes(3).toString("hex")}`;
-    await operator
-      .insertInto("tenants")
-      .values({ id, name, display_name: name, namespace: `konstruct-${name}`, updated_at: new Date() })
-      .execute();
-    const agent = await operator
-      .insertInto("agents")
-      .values({
-        tenant_id: id,
-        name: "ada",
-        display_name: "Ada",
-        role: "",
-        system_prompt: "",
-        model: "llama3.2",
-        fallback_models: [],
-        temperature: 0.2,
-        max_history_messages: 20,
-        is_default: true,
-        channels: [],
-        updated_at: new Date(),
-      })
-      .returning("id")
-      .executeTakeFirstOrThrow();
+    const { id, name, agentId } = await provisionAsOperator("cd");
     // Rows the services and the portal write, as the admin here.
-    await sql`insert into token_usage (tenant_id, agent_id, day) values (${id}, ${agent.id}, '2026-11-29')`.execute(db.admin);
+    await sql`insert into token_usage (tenant_id, agent_id, day) values (${id}, ${agentId}, '2026-11-29')`.execute(db.admin);
     const user = await db.admin
       .insertInto("portal_users")
       .values({ tenant_id: id, email: `${name}@cascade.example`, password_hash: "$argon2id$test" })
@@ -208,3 +163,32 @@ describe("the konstruct_operator role", () => {
     expect(rows[0]?.n).toBe(0);
   });
 });
+
+/** A tenant and its default agent, written as the operator provisions them (through FORCE RLS). */
+async function provisionAsOperator(prefix: string): Promise<{ id: string; name: string; agentId: string }> {
+  const id = randomUUID();
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await operator
+    .insertInto("tenants")
+    .values({ id, name, display_name: name, namespace: `konstruct-${name}`, updated_at: new Date() })
+    .execute();
+  const agent = await operator
+    .insertInto("agents")
+    .values({
+      tenant_id: id,
+      name: "ada",
+      display_name: "Ada",
+      role: "",
+      system_prompt: "",
+      model: "llama3.2",
+      fallback_models: [],
+      temperature: 0.2,
+      max_history_messages: 20,
+      is_default: true,
+      channels: [],
+      updated_at: new Date(),
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return { id, name, agentId: agent.id };
+}
