@@ -27,6 +27,8 @@ export interface MessageView {
   conversationId: string;
   direction: "inbound" | "reply";
   senderName: string | null;
+  /** The channel's id of the sender (a Slack user id, a web chat visitor id); "" for replies. */
+  senderId: string;
   agentName: string | null;
   model: string | null;
   promptTokens: number | null;
@@ -89,6 +91,7 @@ type MessageRow = {
   conversation_id: string;
   direction: "inbound" | "reply";
   sender_name: string | null;
+  sender_id: string;
   agent_name: string | null;
   model: string | null;
   prompt_tokens: number | null;
@@ -103,6 +106,7 @@ const toMessage = (r: MessageRow): MessageView => ({
   conversationId: r.conversation_id,
   direction: r.direction,
   senderName: r.sender_name,
+  senderId: r.sender_id,
   agentName: r.agent_name,
   model: r.model,
   promptTokens: r.prompt_tokens,
@@ -117,6 +121,7 @@ const MESSAGE_COLUMNS = [
   "conversation_id",
   "direction",
   "sender_name",
+  "sender_id",
   "agent_name",
   "model",
   "prompt_tokens",

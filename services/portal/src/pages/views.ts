@@ -83,7 +83,11 @@ export function agentFormView(options: {
   const f = error?.fields ?? {};
   const action = options.mode === "create" ? "/portal/agents" : `/portal/agents/${options.name}`;
   const disabled = !options.canWrite;
-  return html`${readOnlyNotice(options.readOnly)}
+  return html`${readOnlyNotice(options.readOnly)}${
+    disabled && options.readOnly === null
+      ? html`<p class="notice" role="status">Your role can read agents but not change them. Owners and admins can.</p>`
+      : ""
+  }
 ${options.status ? html`<p>Status: ${readyText(options.status.ready, options.status.status)}</p>` : ""}
 ${errorSummary(error?.message, error?.fields)}
 <form method="post" action="${action}" novalidate>${csrfField(options.csrf)}
@@ -130,7 +134,7 @@ ${field("channels", "Channels", {
   error: f.channels,
 })}
 <p class="check"><input type="checkbox" id="default" name="default"${input.default ? html` checked` : ""}> <label for="default">Default agent: answers when no agent is addressed</label></p>
-<button type="submit">${options.mode === "create" ? "Create agent" : "Save changes"}</button>
+${disabled ? "" : html`<button type="submit">${options.mode === "create" ? "Create agent" : "Save changes"}</button>`}
 </fieldset></form>
 ${
   options.mode === "update" && options.canWrite
@@ -209,8 +213,16 @@ export function conversationsView(
   }`;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Who wrote a message when the channel gave no name: a web chat visitor by the start of their id, others by their channel id. */
+function senderLabel(senderId: string): string {
+  if (senderId === "") return "someone";
+  return UUID.test(senderId) ? `visitor ${senderId.slice(0, 8)}` : senderId;
+}
+
 export function messageView(m: MessageView, link = false): SafeHtml {
-  const who = m.direction === "reply" ? (m.agentName ?? "agent") : (m.senderName ?? "someone");
+  const who = m.direction === "reply" ? (m.agentName ?? "agent") : (m.senderName ?? senderLabel(m.senderId));
   const details =
     m.direction === "reply"
       ? [
