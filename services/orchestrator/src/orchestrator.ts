@@ -12,6 +12,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
+import { createHistoryWriter } from "./history-writer.ts";
 import type { LlmPool } from "./llm-pool.ts";
 import { createOrchestratorMetrics, type OrchestratorMetrics } from "./metrics.ts";
 import { createRunHandler } from "./run-agent.ts";
@@ -35,6 +36,8 @@ export interface OrchestratorSettings {
   contextTtlMs: number;
   /** Token counts are written in batches at least this often: what a crash can lose (token-ledger.ts). */
   tokenFlushMs: number;
+  /** How long a history write waits for others to share its commit (history-writer.ts); delays only the ack. */
+  historyLingerMs: number;
   /** Least time between two deltas of a reply being written (reply-stream.ts); the first goes out at once. */
   deltaIntervalMs: number;
 }
@@ -73,6 +76,7 @@ export const DEFAULT_ORCHESTRATOR_SETTINGS: OrchestratorSettings = {
   ackWaitMs: CONSUMERS.orchestrator.ackWaitMs,
   contextTtlMs: 1_000,
   tokenFlushMs: 1_000,
+  historyLingerMs: 20,
   deltaIntervalMs: 50,
 };
 
@@ -88,10 +92,12 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const consumer = orchestratorConsumer(settings.ackWaitMs);
   const contexts = createRunContexts({ db: deps.db, ttlMs: settings.contextTtlMs });
   const tokens = createTokenLedger({ db: deps.db, log: deps.log, intervalMs: settings.tokenFlushMs });
+  const history = createHistoryWriter({ db: deps.db, log: deps.log, lingerMs: settings.historyLingerMs });
   const handle = createRunHandler({
     db: deps.db,
     contexts,
     tokens,
+    history,
     pool: deps.pool,
     memory: createSessionMemory(deps.redis, settings.sessionTtlSeconds, deps.log),
     slots: createTenantSlots(deps.redis, { leaseMs: settings.slotLeaseMs }),
@@ -124,6 +130,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     start: () => loop.start(),
     async stop() {
       await loop.stop();
+      await history.close();
       // The runs are done: their token counts go out now rather than with a timer that will not fire again.
       await tokens.close().catch((err) => deps.log.error({ err }, "token counts of the last runs could not be written"));
     },

@@ -14,7 +14,8 @@ import {
   type WorkItem,
 } from "@konstruct/core";
 import type { Kysely } from "kysely";
-import { historyExchange, recordHistory } from "./conversation-history.ts";
+import { historyExchange } from "./conversation-history.ts";
+import { createImmediateHistoryWriter, type HistoryWriter } from "./history-writer.ts";
 import type { LlmPool } from "./llm-pool.ts";
 import type { ChatMessage } from "./llm-provider.ts";
 import type { OrchestratorMetrics } from "./metrics.ts";
@@ -43,6 +44,8 @@ export interface RunDeps {
   state: RunState;
   /** Where token counts go; by default each run's is written at once (the orchestrator batches them, token-ledger.ts). */
   tokens?: TokenLedger;
+  /** Where exchanges go; by default each is written at once (the orchestrator groups them, history-writer.ts). */
+  history?: HistoryWriter;
   publish: Publish;
   /**
    * Publishes a reply's text as it is written, for channels that show it live (core NATS, best
@@ -86,6 +89,7 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
     ...deps,
     contexts,
     tokens: deps.tokens ?? createImmediateTokenLedger(deps.db),
+    history: deps.history ?? createImmediateHistoryWriter(deps.db),
     redis: createRunRedis(deps.state, deps.slots, deps.memory),
   };
 
@@ -127,7 +131,7 @@ export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Pro
 }
 
 /** What the steps of a run share. */
-type RunSteps = RunDeps & { contexts: RunContexts; tokens: TokenLedger; redis: RunRedis };
+type RunSteps = RunDeps & { contexts: RunContexts; tokens: TokenLedger; history: HistoryWriter; redis: RunRedis };
 
 /** One run: the work item, its tenant's context and the delivery it came in. */
 interface Run {
@@ -337,7 +341,7 @@ async function recordTokens(r: Run, settled: SettledRun, deps: RunSteps): Promis
  * no step flag: the write is idempotent by message key, so a redelivery simply repeats it.
  */
 async function writeHistory(r: Run, reply: SettledReply, sent: OutboundReply, deps: RunSteps): Promise<void> {
-  const inserted = await recordHistory(deps.db, historyExchange(r.item, questionOf(r.item), reply, sent));
+  const inserted = await deps.history.record(historyExchange(r.item, questionOf(r.item), reply, sent));
   deps.metrics.historyMessages.inc(inserted);
 }
 
