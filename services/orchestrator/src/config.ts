@@ -33,6 +33,11 @@ const OrchestratorConfigSchema = Type.Object({
   ),
   SESSION_TTL_SECONDS: intField(D.sessionTtlSeconds, "how long a conversation's memory lives after its last turn"),
   CONCURRENCY_WAIT_MS: intField(D.slotWaitMs, "how long a run waits in-process for a tenant slot before handing the item back"),
+  HISTORY_LINGER_MS: intField(
+    D.historyLingerMs,
+    "how long a conversation history write waits for others to share its commit (delays only the ack)",
+    0,
+  ),
   NATS_ACK_WAIT_MS: intField(D.ackWaitMs, "how long NATS waits for an ack (or progress) before redelivering", 1_000),
 });
 

@@ -42,6 +42,7 @@ const orchestrator = createOrchestrator({
     // A slot must outlive one model call with its retries, or another run could take it meanwhile.
     slotLeaseMs: Math.max(30_000, config.LLM_TIMEOUT_MS),
     ackWaitMs: config.NATS_ACK_WAIT_MS,
+    historyLingerMs: config.HISTORY_LINGER_MS,
   },
 });
 await serveConsumer({
