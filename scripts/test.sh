@@ -43,14 +43,14 @@ if [ $# -gt 0 ]; then
 else
   vitest .data/vitest-report.json --project unit --project integration
   # Alone, after the rest: the cluster needs the machine's cores. The suite builds every image it
-  # needs (scripts/kind/build.sh) and is skipped only where no Docker engine can be started.
-  # Opt-in for now (KONSTRUCT_E2E=1, or `npm run test:e2e`): a cold build of its images (Go
-  # builds of Kubernetes, Traefik, CoreDNS) does not yet fit well inside CI's 90 minutes.
-  if [ "${KONSTRUCT_E2E:-0}" = 1 ]; then
+  # needs (scripts/kind/build.sh) and is skipped, saying why, only where no Docker engine can be
+  # started; KONSTRUCT_E2E=0 leaves it out. From a clean clone on a cold 2-core machine the whole
+  # command took about an hour (README "Run on kind"), inside CI's 90 minutes.
+  if [ "${KONSTRUCT_E2E:-1}" != 0 ]; then
     step "end-to-end tests on kind (scripts/kind.sh --offline)"
     vitest .data/vitest-e2e-report.json --project e2e
   else
-    echo "end-to-end tests on kind: not run (KONSTRUCT_E2E=1 npm test, or npm run test:e2e, runs them)" >&2
+    echo "end-to-end tests on kind: left out (KONSTRUCT_E2E=0)" >&2
   fi
 fi
 
