@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { CHANNELS } from "@konstruct/channels";
-import { fields, intField, LogLevel, listenFields, parseConfig, urlField } from "@konstruct/core";
+import { fields, intField, LogLevel, parseConfig, urlField } from "@konstruct/core/config";
+import { listenFields } from "@konstruct/core/listen";
 import { type Static, Type } from "@sinclair/typebox";
 import { DEFAULT_INSTALL_NAMESPACE } from "./api/namespaces.ts";
 import { DEFAULT_PORTAL_PUBLIC_URL, DEFAULT_PORTAL_SERVICE_ACCOUNT } from "./api/portal.ts";

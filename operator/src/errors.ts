@@ -1,5 +1,5 @@
 import { ChannelHookError } from "@konstruct/channels";
-import { KonstructError } from "@konstruct/core";
+import { KonstructError } from "@konstruct/core/errors";
 
 /** A dependency (role, ACL user, row, Secret) could not be put in place; the reconcile retries with backoff. */
 export class ProvisionError extends KonstructError {

@@ -1,4 +1,6 @@
-import { createDatabase, createLogger, parseSecretKey } from "@konstruct/core";
+import { parseSecretKey } from "@konstruct/core/crypto";
+import { createDatabase } from "@konstruct/core/db/connect";
+import { createLogger } from "@konstruct/core/logger";
 import { Redis } from "ioredis";
 import { channelApiUrls, loadConfig } from "./config.ts";
 import { loadKubeCredentials } from "./kube/kube-auth.ts";

@@ -1,4 +1,4 @@
-import type { Database } from "@konstruct/core";
+import type { Database } from "@konstruct/core/db/types";
 import type { Kysely } from "kysely";
 import { SpecConflictError } from "../errors.ts";
 import type { AgentRow, AgentStore } from "../ports.ts";

@@ -1,4 +1,5 @@
-import type { ChannelType, Database } from "@konstruct/core";
+import type { Database } from "@konstruct/core/db/types";
+import type { ChannelType } from "@konstruct/core/message";
 import type { Kysely } from "kysely";
 import { SpecConflictError } from "../errors.ts";
 import type { ChannelStore } from "../ports.ts";

@@ -1,4 +1,4 @@
-import type { Database } from "@konstruct/core";
+import type { Database } from "@konstruct/core/db/types";
 import type { Kysely } from "kysely";
 import type { TenantOwners } from "../ports.ts";
 

@@ -1,4 +1,4 @@
-import type { Logger } from "@konstruct/core";
+import type { Logger } from "@konstruct/core/logger";
 import type { Agent } from "../api/agent.ts";
 import { objectRef } from "../object-ref.ts";
 import type { AgentStore, KubernetesPort, ObjectRef, TenantDirectory } from "../ports.ts";

@@ -1,4 +1,5 @@
-import type { Database, Logger } from "@konstruct/core";
+import type { Database } from "@konstruct/core/db/types";
+import type { Logger } from "@konstruct/core/logger";
 import { type Kysely, sql } from "kysely";
 
 /** What one purge pass deleted. */

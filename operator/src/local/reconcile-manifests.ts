@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { Database, Logger, SecretKey } from "@konstruct/core";
-import { KonstructError } from "@konstruct/core";
+import type { SecretKey } from "@konstruct/core/crypto";
+import type { Database } from "@konstruct/core/db/types";
+import { KonstructError } from "@konstruct/core/errors";
+import type { Logger } from "@konstruct/core/logger";
 import { Value } from "@sinclair/typebox/value";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";

@@ -1,4 +1,4 @@
-import type { Logger } from "@konstruct/core";
+import type { Logger } from "@konstruct/core/logger";
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 

@@ -1,4 +1,6 @@
-import type { Database, Logger, SecretKey } from "@konstruct/core";
+import type { SecretKey } from "@konstruct/core/crypto";
+import type { Database } from "@konstruct/core/db/types";
+import type { Logger } from "@konstruct/core/logger";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import { createAgentStore } from "../adapters/agent-store.ts";

@@ -5,7 +5,7 @@ export function generatePassword(): string {
   return randomBytes(32).toString("base64url");
 }
 
-export { scramVerifier, verifierMatches } from "@konstruct/core";
+export { scramVerifier, verifierMatches } from "@konstruct/core/scram";
 
 /** SHA-256 hex, the form Redis ACL GETUSER reports passwords in. */
 export function sha256Hex(value: string): string {

@@ -1,5 +1,5 @@
 import { type ChannelDefinition, channelDefinition, connectionPath, connectionPathOf } from "@konstruct/channels";
-import { decryptSecret, encryptSecret } from "@konstruct/core";
+import { decryptSecret, encryptSecret } from "@konstruct/core/crypto";
 import type { Tenant, TenantChannelSpec, TenantChannelStatus } from "../api/tenant.ts";
 import { canonical, jsonEqual, notReady, type Outcome, ok } from "../conditions.ts";
 import { messageOf, reasonOf, SpecConflictError } from "../errors.ts";

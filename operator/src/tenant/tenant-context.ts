@@ -1,4 +1,5 @@
-import type { Logger, SecretKey } from "@konstruct/core";
+import type { SecretKey } from "@konstruct/core/crypto";
+import type { Logger } from "@konstruct/core/logger";
 import type { Tenant } from "../api/tenant.ts";
 import type {
   ChannelStore,

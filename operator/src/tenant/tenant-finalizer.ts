@@ -1,4 +1,4 @@
-import { tenantKeyPattern } from "@konstruct/core";
+import { tenantKeyPattern } from "@konstruct/core/redis-keys";
 import type { Tenant } from "../api/tenant.ts";
 import { messageOf, reasonOf } from "../errors.ts";
 import { ensureFinalizer, finalize } from "../finalizers.ts";

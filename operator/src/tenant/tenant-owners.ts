@@ -1,4 +1,4 @@
-import { newPortalToken, portalTokenDigest } from "@konstruct/core";
+import { newPortalToken, portalTokenDigest } from "@konstruct/core/portal-tokens";
 import {
   invitationLink,
   invitationSecretKey,

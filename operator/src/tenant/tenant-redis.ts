@@ -1,4 +1,4 @@
-import { tenantKeyPattern, tenantWritableKeyPatterns } from "@konstruct/core";
+import { tenantKeyPattern, tenantWritableKeyPatterns } from "@konstruct/core/redis-keys";
 import { jsonEqual, type Outcome, ok } from "../conditions.ts";
 import { ProvisionError } from "../errors.ts";
 import type { AclUserSpec } from "../ports.ts";

@@ -1,4 +1,7 @@
-import { type Attachment, compile, type KonstructMessage, MessageValidationError, newId } from "@konstruct/core";
+import { MessageValidationError } from "@konstruct/core/errors";
+import { newId } from "@konstruct/core/ids";
+import type { Attachment, KonstructMessage } from "@konstruct/core/message";
+import { compile } from "@konstruct/core/schema";
 import { type Static, Type } from "@sinclair/typebox";
 
 /**
