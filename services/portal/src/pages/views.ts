@@ -286,7 +286,7 @@ ${errorSummary(options.error?.message, options.error?.fields)}
 ${field("email", "Email", { type: "email", required: true, error: options.error?.fields?.email })}
 <label for="invite-role">Role</label><p class="hint">Owner: people and everything. Admin: agents and channels. Member: reads conversations and usage.</p>${roleSelect("invite-role", "member")}
 <button type="submit">Create invitation link</button></form>
-<h2>People</h2>
+<h2>Who has access</h2>
 <div class="table"><table><thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Remove</th></tr></thead><tbody>${data.members.map(
     (
       m,
