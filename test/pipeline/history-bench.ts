@@ -3,7 +3,8 @@
 // process and in its PostgreSQL backend. Prints figures; not a test.
 //
 //   bash scripts/servers.sh start && eval "$(bash scripts/servers.sh env)"
-//   node test/pipeline/history-bench.ts [runs=3000] [threads=300]
+//   node test/pipeline/history-bench.ts [runs=3000] [threads=300] [rate=200]
+//   HISTORY_BENCH_LINGERS=20,50 node test/pipeline/history-bench.ts   # the writer's lingers to try (default 0,10,20)
 //
 // The writes go through the orchestrator's own code (`historyExchange` + `recordHistory`) as the
 // app role, one at a time as a run does, over one connection, into a fresh database whose
@@ -22,7 +23,7 @@ const runs = Number(process.argv[2] ?? 3000);
 const threads = Number(process.argv[3] ?? 300);
 /** Runs per second arriving at the orchestrator's writer, as in the pipeline benchmark. */
 const rate = Number(process.argv[4] ?? 200);
-const LINGERS = [0, 10, 20];
+const LINGERS = (process.env.HISTORY_BENCH_LINGERS ?? "0,10,20").split(",").map(Number);
 const WARM_UP = 300;
 
 const loadBefore = loadavg();
