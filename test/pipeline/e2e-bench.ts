@@ -90,7 +90,12 @@ const gateway = await startServiceProcess("gateway", {
 });
 const [router, orchestrator] = await Promise.all([
   startServiceProcess("router", common),
-  startServiceProcess("orchestrator", { ...common, OLLAMA_URL: ollama.url }),
+  startServiceProcess("orchestrator", {
+    ...common,
+    OLLAMA_URL: ollama.url,
+    // The history's group commit wait, to compare settings (the orchestrator's default otherwise).
+    ...(process.env.HISTORY_LINGER_MS ? { HISTORY_LINGER_MS: process.env.HISTORY_LINGER_MS } : {}),
+  }),
 ]);
 const services = [gateway, router, orchestrator];
 
