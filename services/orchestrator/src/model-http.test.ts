@@ -76,6 +76,8 @@ const PROVIDERS = {
       `${JSON.stringify({ model, message: { role: "assistant", content: "" }, done: true, done_reason: "stop", prompt_eval_count: 3, eval_count: 2 })}\n`,
     ],
     midStreamError: (message: string) => `${JSON.stringify({ error: message })}\n`,
+    /** Raw text framed as one piece of the stream (a line). */
+    framed: (text: string) => `${text}\n`,
     error: (message: string) => ({ error: message }),
   },
   openai: {
@@ -94,6 +96,8 @@ const PROVIDERS = {
       ];
     },
     midStreamError: (message: string) => `data: ${JSON.stringify({ error: { message } })}\n\n`,
+    /** Raw text framed as one piece of the stream (an event). */
+    framed: (text: string) => `data: ${text}\n\n`,
     error: (message: string) => ({ error: { message } }),
   },
 } as const;
@@ -137,6 +141,11 @@ describe.each(Object.entries(PROVIDERS))("the %s provider over kept-alive connec
           kind.chunks(model, ["Hel"])[0] as string,
           kind.midStreamError("llama runner process has terminated"),
         ]);
+      } else if (model === "garbled" || model === "scalar") {
+        // A piece of the stream that is not a JSON object, between good ones.
+        res.writeHead(200, { "content-type": kind.contentType });
+        const [first, ...rest] = kind.chunks(model, ["fine", "also fine"]);
+        res.end([first, kind.framed(model === "garbled" ? "<html>oops" : "42"), ...rest].join(""));
       } else if (model === "reset") req.socket.destroy();
       // "hang": never answers.
     });
@@ -153,6 +162,13 @@ describe.each(Object.entries(PROVIDERS))("the %s provider over kept-alive connec
     expect([html.failure, html.message]).toEqual(["server", "model html: HTTP 502"]);
     expect((await failureOf(ask(provider, "empty"))).failure).toBe("bad-response");
     expect((await failureOf(ask(provider, "cut"))).failure).toBe("bad-response");
+    const garbled = await failureOf(ask(provider, "garbled"));
+    expect([garbled.failure, garbled.message]).toEqual([
+      "bad-response",
+      expect.stringMatching(/of the answer is not JSON \(<html>oops\)/),
+    ]);
+    const scalar = await failureOf(ask(provider, "scalar"));
+    expect([scalar.failure, scalar.message]).toEqual(["bad-response", expect.stringMatching(/of the answer is not an object/)]);
     const died = await failureOf(ask(provider, "runner-died"));
     expect([died.failure, died.retryable, died.message]).toEqual([
       "server",

@@ -9,12 +9,6 @@ export interface ModelHttpOptions {
   keepAliveMs?: number;
 }
 
-/** A model server's answer: its status and its JSON body (`{}` when the body is not JSON). */
-export interface ModelResponse<T> {
-  status: number;
-  body: Partial<T>;
-}
-
 /** What one model call sends besides its body. */
 export interface ModelCallOptions {
   model: string;
@@ -28,9 +22,8 @@ export interface ModelCallOptions {
  */
 export type ModelStreamResponse<T> = { status: number; streamed: true } | { status: number; streamed: false; body: Partial<T> };
 
-/** Posts JSON to model servers over kept-alive connections; throws LlmError on transport failures. */
+/** Posts JSON to model servers over kept-alive connections and reads the answer as it streams; throws LlmError on transport failures. */
 export interface ModelHttp {
-  postJson<T>(url: string, payload: unknown, options: ModelCallOptions): Promise<ModelResponse<T>>;
   /**
    * Posts JSON and hands a 2xx body to `onText` chunk by chunk (UTF-8 decoded, never splitting
    * a character), as the server sends it. An exception from `onText` ends the call and is
@@ -69,15 +62,6 @@ export function createModelHttp(options: ModelHttpOptions = {}): ModelHttp {
       signal,
     });
   return {
-    async postJson<T>(url: string, payload: unknown, { model, timeoutMs, headers }: ModelCallOptions) {
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const response = await post(url, payload, signal, headers);
-        return { status: response.statusCode, body: jsonBody<T>(await response.body.text()) };
-      } catch (error) {
-        throw transportFailure(model, error, signal.aborted);
-      }
-    },
     async postStream<T>(
       url: string,
       payload: unknown,

@@ -1,7 +1,7 @@
 import { LlmError, statusFailure } from "./llm-error.ts";
 import type { ChatRequest, ChatResult, LlmProvider } from "./llm-provider.ts";
 import { createModelHttp, type ModelHttp } from "./model-http.ts";
-import { createLineSplitter, createStreamedAnswer } from "./streamed-answer.ts";
+import { createLineSplitter, createStreamedAnswer, parseStreamChunk } from "./streamed-answer.ts";
 
 /** One line of Ollama's streamed `/api/chat` answer; the last (`done: true`) carries the counts. */
 interface OllamaChatChunk {
@@ -33,7 +33,7 @@ export function createOllamaProvider(baseUrl: string, http: ModelHttp = createMo
       let last: OllamaChatChunk | null = null;
       const lines = createLineSplitter((line) => {
         if (last) throw new LlmError("bad-response", model, "the answer went on after its last chunk (`done`)");
-        const chunk = parseChunk(line, model);
+        const chunk = parseStreamChunk<OllamaChatChunk>(line, model, "line");
         if (chunk.error) throw new LlmError("server", model, chunk.error);
         answer.add(chunk.message?.content ?? "");
         if (chunk.done) last = chunk;
@@ -62,15 +62,4 @@ export function createOllamaProvider(baseUrl: string, http: ModelHttp = createMo
     },
     close: () => http.close(),
   };
-}
-
-function parseChunk(line: string, model: string): OllamaChatChunk {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (cause) {
-    throw new LlmError("bad-response", model, `a line of the answer is not JSON (${line.slice(0, 80)})`, { cause });
-  }
-  if (!value || typeof value !== "object") throw new LlmError("bad-response", model, "a line of the answer is not an object");
-  return value as OllamaChatChunk;
 }

@@ -2,7 +2,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { LlmError, statusFailure } from "./llm-error.ts";
 import type { ChatRequest, ChatResult, LlmProvider } from "./llm-provider.ts";
 import { createModelHttp, type ModelHttp } from "./model-http.ts";
-import { createStreamedAnswer } from "./streamed-answer.ts";
+import { createStreamedAnswer, parseStreamChunk } from "./streamed-answer.ts";
 
 /** One `chat.completion.chunk` of a streamed answer (or an error a server sends in the stream). */
 interface OpenAiChunk {
@@ -48,7 +48,7 @@ export function createOpenAiProvider(
             ended = true;
             return;
           }
-          const chunk = parseChunk(event.data, model);
+          const chunk = parseStreamChunk<OpenAiChunk>(event.data, model, "event");
           if (chunk.error) throw new LlmError("server", model, chunk.error.message ?? "the server failed mid-answer");
           if (chunk.model) answeredBy = chunk.model;
           if (chunk.usage) usage = chunk.usage;
@@ -79,15 +79,4 @@ export function createOpenAiProvider(
     },
     close: () => http.close(),
   };
-}
-
-function parseChunk(data: string, model: string): OpenAiChunk {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch (cause) {
-    throw new LlmError("bad-response", model, `an event of the answer is not JSON (${data.slice(0, 80)})`, { cause });
-  }
-  if (!value || typeof value !== "object") throw new LlmError("bad-response", model, "an event of the answer is not an object");
-  return value as OpenAiChunk;
 }

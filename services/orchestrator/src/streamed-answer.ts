@@ -59,3 +59,26 @@ export function createLineSplitter(onLine: (line: string) => void): { push(text:
     },
   };
 }
+
+/**
+ * One piece of a streamed answer parsed as a JSON object (`what` names it in the error: an NDJSON
+ * line, an SSE event); anything else is a bad response of `model`.
+ */
+export function parseStreamChunk<T>(text: string, model: string, what: "line" | "event"): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new LlmError(
+      "bad-response",
+      model,
+      `${what === "line" ? "a line" : "an event"} of the answer is not JSON (${text.slice(0, 80)})`,
+      {
+        cause,
+      },
+    );
+  }
+  if (!value || typeof value !== "object")
+    throw new LlmError("bad-response", model, `${what === "line" ? "a line" : "an event"} of the answer is not an object`);
+  return value as T;
+}
