@@ -81,6 +81,12 @@ async function seed(retentionDays: number, threads: Record<string, number[]>): P
       )
       .execute();
   }
+  // The orchestrator's konstruct_record_histories keeps the per-day counts as it writes; rows
+  // written by hand, as here, bring their counts along (migration 0019).
+  await sql`
+    insert into conversation_daily_counts (tenant_id, day, agent_id, messages)
+    select tenant_id, (created_at at time zone 'UTC')::date, '00000000-0000-0000-0000-000000000000', count(*)
+    from conversation_messages where tenant_id = ${tenantId} group by 1, 2`.execute(t.admin);
   return { tenantId, conversations };
 }
 

@@ -108,6 +108,16 @@ async function seedTenant(db: Kysely<Database>, id: string, name: string): Promi
       created_at: new Date(),
     })
     .execute();
+  // Written by hand, so its per-day count too (the orchestrator's write keeps them, migration 0019).
+  await db
+    .insertInto("conversation_daily_counts")
+    .values({
+      tenant_id: id,
+      day: new Date().toISOString().slice(0, 10),
+      agent_id: "00000000-0000-0000-0000-000000000000",
+      messages: 1,
+    })
+    .execute();
 }
 
 beforeAll(async () => {

@@ -90,7 +90,7 @@ async function expectAnsweredOnce(messages: KonstructMessage[], timeoutMs = 30_0
 async function waitingWrites(): Promise<number[]> {
   const { rows } = await sql<{ pid: number }>`
     select pid from pg_stat_activity
-     where datname = current_database() and wait_event_type = 'Lock' and query like '%konstruct_record_history%'`.execute(
+     where datname = current_database() and wait_event_type = 'Lock' and query like '%konstruct_record_histor%'`.execute(
     testDb.admin,
   );
   return rows.map((r) => r.pid);

@@ -150,3 +150,73 @@ describe("the history writer's group commit", () => {
     await quick.close();
   });
 });
+
+describe("konstruct_record_histories, the set-based write behind the group commit", () => {
+  const call = (tenantId: string, exchanges: object[]) =>
+    sql<{ exchange_index: number; messages_inserted: number }>`
+      select * from konstruct_record_histories(${tenantId}::uuid, ${JSON.stringify(exchanges)}::jsonb)`.execute(app);
+  /** One exchange as the writer sends it (history-writer.ts), in `thread`. */
+  const record = (tenant: SeededTenant, n: number, thread: string, text: string) => {
+    const x = exchange(tenant, "ada", text, thread);
+    return {
+      n,
+      channel_type: x.channelType,
+      connection: x.connectionId,
+      thread_key: x.threadKey,
+      subject: x.subject,
+      agent: x.agentId,
+      agent_name: x.agentName,
+      inbound_key: x.inbound.key,
+      sender_id: x.inbound.senderId,
+      sender_name: x.inbound.senderName,
+      inbound_text: x.inbound.text,
+      inbound_at: x.inbound.at,
+      reply_key: x.reply.key,
+      reply_sender_id: x.reply.senderId,
+      reply_text: x.reply.text,
+      model: x.reply.model,
+      prompt_tokens: x.reply.promptTokens,
+      completion_tokens: x.reply.completionTokens,
+      latency_ms: x.reply.latencyMs,
+    };
+  };
+
+  it("refuses two exchanges of one thread in one call, writing nothing", async () => {
+    const thread = `${Date.now()}.000900`;
+    await expect(
+      call(acme.tenantId, [record(acme, 0, thread, "first of two"), record(acme, 1, thread, "second of two")]),
+    ).rejects.toThrow(/one exchange per thread/);
+    expect(await textsOf(acme.tenantId)).not.toContain("first of two");
+  });
+
+  it("counts each message once per day and agent, and a repeat not at all", async () => {
+    const counted = async () => {
+      const { rows } = await sql<{ n: string }>`
+        select coalesce(sum(messages), 0) as n from conversation_daily_counts where tenant_id = ${globex.tenantId}`.execute(
+        testDb.admin,
+      );
+      return Number(rows[0]?.n);
+    };
+    const before = await counted();
+    const list = [record(globex, 0, `${Date.now()}.001000`, "count me"), record(globex, 1, `${Date.now()}.001100`, "and me")];
+    const first = await call(globex.tenantId, list);
+    expect(first.rows.map((r) => [r.exchange_index, r.messages_inserted]).sort()).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
+    expect(await counted()).toBe(before + 4);
+    const again = await call(globex.tenantId, list);
+    expect(again.rows.map((r) => r.messages_inserted)).toEqual([0, 0]);
+    expect(await counted()).toBe(before + 4);
+  });
+
+  it("writes nothing of another tenant: an exchange's rows take the call's tenant, under its RLS", async () => {
+    // acme's call carrying a globex connection and agent: the rows are acme's (the tenant is the
+    // call's), so globex's history does not grow.
+    const before = await textsOf(globex.tenantId);
+    const smuggled = { ...record(globex, 0, `${Date.now()}.001200`, "smuggled"), agent: acme.agents.ada };
+    await call(acme.tenantId, [smuggled]);
+    expect(await textsOf(globex.tenantId)).toEqual(before);
+    expect(await textsOf(acme.tenantId)).toContain("smuggled");
+  });
+});

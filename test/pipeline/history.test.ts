@@ -290,6 +290,10 @@ describe("conversation history written by the pipeline", () => {
         tenantRole.db,
       ),
     ).rejects.toThrow(/permission denied/);
+    // The orchestrator's set-based write is the app role's alone too.
+    await expect(
+      sql`select * from konstruct_record_histories(${acme.tenantId}, '[]'::jsonb)`.execute(tenantRole.db),
+    ).rejects.toThrow(/permission denied/);
   });
 });
 

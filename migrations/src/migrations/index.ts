@@ -17,6 +17,7 @@ import * as operatorNarrower from "./0015-operator-narrower.ts";
 import * as cheaperHistoryWrite from "./0016-cheaper-history-write.ts";
 import * as channelActivity from "./0017-channel-activity.ts";
 import * as searchUnderRls from "./0018-search-under-rls.ts";
+import * as historyCountsInFunction from "./0019-history-counts-in-function.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply: a new migration must come
@@ -41,4 +42,5 @@ export const migrations: Record<string, Migration> = {
   "0016-cheaper-history-write": cheaperHistoryWrite,
   "0017-channel-activity": channelActivity,
   "0018-search-under-rls": searchUnderRls,
+  "0019-history-counts-in-function": historyCountsInFunction,
 };

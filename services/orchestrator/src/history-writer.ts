@@ -37,13 +37,13 @@ interface Queued {
  * and most of its cost is the transaction (an id, WAL, a commit flushed to disk) and the round
  * trip, not the two rows (README "Conversation history", cost). So exchanges that arrive within
  * `lingerMs` of the first one waiting (or while a write is in flight) go to PostgreSQL together:
- * one statement calling `konstruct_record_history` once per exchange, one commit for all.
+ * one statement calling `konstruct_record_histories` once per tenant, one commit for all.
  *
  * Nothing is weaker for it: a run's `record` resolves only after the commit that holds its
  * exchange, so a run is acknowledged only once its history is durable, and a crash before that
  * redelivers the run, whose repeat inserts nothing (the message keys). Each call of the function
- * sets its own exchange's tenant (and restores it on exit), so RLS checks every row against its
- * own tenant, as when written one by one. When a grouped statement fails (one exchange's foreign
+ * sets its own tenant (and restores it on exit), so RLS checks every row against its own
+ * tenant, as when written one by one. When a grouped statement fails (one exchange's foreign
  * key, a constraint), nothing of it was written, and each exchange is written again on its own,
  * so one bad exchange fails only its own run.
  */
@@ -125,31 +125,61 @@ export function createImmediateHistoryWriter(db: Kysely<Database>): HistoryWrite
   return { record: (exchange) => recordHistory(db, exchange), close: async () => {} };
 }
 
+/** An exchange as `konstruct_record_histories` reads it (one element of its JSON array). */
+function historyRecord(x: HistoryExchange, n: number) {
+  return {
+    n,
+    channel_type: x.channelType,
+    connection: x.connectionId,
+    thread_key: x.threadKey,
+    subject: x.subject,
+    agent: x.agentId,
+    agent_name: x.agentName,
+    inbound_key: x.inbound.key,
+    sender_id: x.inbound.senderId,
+    sender_name: x.inbound.senderName,
+    inbound_text: x.inbound.text,
+    inbound_at: x.inbound.at,
+    reply_key: x.reply.key,
+    reply_sender_id: x.reply.senderId,
+    reply_text: x.reply.text,
+    model: x.reply.model,
+    prompt_tokens: x.reply.promptTokens,
+    completion_tokens: x.reply.completionTokens,
+    latency_ms: x.reply.latencyMs,
+  };
+}
+
 /**
- * Writes several exchanges in one statement (one transaction): `konstruct_record_history` once
- * per exchange, in order, so two exchanges of one thread find the conversation the first made.
- * Returns each exchange's inserted count, in the order given.
+ * Writes several exchanges in one statement (one transaction), set-based per tenant: each call
+ * of `konstruct_record_histories` writes one tenant's exchanges, at most one per thread, with a
+ * few statements for all of them (the conversations, the messages, the counters) instead of a
+ * few per exchange. A second exchange of a thread goes in a later call of the same statement, so
+ * it finds the conversation the first made and is written after it: a thread reads in pairs, as
+ * when written one by one. Returns each exchange's inserted count, in the order given.
  */
 export async function recordHistories(db: Kysely<Database>, list: readonly HistoryExchange[]): Promise<number[]> {
-  for (const x of list) assertTenantId(x.tenantId);
-  const col = <T>(pick: (x: HistoryExchange) => T): T[] => list.map(pick);
-  const { rows } = await sql<{ n: string; inserted: number }>`select b.n, konstruct_record_history(
-      b.tenant, b.channel_type, b.connection, b.thread_key, b.subject, b.agent, b.agent_name,
-      b.inbound_key, b.sender_id, b.sender_name, b.inbound_text, b.inbound_at,
-      b.reply_key, b.reply_sender_id, b.reply_text, b.model, b.prompt_tokens, b.completion_tokens, b.latency_ms
-    ) as inserted
-    from unnest(
-      ${col((x) => x.tenantId)}::uuid[], ${col((x) => x.channelType)}::text[], ${col((x) => x.connectionId)}::uuid[],
-      ${col((x) => x.threadKey)}::text[], ${col((x) => x.subject)}::text[], ${col((x) => x.agentId)}::uuid[],
-      ${col((x) => x.agentName)}::text[], ${col((x) => x.inbound.key)}::text[], ${col((x) => x.inbound.senderId)}::text[],
-      ${col((x) => x.inbound.senderName)}::text[], ${col((x) => x.inbound.text)}::text[], ${col((x) => x.inbound.at)}::timestamptz[],
-      ${col((x) => x.reply.key)}::text[], ${col((x) => x.reply.senderId)}::text[], ${col((x) => x.reply.text)}::text[],
-      ${col((x) => x.reply.model)}::text[], ${col((x) => x.reply.promptTokens)}::integer[],
-      ${col((x) => x.reply.completionTokens)}::integer[], ${col((x) => x.reply.latencyMs)}::integer[]
-    ) with ordinality as b(tenant, channel_type, connection, thread_key, subject, agent, agent_name,
-      inbound_key, sender_id, sender_name, inbound_text, inbound_at,
-      reply_key, reply_sender_id, reply_text, model, prompt_tokens, completion_tokens, latency_ms, n)`.execute(db);
+  const groups = new Map<string, { tenant: string; round: number; exchanges: ReturnType<typeof historyRecord>[] }>();
+  const rounds = new Map<string, number>();
+  for (const [n, x] of list.entries()) {
+    assertTenantId(x.tenantId);
+    const thread = `${x.tenantId} ${x.channelType} ${x.threadKey}`;
+    const round = rounds.get(thread) ?? 0;
+    rounds.set(thread, round + 1);
+    const key = `${x.tenantId} ${round}`;
+    const group = groups.get(key) ?? { tenant: x.tenantId, round, exchanges: [] };
+    groups.set(key, group);
+    group.exchanges.push(historyRecord(x, n));
+  }
+  // One JSON document: JSON.stringify is native, and PostgreSQL parses one value. The calls run
+  // in the array's order, every first exchange of a thread before any second.
+  const calls = JSON.stringify([...groups.values()].sort((a, b) => a.round - b.round));
+  const result = await sql<{ exchange_index: number; messages_inserted: number }>`
+    select r.exchange_index, r.messages_inserted
+    from jsonb_array_elements(${calls}::jsonb) with ordinality as g(call, position)
+    cross join lateral konstruct_record_histories((g.call->>'tenant')::uuid, g.call->'exchanges') as r
+    order by g.position`.execute(db);
   const inserted = new Array<number>(list.length).fill(0);
-  for (const row of rows) inserted[Number(row.n) - 1] = row.inserted;
+  for (const row of result.rows) inserted[row.exchange_index] = row.messages_inserted;
   return inserted;
 }
