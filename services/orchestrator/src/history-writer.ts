@@ -48,7 +48,7 @@ interface Queued {
  * so one bad exchange fails only its own run.
  */
 export function createHistoryWriter(options: HistoryWriterOptions): HistoryWriter {
-  const lingerMs = options.lingerMs ?? 20;
+  const lingerMs = options.lingerMs ?? 50;
   const maxBatch = options.maxBatch ?? 64;
   let queue: Queued[] = [];
   let writing: Promise<void> | null = null;

@@ -36,7 +36,12 @@ export interface OrchestratorSettings {
   contextTtlMs: number;
   /** Token counts are written in batches at least this often: what a crash can lose (token-ledger.ts). */
   tokenFlushMs: number;
-  /** How long a history write waits for others to share its commit (history-writer.ts); delays only the ack. */
+  /**
+   * How long a history write waits for others to share its commit (history-writer.ts); delays
+   * only the ack. 50 ms puts ~10 runs in a commit at 200 runs/s, which brings the write under
+   * 1 ms of CPU a run (20 ms: ~4 runs, ~1 ms). A waiting run keeps its consumer slot: at
+   * 400 runs/s about 14 of the 32 (`concurrency`) are waiting on average.
+   */
   historyLingerMs: number;
   /** Least time between two deltas of a reply being written (reply-stream.ts); the first goes out at once. */
   deltaIntervalMs: number;
@@ -76,7 +81,7 @@ export const DEFAULT_ORCHESTRATOR_SETTINGS: OrchestratorSettings = {
   ackWaitMs: CONSUMERS.orchestrator.ackWaitMs,
   contextTtlMs: 1_000,
   tokenFlushMs: 1_000,
-  historyLingerMs: 20,
+  historyLingerMs: 50,
   deltaIntervalMs: 50,
 };
 
