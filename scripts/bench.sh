@@ -66,7 +66,7 @@ case "$which" in
     ;;
   stream)
     # Not part of "all": visitors hold event streams open while the Ollama double writes slowly.
-    run "stream: the model's first token → the web chat visitor sees it" node test/webchat/stream-bench.ts "${2:-10}" "${3:-3}"
+    run "stream: the model's first token → the web chat visitor sees it" node test/webchat/stream-bench.ts "${2:-10}" "${3:-10}"
     ;;
   *) echo "usage: npm run bench [-- operator|gateway|pipeline [rate] [seconds]|replicas [rate] [seconds] [retry%]|portal|idle|stream [visitors] [messages]]" >&2; exit 2 ;;
 esac
