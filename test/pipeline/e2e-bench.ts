@@ -13,11 +13,16 @@
 // and hosts the Slack Web API and Ollama doubles. Latency of one message is from just before its
 // HTTP request is written to the double storing the `chat.postMessage` in that channel and
 // thread; the gateway's ack latency is from the same start to the HTTP response.
+//
+// BENCH_STAGES=1 also taps the three subjects with a plain NATS subscription and prints where
+// the time goes: webhook sent → stored in the inbound stream (gateway), → routed work stored
+// (router), → reply stored in the outbound stream (orchestrator), → posted to Slack (gateway's
+// outbound worker). Each message is told by the counter in its text, which the reply repeats.
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { parseSecretKey } from "@konstruct/core";
+import { connectNats, parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
   serverUrl,
@@ -42,6 +47,18 @@ const secretKeyText = randomBytes(32).toString("base64");
 const secretKey = parseSecretKey(secretKeyText);
 
 const sentAt = new Map<string, number>();
+/** BENCH_STAGES: when each message (by the counter in its text) was sent, stored at each stage, and posted. */
+const STAGES = ["sent", "inbound", "work", "outbound", "posted"] as const;
+const stagesOn = process.env.BENCH_STAGES === "1";
+const stageAt = new Map<string, Partial<Record<(typeof STAGES)[number], number>>>();
+const COUNTER = /refund policy\? \((\d+)\)/;
+function stamp(stage: (typeof STAGES)[number], text: string): void {
+  const counter = COUNTER.exec(text)?.[1];
+  if (!stagesOn || counter === undefined) return;
+  const at = stageAt.get(counter) ?? {};
+  at[stage] ??= performance.now();
+  stageAt.set(counter, at);
+}
 const replyLatencies: number[] = [];
 const ackLatencies: number[] = [];
 let acked = 0;
@@ -65,6 +82,7 @@ const [testDb, nats, ollama, slack] = await Promise.all([
         warmReplies++;
         return;
       }
+      stamp("posted", message.text ?? "");
       replyLatencies.push(performance.now() - started);
       if (replyLatencies.length === total) done();
     },
@@ -99,6 +117,15 @@ const [router, orchestrator] = await Promise.all([
 ]);
 const services = [gateway, router, orchestrator];
 
+const tap = stagesOn ? await connectNats(nats.url, "e2e-bench-tap") : null;
+if (tap) {
+  const decoder = new TextDecoder();
+  for (const stage of ["inbound", "work", "outbound"] as const) {
+    tap.subscribe(`konstruct.${stage}.>`, { callback: (_e, msg) => stamp(stage, decoder.decode(msg.data)) });
+  }
+  await tap.flush();
+}
+
 // Keep-alive sockets, as Slack's senders reuse connections; enough that a slow ack never queues a send.
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
@@ -124,6 +151,7 @@ function send(sender: BenchSender, channel: string): void {
   const measuring = phase === "measure";
   const started = performance.now();
   sentAt.set(key, started);
+  if (measuring) stamp("sent", body);
   const req = request(
     {
       agent,
@@ -199,11 +227,23 @@ if (cpuBefore && cpuAfter) {
     .join(", ");
   console.log(`  CPU/message  ${perMessage} µs (all threads; nats-server, PostgreSQL and Redis not counted)`);
 }
+if (stagesOn) {
+  console.log("  stages       time from the previous stage, measured messages (BENCH_STAGES=1):");
+  for (const [i, stage] of STAGES.entries()) {
+    if (i === 0) continue;
+    const previous = STAGES[i - 1] as (typeof STAGES)[number];
+    const gaps = [...stageAt.values()]
+      .filter((at) => at.sent !== undefined && at[stage] !== undefined && at[previous] !== undefined)
+      .map((at) => (at[stage] as number) - (at[previous] as number));
+    console.log(`    ${`${previous} → ${stage}`.padEnd(22)} ${line(gaps)}   (${gaps.length})`);
+  }
+}
 const goal = pct(replyLatencies, 99);
 console.log(
   `\ngoal: pipeline overhead p99 at ${rate}/s = ${goal.toFixed(1)} ms (goal < 50 ms: ${goal < 50 && replyLatencies.length === total ? "met" : "MISSED"})`,
 );
 
+await tap?.close();
 agent.destroy();
 for (const s of services.toReversed()) await s.kill("SIGTERM");
 await Promise.all([ollama.close(), slack.close(), nats.stop()]);
