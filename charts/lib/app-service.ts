@@ -55,6 +55,7 @@ export class AppService extends Construct {
                   // The portal has no NATS user: it neither publishes nor consumes.
                   ...connectionEnv(values, props.env, component === "portal" ? undefined : component),
                   ...(props.extraEnv ?? []),
+                  ...(settings.nodeOptions ? [{ name: "NODE_OPTIONS", value: settings.nodeOptions }] : []),
                   { name: PORT_VARIABLE, value: String(port) },
                 ],
                 resources: resources(settings.resources),

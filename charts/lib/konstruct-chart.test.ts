@@ -230,6 +230,17 @@ describe("the synthesized install", () => {
     expect(upgraded.metadata.name).not.toBe(job.metadata.name);
   });
 
+  it("gives a service Node flags only when its values ask, and refuses what is not a flag", () => {
+    const envOf = (list: Obj[], name: string) => podSpec(find("Deployment", name, list)).containers[0].env as Obj[];
+    expect(envOf(objects, "konstruct-router").map((e) => e.name)).not.toContain("NODE_OPTIONS");
+    const tuned = synthesize(parseValues({ router: { nodeOptions: "--max-semi-space-size=2" } }));
+    expect(envOf(tuned, "konstruct-router")).toContainEqual({ name: "NODE_OPTIONS", value: "--max-semi-space-size=2" });
+    expect(envOf(tuned, "konstruct-gateway").map((e) => e.name)).not.toContain("NODE_OPTIONS");
+    for (const bad of ["--require=/tmp/x.js\n", "-r /tmp/x.js", "--max-semi-space-size=2 ; rm"]) {
+      expect(() => parseValues({ router: { nodeOptions: bad } })).toThrow(/router\.nodeOptions/);
+    }
+  });
+
   it("passes the services the configuration they read, and no admin credentials", () => {
     const envOf = (name: string) => podSpec(find("Deployment", name)).containers[0].env.map((e: Obj) => e.name);
     expect(envOf("konstruct-gateway")).toEqual(

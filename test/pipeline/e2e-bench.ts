@@ -97,7 +97,14 @@ const common = {
   DATABASE_URL: testDb.appUrl,
   REDIS_URL: serverUrl("REDIS_ADMIN_URL"),
   NATS_URL: nats.url,
-  ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
+  // SERVICE_NODE_OPTIONS: the services' Node flags, to compare settings (e.g. the chart's heap bounds).
+  ...(profileDir || process.env.SERVICE_NODE_OPTIONS
+    ? {
+        NODE_OPTIONS: [process.env.SERVICE_NODE_OPTIONS, profileDir ? `--cpu-prof --cpu-prof-dir=${profileDir}` : ""]
+          .filter(Boolean)
+          .join(" "),
+      }
+    : {}),
 };
 // startTestNats declared the streams; each service declares its own consumers on start.
 const gateway = await startServiceProcess("gateway", {

@@ -13,6 +13,8 @@ const common = {
   DATABASE_URL: testDb.appUrl,
   REDIS_URL: serverUrl("REDIS_ADMIN_URL"),
   NATS_URL: nats.url,
+  // SERVICE_NODE_OPTIONS: the services' Node flags, to compare settings (e.g. the chart's heap bounds).
+  ...(process.env.SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVICE_NODE_OPTIONS } : {}),
 };
 const services = [
   await startServiceProcess("gateway", {
