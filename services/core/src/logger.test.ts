@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, redactUrl } from "./logger.ts";
+import { createLogger, redactUrl, scrubSecrets } from "./logger.ts";
 
 function capture() {
   const lines: string[] = [];
@@ -48,6 +48,27 @@ describe("createLogger", () => {
     }
     expect(written).toContain("[redacted]");
     expect(written).toContain('"msg":"with secrets"');
+  });
+
+  it("censors what sits two levels under a log object or a child's bindings, and leaves the caller's objects as they were", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: "test", destination });
+    const logged = { a: { b: { token: "deep-token", kept: "visible-1" } }, headers: { Cookie: "session=abc" }, n: 1 };
+    const snapshot = structuredClone(logged);
+    log.info(logged, "nested");
+    log.child({ connection: { credentials: { password: "child-bound" } }, tenantId: "visible-2" }).info("bound");
+    const written = lines.join("");
+    expect(written).not.toContain("deep-token");
+    expect(written).not.toContain("session=abc");
+    expect(written).not.toContain("child-bound");
+    expect(written).toContain("visible-1");
+    expect(written).toContain("visible-2");
+    expect(logged).toEqual(snapshot);
+    // Three levels under the top is past what is checked: a log object is not a document.
+    expect(scrubSecrets({ a: { b: { c: { token: "x" } } } })).toEqual({ a: { b: { c: { token: "x" } } } });
+    // Nothing sensitive: the very same object, no copy.
+    const plain = { tenantId: "t", kind: "answer" };
+    expect(scrubSecrets(plain)).toBe(plain);
   });
 
   it("redactUrl hides only the password", () => {
