@@ -25,6 +25,7 @@ import { performance } from "node:perf_hooks";
 import { connectNats, parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
+  dropTenantKeys,
   serverUrl,
   signSlackRequest,
   startOllamaDouble,
@@ -255,4 +256,5 @@ agent.destroy();
 for (const s of services.toReversed()) await s.kill("SIGTERM");
 await Promise.all([ollama.close(), slack.close(), nats.stop()]);
 await testDb.drop();
+await dropTenantKeys(senders.map((s) => s.tenantId));
 process.exit(replyLatencies.length === total ? 0 : 1);

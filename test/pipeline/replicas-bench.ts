@@ -20,6 +20,7 @@ import { performance } from "node:perf_hooks";
 import { parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
+  dropTenantKeys,
   type ServiceProcess,
   serverUrl,
   signSlackRequest,
@@ -249,5 +250,6 @@ console.log(
 agent.destroy();
 await Promise.all([ollama.close(), slack.close(), nats.stop()]);
 await testDb.drop();
+await dropTenantKeys(senders.map((s) => s.tenantId));
 const ok = [one, two].every((r) => r.lost === 0 && r.duplicated === 0);
 process.exit(ok ? 0 : 1);

@@ -22,7 +22,15 @@ import { once } from "node:events";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
-import { createTestDatabase, type SseEvent, serverUrl, sseReader, startServiceProcess, startTestNats } from "@konstruct/testkit";
+import {
+  createTestDatabase,
+  dropTenantKeys,
+  type SseEvent,
+  serverUrl,
+  sseReader,
+  startServiceProcess,
+  startTestNats,
+} from "@konstruct/testkit";
 import { newVisitor, seedWebchatTenant, sendMessage } from "./support.ts";
 
 const visitors = Number(process.argv[2] ?? 10);
@@ -147,4 +155,5 @@ for (const s of services) await s.kill("SIGTERM");
 model.postMessage("close");
 await Promise.all([once(model, "exit"), nats.stop()]);
 await db.drop();
+await dropTenantKeys([tenant.tenantId]);
 process.exit(missing > 0 ? 1 : 0);

@@ -1,0 +1,27 @@
+import { Redis } from "ioredis";
+import { serverUrl } from "./env.ts";
+
+/**
+ * Deletes every key of the given tenants from the local Redis (`<tenantId>:…`, core's
+ * redis-keys.ts). Benchmarks seed fresh tenants on the shared development Redis and leave their
+ * runs' keys behind with TTLs of up to a week: enough runs fill its memory limit, and every
+ * later write is refused. Returns how many keys went.
+ */
+export async function dropTenantKeys(tenantIds: readonly string[]): Promise<number> {
+  const redis = new Redis(serverUrl("REDIS_ADMIN_URL"), { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let dropped = 0;
+  try {
+    for (const tenantId of tenantIds) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${tenantId}:*`, "COUNT", 1000);
+        cursor = next;
+        if (keys.length > 0) dropped += await redis.unlink(...keys);
+      } while (cursor !== "0");
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return dropped;
+}
