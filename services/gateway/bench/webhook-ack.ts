@@ -86,15 +86,15 @@ async function serve(target: Target): Promise<number> {
     return (app.server.address() as { port: number }).port;
   }
   if (target === "gateway") {
-    const { ack, connectNats, ensureJetStream } = await import("@konstruct/core");
+    const { ack, connectNats, createLogger, ensureJetStream } = await import("@konstruct/core");
     const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
-    const { pino } = await import("pino");
     const { buildApp, createJetStreamPublisher, createMetrics } = await import("../src/index.ts");
     const { slackIngress } = await import("@konstruct/channels/gateway");
     const nc = await connectNats(natsUrlOrExit(), "konstruct-bench");
     await ensureJetStream(await jetstreamManager(nc));
     const metrics = createMetrics();
-    const log = pino({ level: "warn" });
+    // The gateway's own logger (secrets scrubbed), as in production: fastify makes a child of it per request.
+    const log = createLogger({ name: "gateway", level: "warn" });
     const publisher = createJetStreamPublisher(jetstream(nc));
     const app = await buildApp({
       channels: [
