@@ -33,9 +33,9 @@ interface Queued {
 }
 
 /**
- * Group commit for the conversation history. Each history write is a transaction of its own,
- * and most of its cost is the transaction (an id, WAL, a commit flushed to disk) and the round
- * trip, not the two rows (README "Conversation history", cost). So exchanges that arrive within
+ * Group commit for the conversation history. Written one by one, most of a run's history write
+ * is fixed cost, not its two rows: the round trip, the transaction, and the statements of a
+ * function call (README "Conversation history", cost). So exchanges that arrive within
  * `lingerMs` of the first one waiting (or while a write is in flight) go to PostgreSQL together:
  * one statement calling `konstruct_record_histories` once per tenant, one commit for all.
  *
