@@ -4,6 +4,12 @@
 //
 //   bash scripts/servers.sh start && eval "$(bash scripts/servers.sh env)"
 //   node test/pipeline/replicas-bench.ts [rate=100] [seconds=10] [retries%=10]
+//   REPLICAS_BENCH_SCALE=1 node test/pipeline/replicas-bench.ts   # two of each at twice the rate
+//
+// A process's CPU per message falls as its own rate rises (batched writes, warm code), so two
+// replicas sharing one rate each work at half of it. With REPLICAS_BENCH_SCALE=1 the second
+// phase offers twice the rate, so each replica works at the rate the single one did: scaling out
+// as load grows.
 //
 // One invocation runs two phases over one private nats-server and one fresh database (four
 // seeded Slack tenants), so the two figures share the machine's load: first one gateway, one
@@ -34,13 +40,16 @@ import { appMention, processCpuSeconds, seedBenchSenders } from "./slack-bench.t
 const rate = Number(process.argv[2] ?? 100);
 const seconds = Number(process.argv[3] ?? 10);
 const retryPercent = Number(process.argv[4] ?? 10);
-const total = Math.round(rate * seconds);
+/** Two of each at twice the rate (each replica at the single one's rate) rather than at the same rate. */
+const scaleRate = process.env.REPLICAS_BENCH_SCALE === "1";
 const TENANTS = 4;
 const CHANNELS = 50;
 // Replies still missing this long after the last send count as lost.
 const DRAIN_MS = 30_000;
 // After the last expected reply, how long a late duplicate may still arrive and be counted.
 const SETTLE_MS = 3_000;
+/** How long each phase measures its processes idle, before the traffic. */
+const IDLE_MS = 5_000;
 
 const secretKeyText = randomBytes(32).toString("base64");
 const secretKey = parseSecretKey(secretKeyText);
@@ -109,6 +118,7 @@ function post(w: Webhook): Promise<number> {
 
 interface PhaseResult {
   replicas: number;
+  rate: number;
   sent: number;
   retriesSent: number;
   failedAcks: number;
@@ -116,12 +126,17 @@ interface PhaseResult {
   lost: number;
   duplicated: number;
   cpuUs: Record<string, number>;
+  /** The same less each process's idle CPU over the measured time: the work of the messages. */
+  workUs: Record<string, number>;
+  /** Each service's idle CPU (all its replicas) over the measured time, per message. */
+  idleUs: Record<string, number>;
   /** Each replica's share of its service's CPU, to show that both took work. */
   shares: Record<string, number[]>;
   load: string;
 }
 
-async function phase(replicas: number, label: string): Promise<PhaseResult> {
+async function phase(replicas: number, label: string, phaseRate: number): Promise<PhaseResult> {
+  const total = Math.round(phaseRate * seconds);
   const gateways: ServiceProcess[] = [];
   for (let i = 0; i < replicas; i++) gateways.push(await startServiceProcess("gateway", gatewayEnv));
   const workers = await Promise.all(
@@ -179,9 +194,19 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
     retriesSent = 0;
     failedAcks = 0;
 
+    // Each process's CPU with nothing to do (pull expiries, heartbeats, timers), per second: a
+    // replica costs it whatever the traffic, so it is shown apart from the work per message.
+    const idleStart = processes.map((p) => processCpuSeconds(p.pid));
+    const idleFrom = performance.now();
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idlePerSecond = processes.map(
+      (p, j) => (processCpuSeconds(p.pid) - idleStart[j]!) / ((performance.now() - idleFrom) / 1_000),
+    );
+
     const cpuBefore = processes.map((p) => processCpuSeconds(p.pid));
+    const measuredFrom = performance.now();
     const keys: string[] = [];
-    const interval = 1_000 / rate;
+    const interval = 1_000 / phaseRate;
     const start = performance.now();
     for (let i = 0; i < total; i++) {
       const due = start + i * interval;
@@ -192,18 +217,25 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
     await Promise.all(acks);
     await waitForThreads(keys, DRAIN_MS);
     const cpuAfter = processes.map((p) => processCpuSeconds(p.pid));
+    const measuredSeconds = (performance.now() - measuredFrom) / 1_000;
     // Late duplicates: a second reply would come after the first.
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const cpuUs: Record<string, number> = {};
+    const workUs: Record<string, number> = {};
+    const idleUs: Record<string, number> = {};
     const shares: Record<string, number[]> = {};
     processes.forEach((p, j) => {
       const us = ((cpuAfter[j]! - cpuBefore[j]!) / total) * 1e6;
+      const idle = ((idlePerSecond[j]! * measuredSeconds) / total) * 1e6;
       cpuUs[p.kind] = (cpuUs[p.kind] ?? 0) + us;
+      idleUs[p.kind] = (idleUs[p.kind] ?? 0) + idle;
+      workUs[p.kind] = (workUs[p.kind] ?? 0) + Math.max(0, us - idle);
       shares[p.kind] = [...(shares[p.kind] ?? []), us];
     });
     const counts = keys.map((k) => posts.get(k) ?? 0);
     return {
       replicas,
+      rate: phaseRate,
       sent,
       retriesSent,
       failedAcks,
@@ -211,6 +243,8 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
       lost: counts.filter((n) => n === 0).length,
       duplicated: counts.reduce((sum, n) => sum + Math.max(0, n - 1), 0),
       cpuUs,
+      workUs,
+      idleUs,
       shares,
       load: loadavg()
         .map((l) => l.toFixed(2))
@@ -222,13 +256,13 @@ async function phase(replicas: number, label: string): Promise<PhaseResult> {
 }
 
 const loadBefore = loadavg();
-const one = await phase(1, "A");
-const two = await phase(2, "B");
+const one = await phase(1, "A", rate);
+const two = await phase(2, "B", scaleRate ? 2 * rate : rate);
 
 console.log("replicas: every webhook answered exactly once with two of each service on shared durable consumers");
 console.log(`  machine      ${availableParallelism()} CPUs, load ${loadBefore.map((l) => l.toFixed(2)).join(" ")} before`);
 console.log(
-  `  offered      ${rate} msg/s for ${seconds} s per phase (${total} messages, ${TENANTS} tenants), ${retryPercent}% re-sent as Slack retries to another gateway`,
+  `  offered      ${one.rate} msg/s to one of each, ${two.rate} msg/s to two of each, ${seconds} s per phase (${TENANTS} tenants), ${retryPercent}% re-sent as Slack retries to another gateway`,
 );
 for (const r of [one, two]) {
   const cpu = ["gateway", "router", "orchestrator"]
@@ -241,11 +275,15 @@ for (const r of [one, two]) {
     `  ${r.replicas} of each   sent ${r.sent} (+${r.retriesSent} retries, ${r.failedAcks} acks not 200)  answered ${r.answered}  lost ${r.lost}  duplicated ${r.duplicated}`,
   );
   console.log(`               CPU/message (sum over replicas) ${cpu} µs   load after ${r.load}`);
+  const work = ["gateway", "router", "orchestrator"]
+    .map((k) => `${k} ${(r.workUs[k] ?? 0).toFixed(0)} (+${(r.idleUs[k] ?? 0).toFixed(0)} idle)`)
+    .join(", ");
+  console.log(`               of which the messages' work ${work} µs`);
 }
-const ratio = (k: string) => ((two.cpuUs[k] ?? 0) / (one.cpuUs[k] || 1)).toFixed(2);
-console.log(
-  `  2 ÷ 1        gateway ${ratio("gateway")}×, router ${ratio("router")}×, orchestrator ${ratio("orchestrator")}× CPU per message`,
-);
+const ratio = (k: string, of: "cpuUs" | "workUs") => ((two[of][k] ?? 0) / (one[of][k] || 1)).toFixed(2);
+const ratios = (of: "cpuUs" | "workUs") =>
+  `gateway ${ratio("gateway", of)}×, router ${ratio("router", of)}×, orchestrator ${ratio("orchestrator", of)}×`;
+console.log(`  2 ÷ 1        ${ratios("cpuUs")} CPU per message; the messages' work alone ${ratios("workUs")}`);
 
 agent.destroy();
 await Promise.all([ollama.close(), slack.close(), nats.stop()]);
