@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createDatabase, createLogger, type Database } from "@konstruct/core";
 import { type PurgeResult, purgeHistory, startHistoryPurge } from "@konstruct/operator/runtime";
-import { createTestDatabase, serverUrl, type TestDatabase } from "@konstruct/testkit";
+import { countHistoryByDay, createTestDatabase, serverUrl, type TestDatabase } from "@konstruct/testkit";
 import { type Kysely, sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,12 +81,8 @@ async function seed(retentionDays: number, threads: Record<string, number[]>): P
       )
       .execute();
   }
-  // The orchestrator's konstruct_record_histories keeps the per-day counts as it writes; rows
-  // written by hand, as here, bring their counts along (migration 0019).
-  await sql`
-    insert into conversation_daily_counts (tenant_id, day, agent_id, messages)
-    select tenant_id, (created_at at time zone 'UTC')::date, '00000000-0000-0000-0000-000000000000', count(*)
-    from conversation_messages where tenant_id = ${tenantId} group by 1, 2`.execute(t.admin);
+  // Written by hand, so counted by hand (the product's writer counts as it writes).
+  await countHistoryByDay(t.admin, tenantId);
   return { tenantId, conversations };
 }
 

@@ -9,7 +9,7 @@ import {
   TenantIdError,
   withTenant,
 } from "@konstruct/core";
-import { createTestDatabase, type TestDatabase } from "@konstruct/testkit";
+import { countHistoryByDay, createTestDatabase, type TestDatabase } from "@konstruct/testkit";
 import { type Kysely, sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -108,16 +108,8 @@ async function seedTenant(db: Kysely<Database>, id: string, name: string): Promi
       created_at: new Date(),
     })
     .execute();
-  // Written by hand, so its per-day count too (the orchestrator's write keeps them, migration 0019).
-  await db
-    .insertInto("conversation_daily_counts")
-    .values({
-      tenant_id: id,
-      day: new Date().toISOString().slice(0, 10),
-      agent_id: "00000000-0000-0000-0000-000000000000",
-      messages: 1,
-    })
-    .execute();
+  // Written by hand, so counted by hand (the product's writer counts as it writes).
+  await countHistoryByDay(db, id);
 }
 
 beforeAll(async () => {

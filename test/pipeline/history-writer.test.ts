@@ -5,6 +5,7 @@ import {
   type HistoryExchange,
   type HistoryWriter,
   historyExchange,
+  historyRecord,
   outboundReply,
   type SettledReply,
 } from "@konstruct/orchestrator";
@@ -156,30 +157,8 @@ describe("konstruct_record_histories, the set-based write behind the group commi
     sql<{ exchange_index: number; messages_inserted: number }>`
       select * from konstruct_record_histories(${tenantId}::uuid, ${JSON.stringify(exchanges)}::jsonb)`.execute(app);
   /** One exchange as the writer sends it (history-writer.ts), in `thread`. */
-  const record = (tenant: SeededTenant, n: number, thread: string, text: string) => {
-    const x = exchange(tenant, "ada", text, thread);
-    return {
-      n,
-      channel_type: x.channelType,
-      connection: x.connectionId,
-      thread_key: x.threadKey,
-      subject: x.subject,
-      agent: x.agentId,
-      agent_name: x.agentName,
-      inbound_key: x.inbound.key,
-      sender_id: x.inbound.senderId,
-      sender_name: x.inbound.senderName,
-      inbound_text: x.inbound.text,
-      inbound_at: x.inbound.at,
-      reply_key: x.reply.key,
-      reply_sender_id: x.reply.senderId,
-      reply_text: x.reply.text,
-      model: x.reply.model,
-      prompt_tokens: x.reply.promptTokens,
-      completion_tokens: x.reply.completionTokens,
-      latency_ms: x.reply.latencyMs,
-    };
-  };
+  const record = (tenant: SeededTenant, n: number, thread: string, text: string) =>
+    historyRecord(exchange(tenant, "ada", text, thread), n);
 
   it("refuses two exchanges of one thread in one call, writing nothing", async () => {
     const thread = `${Date.now()}.000900`;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createDatabase, type Database } from "@konstruct/core";
-import { migrateToLatest, setAppRolePassword, setOperatorRolePassword } from "@konstruct/migrations";
-import type { Kysely } from "kysely";
+import { migrateToLatest, NO_AGENT, setAppRolePassword, setOperatorRolePassword } from "@konstruct/migrations";
+import { type Kysely, sql } from "kysely";
 import pg from "pg";
 import { serverUrl } from "./env.ts";
 
@@ -78,4 +78,22 @@ export async function createTestDatabase(prefix = "kt"): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * Counts a tenant's history rows into `conversation_daily_counts` (per UTC day and agent), for
+ * rows a test or benchmark wrote by hand: the product's writer, `konstruct_record_histories`,
+ * counts as it writes (migration 0019), and nothing else does. Counts again from the rows, so
+ * calling it twice changes nothing.
+ */
+export async function countHistoryByDay(db: Kysely<any>, tenantId: string): Promise<void> {
+  await sql`
+    insert into conversation_daily_counts as d (tenant_id, day, agent_id, agent_name, messages)
+    select tenant_id, (created_at at time zone 'UTC')::date, coalesce(agent_id, ${NO_AGENT}::uuid), max(agent_name), count(*)
+    from conversation_messages
+    where tenant_id = ${tenantId}
+    group by 1, 2, 3
+    on conflict (tenant_id, day, agent_id) do update set messages = excluded.messages, agent_name = excluded.agent_name`.execute(
+    db,
+  );
 }

@@ -4,7 +4,7 @@ export * from "@konstruct/channels/doubles";
 // `npm start` uses too; tests keep importing them from here.
 export * from "@konstruct/control-plane";
 export type { TestDatabase } from "./database.ts";
-export { createTestDatabase, TEST_APP_PASSWORD, TEST_OPERATOR_PASSWORD } from "./database.ts";
+export { countHistoryByDay, createTestDatabase, TEST_APP_PASSWORD, TEST_OPERATOR_PASSWORD } from "./database.ts";
 export type { OllamaChatLogEntry, OllamaDouble, OllamaDoubleOptions, OllamaFailure } from "./doubles/ollama.ts";
 export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
 export { serverUrl } from "./env.ts";

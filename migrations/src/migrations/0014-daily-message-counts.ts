@@ -15,7 +15,8 @@ import { type Kysely, sql } from "kysely";
  * it leaves `token_usage`. A deleted tenant's go with it (a cascade, which PostgreSQL runs as the
  * table's owner: the operator needs no grant here). Existing history is counted once here.
  */
-const NO_AGENT = "00000000-0000-0000-0000-000000000000";
+/** The agent id counted for messages of no agent (the key needs no nullable column). */
+export const NO_AGENT = "00000000-0000-0000-0000-000000000000";
 
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
@@ -42,6 +43,27 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`grant select, insert, update on conversation_daily_counts to konstruct_app`.execute(db);
   await sql`grant select on conversation_daily_counts to konstruct_tenant`.execute(db);
 
+  await createCountTrigger(db);
+
+  await sql
+    .raw(`
+    insert into conversation_daily_counts (tenant_id, day, agent_id, agent_name, messages)
+    select tenant_id, (created_at at time zone 'UTC')::date, coalesce(agent_id, '${NO_AGENT}'::uuid), max(agent_name), count(*)
+    from conversation_messages group by 1, 2, 3`)
+    .execute(db);
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  await sql`drop trigger if exists conversation_messages_count on conversation_messages`.execute(db);
+  await sql`drop function if exists konstruct_count_messages()`.execute(db);
+  await sql`drop table if exists conversation_daily_counts`.execute(db);
+}
+
+/**
+ * The statement-level trigger that counted `conversation_messages` rows as they were inserted.
+ * Migration 0019 replaced it by counting in the history write itself; its `down` puts it back.
+ */
+export async function createCountTrigger(db: Kysely<any>): Promise<void> {
   await sql
     .raw(`
     create function konstruct_count_messages() returns trigger
@@ -66,17 +88,4 @@ export async function up(db: Kysely<any>): Promise<void> {
     after insert on conversation_messages
     referencing new table as new_messages
     for each statement execute function konstruct_count_messages()`.execute(db);
-
-  await sql
-    .raw(`
-    insert into conversation_daily_counts (tenant_id, day, agent_id, agent_name, messages)
-    select tenant_id, (created_at at time zone 'UTC')::date, coalesce(agent_id, '${NO_AGENT}'::uuid), max(agent_name), count(*)
-    from conversation_messages group by 1, 2, 3`)
-    .execute(db);
-}
-
-export async function down(db: Kysely<any>): Promise<void> {
-  await sql`drop trigger if exists conversation_messages_count on conversation_messages`.execute(db);
-  await sql`drop function if exists konstruct_count_messages()`.execute(db);
-  await sql`drop table if exists conversation_daily_counts`.execute(db);
 }

@@ -1,7 +1,6 @@
 import { type Kysely, sql } from "kysely";
+import { createCountTrigger, NO_AGENT } from "./0014-daily-message-counts.ts";
 import { up as cheaperHistoryWrite0016 } from "./0016-cheaper-history-write.ts";
-
-const NO_AGENT = "00000000-0000-0000-0000-000000000000";
 
 /**
  * The per-day message counts (0014) are kept by `konstruct_record_history` itself, in the
@@ -210,29 +209,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop function if exists konstruct_record_histories(uuid, jsonb)`.execute(db);
-  await sql
-    .raw(`
-    create or replace function konstruct_count_messages() returns trigger
-    language plpgsql security invoker set search_path = pg_catalog, public
-    as $$
-    begin
-      insert into public.conversation_daily_counts as c (tenant_id, day, agent_id, agent_name, messages)
-      select tenant_id, (created_at at time zone 'UTC')::date, coalesce(agent_id, '${NO_AGENT}'::uuid),
-             max(agent_name), count(*)
-      from new_messages
-      group by 1, 2, 3
-      on conflict (tenant_id, day, agent_id) do update
-        set messages = c.messages + excluded.messages,
-            agent_name = coalesce(excluded.agent_name, c.agent_name);
-      return null;
-    end $$`)
-    .execute(db);
-  await sql`alter function konstruct_count_messages() owner to konstruct_owner`.execute(db);
-  await sql`revoke all on function konstruct_count_messages() from public`.execute(db);
-  await sql`
-    create trigger conversation_messages_count
-    after insert on conversation_messages
-    referencing new table as new_messages
-    for each statement execute function konstruct_count_messages()`.execute(db);
+  await createCountTrigger(db);
   await cheaperHistoryWrite0016(db);
 }

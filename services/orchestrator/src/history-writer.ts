@@ -125,8 +125,8 @@ export function createImmediateHistoryWriter(db: Kysely<Database>): HistoryWrite
   return { record: (exchange) => recordHistory(db, exchange), close: async () => {} };
 }
 
-/** An exchange as `konstruct_record_histories` reads it (one element of its JSON array). */
-function historyRecord(x: HistoryExchange, n: number) {
+/** An exchange as `konstruct_record_histories` reads it (one element of its JSON array), `n` its place in the batch. */
+export function historyRecord(x: HistoryExchange, n: number) {
   return {
     n,
     channel_type: x.channelType,

@@ -3,7 +3,7 @@ export { loadConfig } from "./config.ts";
 export type { HistoryExchange } from "./conversation-history.ts";
 export { conversationThreadKey, historyExchange, historyKeys, recordHistory } from "./conversation-history.ts";
 export type { HistoryWriter, HistoryWriterOptions } from "./history-writer.ts";
-export { createHistoryWriter, createImmediateHistoryWriter, recordHistories } from "./history-writer.ts";
+export { createHistoryWriter, createImmediateHistoryWriter, historyRecord, recordHistories } from "./history-writer.ts";
 export type { LlmFailure } from "./llm-error.ts";
 export { LlmError } from "./llm-error.ts";
 export type { LlmPool, LlmPoolOptions, PoolRequest, PoolResult } from "./llm-pool.ts";

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { availableParallelism, loadavg } from "node:os";
 import { createLogger, hashPassword } from "@konstruct/core";
-import { createTestDatabase } from "@konstruct/testkit";
+import { countHistoryByDay, createTestDatabase } from "@konstruct/testkit";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import { buildApp, createMetrics, createSignInThrottle } from "../src/index.ts";
@@ -84,12 +84,8 @@ try {
            c.started_at + (m || ' seconds')::interval
     from conversations c, generate_series(1, ${MESSAGES_PER_CONVERSATION}) as m
     where c.tenant_id = ${tenantId}`.execute(db);
-  // The orchestrator keeps the per-day counts as it writes history (migration 0019); seeded rows bring theirs.
-  await sql`
-    insert into conversation_daily_counts (tenant_id, day, agent_id, agent_name, messages)
-    select m.tenant_id, (m.created_at at time zone 'UTC')::date, coalesce(m.agent_id, '00000000-0000-0000-0000-000000000000'),
-           max(m.agent_name), count(*)
-    from conversation_messages m where m.tenant_id = ${tenantId} group by 1, 2, 3`.execute(db);
+  // Seeded by hand, so counted by hand (the product's writer counts as it writes).
+  await countHistoryByDay(db, tenantId);
   await sql`
     insert into token_usage (tenant_id, agent_id, day, prompt_tokens, completion_tokens, runs)
     select ${tenantId}, a.id, current_date - d, 1000 * d, 300 * d, d from agents a, generate_series(0, 29) as d where a.tenant_id = ${tenantId}`.execute(
