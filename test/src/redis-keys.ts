@@ -1,9 +1,10 @@
+import { deleteKeysMatching, tenantKeyPattern } from "@konstruct/core";
 import { Redis } from "ioredis";
 import { serverUrl } from "./env.ts";
 
 /**
- * Deletes every key of the given tenants from the local Redis (`<tenantId>:…`, core's
- * redis-keys.ts). Benchmarks seed fresh tenants on the shared development Redis and leave their
+ * Deletes every key of the given tenants from the local Redis, as the operator does when a
+ * Tenant goes. Benchmarks seed fresh tenants on the shared development Redis and leave their
  * runs' keys behind with TTLs of up to a week: enough runs fill its memory limit, and every
  * later write is refused. Returns how many keys went.
  */
@@ -12,14 +13,7 @@ export async function dropTenantKeys(tenantIds: readonly string[]): Promise<numb
   await redis.connect();
   let dropped = 0;
   try {
-    for (const tenantId of tenantIds) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${tenantId}:*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length > 0) dropped += await redis.unlink(...keys);
-      } while (cursor !== "0");
-    }
+    for (const tenantId of tenantIds) dropped += await deleteKeysMatching(redis, tenantKeyPattern(tenantId));
   } finally {
     redis.disconnect();
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { deleteKeysMatching } from "@konstruct/core/redis-keys";
 import type { Redis } from "ioredis";
 import type { AclUserSpec, RedisAcl } from "../ports.ts";
 
@@ -63,15 +64,6 @@ export function createRedisAcl(redis: Redis): RedisAcl {
     async delete(user) {
       await redis.call("ACL", "DELUSER", checkUser(user));
     },
-    async deleteKeys(pattern) {
-      let cursor = "0";
-      let deleted = 0;
-      do {
-        const [next, keys] = (await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000)) as [string, string[]];
-        cursor = next;
-        if (keys.length > 0) deleted += await redis.unlink(...keys);
-      } while (cursor !== "0");
-      return deleted;
-    },
+    deleteKeys: (pattern) => deleteKeysMatching(redis, pattern),
   };
 }

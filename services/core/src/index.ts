@@ -89,6 +89,7 @@ export {
 export { isPortalToken, newPortalToken, PORTAL_ROLES, portalTokenDigest } from "./portal-tokens.ts";
 export type { RedisKeyType } from "./redis-keys.ts";
 export {
+  deleteKeysMatching,
   keyPart,
   REDIS_KEY_TYPES,
   redisChannel,

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
 import { RedisKeyError } from "./errors.ts";
 import { assertTenantId } from "./ids.ts";
 
@@ -72,6 +73,21 @@ export function redisChannel(tenantId: string, type: RedisKeyType, ...parts: str
 /** The glob of every key and channel of a tenant: `<tenantId>:*`. */
 export function tenantKeyPattern(tenantId: string): string {
   return `${assertTenantId(tenantId)}:*`;
+}
+
+/**
+ * Deletes every key matching `pattern` (a {@link tenantKeyPattern}, when a tenant goes), a page
+ * of SCAN at a time with UNLINK, so no single command blocks the server. Returns how many went.
+ */
+export async function deleteKeysMatching(redis: Redis, pattern: string): Promise<number> {
+  let cursor = "0";
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== "0");
+  return deleted;
 }
 
 /** The globs of the keys a tenant's own Redis user may write: `<tenantId>:cache:*`, … */
