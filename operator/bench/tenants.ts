@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
+import { createLogger, HOST_VARIABLE, PORT_VARIABLE } from "@konstruct/core";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import {
@@ -22,6 +22,7 @@ import {
   tenantManifest,
 } from "../../test/operator/harness.ts";
 import { OPERATOR_NODE_OPTIONS } from "../src/api/deployment.ts";
+import { Informer } from "../src/runtime/informer.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const RESYNC_SECONDS = 15;
@@ -132,54 +133,25 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 /**
- * Which of the bench's Tenants are Ready, kept from a watch on Tenants: one event per change.
- * It polled with a paged LIST before, which at N Tenants made the API server the operator is
- * measured against serialize all N objects a few times a second (at 1,000, ~2 MB each time).
+ * Which of the bench's Tenants are Ready, from the operator's own list-and-watch cache (one event
+ * per change). It polled with a paged LIST before, which at N Tenants made the API server the
+ * operator is measured against serialize all N objects a few times a second (~2 MB at 1,000).
  */
-function watchReady(env: OperatorEnvironment, prefix: string): { count(): number; stop(): void } {
+function watchReady(env: OperatorEnvironment, prefix: string): { count(): number; stop(): Promise<void> } {
   const ready = new Set<string>();
-  const stopping = new AbortController();
-  const record = (t: TenantObject, deleted = false) => {
-    if (!t.metadata.name.startsWith(prefix)) return;
-    if (!deleted && isReady(t)) ready.add(t.metadata.name);
-    else ready.delete(t.metadata.name);
-  };
-  void (async () => {
-    let resourceVersion: string | null = null;
-    while (!stopping.signal.aborted) {
-      try {
-        if (resourceVersion === null) {
-          // A LIST only to start from (and again if the watch's version is too old).
-          ready.clear();
-          let next: string | undefined;
-          do {
-            const page: { items: TenantObject[]; metadata: { continue?: string; resourceVersion: string } } =
-              await env.admin.request("GET", TENANTS, { query: { limit: "1000", ...(next ? { continue: next } : {}) } });
-            for (const t of page.items) record(t);
-            next = page.metadata.continue || undefined;
-            resourceVersion = page.metadata.resourceVersion;
-          } while (next);
-        }
-        await env.admin.watch<TenantObject>(
-          TENANTS,
-          { resourceVersion: resourceVersion as string, allowWatchBookmarks: "true", timeoutSeconds: "60" },
-          (event) => {
-            if (event.type === "ERROR") {
-              resourceVersion = null;
-              throw new Error(`watch: ${event.object.message ?? event.object.code}`);
-            }
-            resourceVersion = (event.object.metadata as { resourceVersion?: string }).resourceVersion ?? resourceVersion;
-            if (event.type !== "BOOKMARK") record(event.object as TenantObject, event.type === "DELETED");
-          },
-          stopping.signal,
-          90_000,
-        );
-      } catch {
-        if (!stopping.signal.aborted) await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-  })();
-  return { count: () => ready.size, stop: () => stopping.abort() };
+  const informer = new Informer<TenantObject>(env.admin, {
+    path: TENANTS,
+    resource: "tenants",
+    watchdogMs: 90_000,
+    log: createLogger({ name: "bench-readiness", level: "warn" }),
+    onChange(key, tenant) {
+      if (!key.startsWith(prefix)) return;
+      if (tenant && isReady(tenant)) ready.add(key);
+      else ready.delete(key);
+    },
+  });
+  informer.start();
+  return { count: () => ready.size, stop: () => informer.stop() };
 }
 
 let lastProgress = 0;
@@ -289,7 +261,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
     }
     const applied = performance.now();
     while (!allReady(readiness, n, operator.child.pid)) await new Promise((r) => setTimeout(r, 100));
-    readiness.stop();
+    await readiness.stop();
     const readyMs = performance.now() - started;
     const readyCpu = cpuSeconds(operator.child.pid as number);
 
@@ -344,7 +316,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
       "external (MB)": Math.round((await metric(port, "konstruct_operator_nodejs_external_memory_bytes")) / 2 ** 20),
     };
   } finally {
-    readiness.stop();
+    await readiness.stop();
     operator.child.kill("SIGTERM");
     await new Promise((r) => operator.child.once("exit", r));
     redis.disconnect();

@@ -54,8 +54,9 @@ const stagesOn = process.env.BENCH_STAGES === "1";
 const stageAt = new Map<string, Partial<Record<(typeof STAGES)[number], number>>>();
 const COUNTER = /refund policy\? \((\d+)\)/;
 function stamp(stage: (typeof STAGES)[number], text: string): void {
+  if (!stagesOn) return;
   const counter = COUNTER.exec(text)?.[1];
-  if (!stagesOn || counter === undefined) return;
+  if (counter === undefined) return;
   const at = stageAt.get(counter) ?? {};
   at[stage] ??= performance.now();
   stageAt.set(counter, at);

@@ -14,7 +14,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { createDatabase, createLogger, deliveryKey, type WorkItem } from "@konstruct/core";
+import { createDatabase, createLogger, deliveryKey, type OutboundReply, type WorkItem } from "@konstruct/core";
 import { createHistoryWriter, historyExchange, outboundReply, recordHistory, type SettledReply } from "@konstruct/orchestrator";
 import { createTestDatabase, inboundMessage, seedTenant } from "@konstruct/testkit";
 import { sql } from "kysely";
@@ -89,6 +89,15 @@ try {
     return { node, postgres, total: node + postgres };
   };
 
+  /** Runs `run` on each exchange, `rate` a second, with the reply the orchestrator builds for it anyway. */
+  const eachPaced = async (list: typeof exchanges, run: (x: (typeof exchanges)[number], sent: OutboundReply) => void) => {
+    const started = performance.now();
+    for (const [i, x] of list.entries()) {
+      const wait = started + (i * 1000) / rate - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      run(x, outboundReply(x.item, x.reply.kind, x.reply.text, { id: x.item.agentId, displayName: "Ada" }));
+    }
+  };
   /**
    * The orchestrator's writer (history-writer.ts) with runs arriving `rate` a second, each
    * awaiting its own write as a run does: exchanges that meet share a commit.
@@ -99,18 +108,13 @@ try {
     const cpu0 = process.cpuUsage();
     const pg0 = backendCpuNs();
     const xid0 = await currentXid();
-    const started = performance.now();
     const writes: Promise<void>[] = [];
-    for (const [i, { item, reply }] of list.entries()) {
-      const due = started + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    await eachPaced(list, ({ item, reply }, sent) => {
       const start = performance.now();
-      const sent = outboundReply(item, reply.kind, reply.text, { id: item.agentId, displayName: "Ada" });
       writes.push(
         writer.record(historyExchange(item, question, reply, sent)).then(() => void walls.push(performance.now() - start)),
       );
-    }
+    });
     await Promise.all(writes);
     await writer.close();
     const cpu = process.cpuUsage(cpu0);
@@ -129,14 +133,10 @@ try {
    */
   const pacingAlone = async (list: typeof exchanges) => {
     const cpu0 = process.cpuUsage();
-    const started = performance.now();
     let built = 0;
-    for (const [i, { item, reply }] of list.entries()) {
-      const due = started + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-      built += outboundReply(item, reply.kind, reply.text, { id: item.agentId, displayName: "Ada" }).text.length;
-    }
+    await eachPaced(list, (_x, sent) => {
+      built += sent.text.length;
+    });
     const cpu = process.cpuUsage(cpu0);
     if (built === 0) throw new Error("no reply built");
     return (cpu.user + cpu.system) / 1000 / list.length;
