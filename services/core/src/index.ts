@@ -50,7 +50,7 @@ export { assertTenantId, isUuid, newId, UUID_PATTERN } from "./ids.ts";
 export type { HttpComponent } from "./listen.ts";
 export { HOST_VARIABLE, HTTP_PORTS, listenFields, PORT_VARIABLE, RENAMED_LISTEN_VARIABLES } from "./listen.ts";
 export type { Logger } from "./logger.ts";
-export { createLogger, redactUrl, SENSITIVE_HEADERS, SENSITIVE_KEYS, scrubSecrets, scrubUrls, serializeError } from "./logger.ts";
+export { createLogger, redactUrl, scrubUrls, serializeError } from "./logger.ts";
 export { Attachment, CHANNEL_TYPE_PATTERN, ChannelType, decodeMessage, KonstructMessage, parseMessage } from "./message.ts";
 export type { NatsServers } from "./nats/connect.ts";
 export { connectNats, parseNatsServers } from "./nats/connect.ts";

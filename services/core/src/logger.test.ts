@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { createLogger, redactUrl, scrubSecrets } from "./logger.ts";
 
@@ -69,6 +70,23 @@ describe("createLogger", () => {
     // Nothing sensitive: the very same object, no copy.
     const plain = { tenantId: "t", kind: "answer" };
     expect(scrubSecrets(plain)).toBe(plain);
+  });
+
+  it("scrubs the bindings of children of children, and of fastify's logger per request", async () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: "test", destination });
+    log.child({ tenantId: "t" }).child({ token: "grandchild-token" }).info("grandchild");
+    const app = Fastify({ loggerInstance: log });
+    app.get("/", async (request) => {
+      request.log.child({ credentials: { botToken: "per-request-token" } }).warn("in a request");
+      request.log.warn({ headers: { authorization: "Bearer request-header" } }, "headers");
+      return "ok";
+    });
+    expect((await app.inject({ method: "GET", url: "/" })).statusCode).toBe(200);
+    await app.close();
+    const written = lines.join("");
+    expect(written).toContain('"msg":"in a request"');
+    for (const value of ["grandchild-token", "per-request-token", "request-header"]) expect(written).not.toContain(value);
   });
 
   it("redactUrl hides only the password", () => {

@@ -4,7 +4,7 @@ import { type Logger, type LoggerOptions, pino } from "pino";
  * Keys whose values never reach a log, at the top of a log object or a child logger's bindings
  * and two levels under it: tokens, passwords, signing secrets, credentials, connection URLs.
  */
-export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
+const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
   "password",
   "token",
   "botToken",
@@ -22,7 +22,7 @@ export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** Request headers censored inside any `headers` object (names compared lower-case). */
-export const SENSITIVE_HEADERS: ReadonlySet<string> = new Set(["authorization", "cookie", "x-slack-signature"]);
+const SENSITIVE_HEADERS: ReadonlySet<string> = new Set(["authorization", "cookie", "x-slack-signature"]);
 
 const CENSOR = "[redacted]";
 /** How deep under a log object's top level keys are checked: `x.y.password` is, `w.x.y.password` is not. */

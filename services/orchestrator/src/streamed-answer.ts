@@ -65,20 +65,13 @@ export function createLineSplitter(onLine: (line: string) => void): { push(text:
  * line, an SSE event); anything else is a bad response of `model`.
  */
 export function parseStreamChunk<T>(text: string, model: string, what: "line" | "event"): T {
+  const piece = what === "line" ? "a line" : "an event";
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new LlmError(
-      "bad-response",
-      model,
-      `${what === "line" ? "a line" : "an event"} of the answer is not JSON (${text.slice(0, 80)})`,
-      {
-        cause,
-      },
-    );
+    throw new LlmError("bad-response", model, `${piece} of the answer is not JSON (${text.slice(0, 80)})`, { cause });
   }
-  if (!value || typeof value !== "object")
-    throw new LlmError("bad-response", model, `${what === "line" ? "a line" : "an event"} of the answer is not an object`);
+  if (!value || typeof value !== "object") throw new LlmError("bad-response", model, `${piece} of the answer is not an object`);
   return value as T;
 }
