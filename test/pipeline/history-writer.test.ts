@@ -189,6 +189,37 @@ describe("konstruct_record_histories, the set-based write behind the group commi
     expect(await counted()).toBe(before + 4);
   });
 
+  it("never reports an exchange written whose conversation is gone at the lookup: the call fails whole, the writer retries run by run", async () => {
+    // Stands in for the retention purge deleting a conversation between the function's two
+    // statements: this thread's conversation is never stored, so the lookup cannot find it.
+    await sql`create function test_lose_conversation() returns trigger language plpgsql as $$ begin return null; end $$`.execute(
+      testDb.admin,
+    );
+    await sql`create trigger test_lose_conversation before insert on conversations for each row
+      when (new.thread_key like '%.999999') execute function test_lose_conversation()`.execute(testDb.admin);
+    try {
+      const good = record(acme, 0, `${Date.now()}.001300`, "beside the lost one");
+      const lost = record(acme, 1, "1700000000.999999", "its conversation is lost");
+      await expect(call(acme.tenantId, [good, lost])).rejects.toThrow(/vanished/);
+      expect(await textsOf(acme.tenantId)).not.toContain("beside the lost one");
+
+      // Through the writer: grouped, the call fails, and each run is written on its own. The good
+      // one lands; the lost one fails (its run is redelivered), never acknowledged as a repeat.
+      const writer = createHistoryWriter({ db: app, log, lingerMs: 50 });
+      const results = await Promise.allSettled([
+        writer.record(exchange(acme, "ada", "beside the lost one", `${Date.now()}.001300`)),
+        writer.record(exchange(acme, "ada", "its conversation is lost", "1700000000.999999")),
+      ]);
+      await writer.close();
+      expect(results[0]).toEqual({ status: "fulfilled", value: 2 });
+      expect(results[1]?.status).toBe("rejected");
+      expect(await textsOf(acme.tenantId)).not.toContain("its conversation is lost");
+    } finally {
+      await sql`drop trigger test_lose_conversation on conversations`.execute(testDb.admin);
+      await sql`drop function test_lose_conversation()`.execute(testDb.admin);
+    }
+  });
+
   it("writes nothing of another tenant: an exchange's rows take the call's tenant, under its RLS", async () => {
     // acme's call carrying a globex connection and agent: the rows are acme's (the tenant is the
     // call's), so globex's history does not grow.
