@@ -1,9 +1,7 @@
 import type { KonstructMessage } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
 import { isOwnMessage } from "./bot-filter.ts";
-import { directEngagement, type EngagedThreads, engagementOf } from "./engagement.ts";
-
-const TENANT = "0b6f3c58-2f7a-4a55-9d0e-1d2c3b4a5f60";
+import { directEngagement } from "./engagement.ts";
 
 function message(overrides: {
   isDirect?: boolean;
@@ -11,7 +9,6 @@ function message(overrides: {
   senderId?: string;
   botId?: string | null;
   botUserId?: string | null;
-  threadId?: string;
   mentionsBot?: boolean;
 }): KonstructMessage {
   return {
@@ -38,20 +35,9 @@ function message(overrides: {
       attachments: [],
       ...(overrides.mentionsBot === undefined ? {} : { mentionsBot: overrides.mentionsBot }),
     },
-    threadId: overrides.threadId ?? "1700000000.000100",
+    threadId: "1700000000.000100",
     timestamp: "2023-11-14T22:13:20Z",
     deliveryId: "Ev1",
-  };
-}
-
-/** Engaged threads in memory: the port's behaviour without Redis. */
-function memoryThreads(engaged: string[] = []): EngagedThreads {
-  const set = new Set(engaged);
-  return {
-    isEngaged: async (_t, m) => set.has(m.threadId),
-    markEngaged: async (_t, m) => {
-      set.add(m.threadId);
-    },
   };
 }
 
@@ -69,13 +55,6 @@ describe("engagement", () => {
   it("does not engage on a mention of somebody else, or when the bot user is unknown", () => {
     expect(directEngagement(message({ mentions: ["UOTHER"] }))).toBeNull();
     expect(directEngagement(message({ mentions: ["UBOT"], botUserId: null }))).toBeNull();
-  });
-
-  it("engages in a thread it already answered in, and only there", async () => {
-    const threads = memoryThreads(["1700000000.000001"]);
-    expect(await engagementOf(message({ threadId: "1700000000.000001" }), TENANT, threads)).toBe("thread");
-    expect(await engagementOf(message({ threadId: "1700000000.000002" }), TENANT, threads)).toBeNull();
-    expect(await engagementOf(message({ threadId: "1700000000.000002", isDirect: true }), TENANT, threads)).toBe("direct");
   });
 });
 

@@ -1,5 +1,4 @@
 import { type KonstructMessage, keyPart, redisKey } from "@konstruct/core";
-import type { Redis } from "ioredis";
 
 /** What the router decided for a delivery, remembered so a redelivery repeats it instead of deciding again. */
 export type RouteDecision =
@@ -13,26 +12,38 @@ export type RouteDecision =
 export type DeliveryClaim =
   /** First (or a crashed owner's lease ran out): this handler owns the delivery now. */
   | { kind: "claimed" }
-  /** A previous attempt decided but may not have published: redo the publish (de-duplicated by msgID). */
+  /** A previous attempt decided, and may or may not have published: publish again (once: see below). */
   | { kind: "decided"; decision: RouteDecision }
-  /** Fully handled earlier. */
+  /** Handled by an older router, which marked a delivery done after its publish (read during a rolling upgrade). */
   | { kind: "done" }
   /** The same post arrived under another delivery id (Slack's `message` and `app_mention` twins). */
   | { kind: "duplicate-post" }
   /** Another handler holds a live lease on this delivery right now. */
   | { kind: "busy" };
 
-/**
+/*
  * Delivery idempotency in Redis. Each delivery key has a hash `{state, lease, decision}` and
- * each post (channel + message id) remembers which delivery claimed it. The states move
- * claimed → decided → done: the claim and the decision are one step of the router's admission
- * script (admission.ts, with `claim_delivery` below), and "done" is written only after the
- * publish succeeded; a crash anywhere leaves a state from which the redelivery finishes the same
- * decision, and the publish itself is de-duplicated by NATS on its msgID.
+ * each post (channel + message id) remembers which delivery claimed it. `claim_delivery` below
+ * is a step of the router's admission script (admission.ts), which stores the decision in the
+ * same atomic step (the lease matters only should that script fail between the two), and
+ * nothing is written after the publish. So every later delivery of it (a crash's redelivery, a
+ * channel's retry that reached the stream again) gets `decided` and publishes the same decision
+ * again, and that reaches the person once:
+ *
+ * - within 15 minutes JetStream drops the publish by its msgID, `work:<key>` or `reply:<key>`
+ *   (the streams' duplicate window, core's nats/streams.ts);
+ * - later, a repeated work item meets the orchestrator's run state (`runStateTtlSeconds`, 24 h
+ *   from the run's settle, which comes after this hash's claim, so with the defaults it outlives
+ *   this hash): a run whose reply is published is acknowledged without running, one whose reply
+ *   is settled publishes that reply again (two copies running at once keep the first settled);
+ * - every reply, a notice included, is posted under its reply id through the outbound reply
+ *   ledger (3 days, channels' reply-ledger.ts) or the web chat's append-once marker (24 h),
+ *   which post a reply id once.
+ *
+ * The hash lives `idempotencyTtlSeconds` (24 h) from its claim: a delivery seen after that is
+ * new, as it always was. State `done`, which older routers wrote after the publish, still reads
+ * as done.
  */
-export interface Idempotency {
-  done(tenantId: string, deliveryKey: string): Promise<void>;
-}
 
 // `claim_delivery`, a step of the router's admission script (admission.ts).
 export const CLAIM_LUA = `
@@ -84,13 +95,4 @@ export function postKey(tenantId: string, message: KonstructMessage): string {
     keyPart(channel.channelId),
     keyPart(channel.messageId),
   );
-}
-
-/** Redis-backed {@link Idempotency}. */
-export function createIdempotency(redis: Redis): Idempotency {
-  return {
-    async done(tenantId, deliveryKey) {
-      await redis.hset(deliveryHash(tenantId, deliveryKey), "state", "done");
-    },
-  };
 }

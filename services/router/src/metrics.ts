@@ -3,7 +3,7 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client
 /** The router's Prometheus metrics, on a registry of its own so two routers in one process do not collide. */
 export interface RouterMetrics {
   registry: Registry;
-  /** Messages by what the router did with them (`routed`, `notice`, `not-engaged`, …). */
+  /** Messages by what the router did with them (`routed`, `notice`, `not-engaged`, `redelivered`, …). */
   messages: Counter<"result">;
   /** Consumer outcomes (`ack`, `retry`, `poison`). */
   outcomes: Counter<"outcome">;

@@ -18,8 +18,8 @@ import {
 import type { RouterAdmission } from "./admission.ts";
 import { selectAgent } from "./agent-selection.ts";
 import { isOwnMessage } from "./bot-filter.ts";
-import { directEngagement, type EngagedThreads } from "./engagement.ts";
-import type { Idempotency, RouteDecision } from "./idempotency.ts";
+import { directEngagement } from "./engagement.ts";
+import type { RouteDecision } from "./idempotency.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { TenantProfile, TenantResolver } from "./tenant-resolver.ts";
 
@@ -29,10 +29,8 @@ export type Publish = (subject: string, value: unknown, msgId: string) => Promis
 /** What {@link createRouteHandler} needs. */
 export interface RouteDeps {
   directory: TenantResolver;
-  /** Engaged thread, claim, bot-loop budget, rate limit and decision in one step (admission.ts). */
+  /** Engaged thread, claim, bot-loop budget, rate limit, decision and thread mark in one step (admission.ts). */
   admission: RouterAdmission;
-  threads: EngagedThreads;
-  idempotency: Idempotency;
   publish: Publish;
   metrics: RouterMetrics;
   log: Logger;
@@ -52,15 +50,18 @@ export interface InboundDelivery {
 
 /**
  * The router's handler: validate → resolve tenant → drop our own messages → admission
- * (engaged thread, idempotency claim, bot-loop budget, rate limit, decision) → publish → done.
+ * (engaged thread, idempotency claim, bot-loop budget, rate limit, decision, thread mark) →
+ * publish → ack.
  *
- * Admission is one Redis script (admission.ts): the stateful counters run only after the claim
- * and their verdict is stored with it, so a redelivery repeats the verdict instead of spending
- * budget twice. The agent is chosen beforehand (no state), and used only when the counters
- * admit the message. "done" is written only after the publish succeeded.
+ * Admission is one Redis script (admission.ts), the handler's only Redis round trip: the
+ * stateful counters run only after the claim and their verdict is stored with it, so a
+ * redelivery repeats the verdict instead of spending budget twice. The agent is chosen
+ * beforehand (no state), and used only when the counters admit the message. Nothing is written
+ * after the publish: a redelivery publishes the stored decision again under the same msgID, and
+ * idempotency.ts says what keeps that to one reply.
  */
 export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery) => Promise<Disposition> {
-  const { directory, admission, threads, idempotency, publish, metrics } = deps;
+  const { directory, admission, publish, metrics } = deps;
 
   const agentFor = (message: KonstructMessage, profile: TenantProfile): RouteDecision => {
     const text = questionText(message.channelType, message.content.text, message.channel.botUserId);
@@ -80,18 +81,6 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     } else if (decision.kind === "notice") {
       await publish(outboundSubject(message.channelType), noticeReply(routed, profile, key), `reply:${key}`);
     }
-  };
-
-  /**
-   * After the publish: the thread becomes engaged, then the delivery is done. Both commands go
-   * out together on the one Redis connection, which runs them in the order sent, so "done" is
-   * never stored without the SET before it having run; it costs one round trip, not two.
-   */
-  const finish = async (message: KonstructMessage, tenantId: string, key: string, decision: RouteDecision) => {
-    await Promise.all([
-      decision.kind === "work" ? threads.markEngaged(tenantId, message) : undefined,
-      idempotency.done(tenantId, key),
-    ]);
   };
 
   const route = async (delivery: InboundDelivery, count: (result: string) => void): Promise<Disposition> => {
@@ -159,13 +148,14 @@ export function createRouteHandler(deps: RouteDeps): (delivery: InboundDelivery)
     }
     const { decision } = admitted;
     await execute(message, profile, key, decision);
-    await finish(message, profile.tenantId, key, decision);
     // Work routed to an agent logs at debug: a line per message is a measurable share of the
     // router's CPU under load, and the orchestrator's "reply published" records each of those runs.
     // Every other decision (limited, bot loop, no agent) has no later line, so it stays at info.
     const level = decision.kind === "work" ? "debug" : "info";
     deps.log[level]({ ...context, engagement, decision, redelivered: admitted.kind === "decided" }, "message routed");
-    count(decision.kind === "work" ? "routed" : decision.kind);
+    // A stored decision published again is counted apart, so duplicates do not inflate "routed".
+    if (admitted.kind === "decided") count("redelivered");
+    else count(decision.kind === "work" ? "routed" : decision.kind);
     return ack;
   };
 

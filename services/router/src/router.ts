@@ -13,8 +13,6 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import { createRouterAdmission } from "./admission.ts";
-import { createEngagedThreads } from "./engagement.ts";
-import { createIdempotency } from "./idempotency.ts";
 import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
 import { createRouteHandler } from "./route-message.ts";
 import { createTenantResolver, type TenantResolver } from "./tenant-resolver.ts";
@@ -83,12 +81,11 @@ export function createRouter(deps: RouterDeps): Router {
     directory,
     admission: createRouterAdmission(deps.redis, {
       idempotencyTtlSeconds: settings.idempotencyTtlSeconds,
+      engagedThreadTtlSeconds: settings.engagedThreadTtlSeconds,
       leaseMs: settings.ackWaitMs,
       botLoopBudget: settings.botLoopBudget,
       botLoopWindowSeconds: settings.botLoopWindowSeconds,
     }),
-    threads: createEngagedThreads(deps.redis, settings.engagedThreadTtlSeconds),
-    idempotency: createIdempotency(deps.redis),
     publish: (subject, value, msgId) => publishJson(deps.js, subject, value, msgId),
     metrics,
     log,
