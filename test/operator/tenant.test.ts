@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { decryptSecret, parseSecretKey } from "@konstruct/core";
+import { PORTAL_EDITORS_ROLE_BINDING, portalIdentity, portalTenantClusterRole } from "@konstruct/operator";
 import { DATABASE_SECRET, REDIS_SECRET, type RunningOperator } from "@konstruct/operator/runtime";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
@@ -367,6 +368,19 @@ describe("deletion", () => {
   });
 });
 
+/** The API server's request counts for RBAC objects, by `VERB resource`. */
+async function rbacRequests(): Promise<Map<string, number>> {
+  const text = String(await env.admin.request<string>("GET", "/metrics", { text: true }));
+  const counts = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("apiserver_request_total{") || !line.includes('group="rbac.authorization.k8s.io"')) continue;
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(line)?.[1] ?? "";
+    const what = `${label("verb")} ${label("resource")}`;
+    counts.set(what, (counts.get(what) ?? 0) + Number(line.split(" ").pop()));
+  }
+  return counts;
+}
+
 describe("drift", () => {
   it("recreates a dropped role and a deleted ACL user within the resync interval, and the Secrets keep working", async () => {
     await env.admin.request("POST", TENANTS, { body: tenantManifest("drifty", { reclaimPolicy: "Delete" }) });
@@ -384,6 +398,63 @@ describe("drift", () => {
     await client.connect();
     expect((await client.query("select id::text from tenants")).rows).toEqual([{ id: tenantId }]);
     await client.end();
+  });
+
+  // The operator reads these from its watch cache (kube/managed-rbac-cache.ts), not per reconcile:
+  // an edit, a deletion and a stripped label must each reach the cache and be repaired.
+  it("repairs the portal's RBAC from its watch cache: an added subject, a deleted binding, a stripped label", async () => {
+    await env.admin.request("POST", TENANTS, { body: tenantManifest("rbacdrift", { reclaimPolicy: "Delete" }) });
+    await waitReady(env.admin, "rbacdrift");
+    const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+    const editors = `${RBAC}/namespaces/konstruct-rbacdrift/rolebindings/${PORTAL_EDITORS_ROLE_BINDING}`;
+    const viewerBinding = `${RBAC}/clusterrolebindings/${portalTenantClusterRole("rbacdrift", "viewer")}`;
+    const editorRole = `${RBAC}/clusterroles/${portalTenantClusterRole("rbacdrift", "editor")}`;
+    const intruder = { apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "mallory" };
+    const owned = [portalIdentity("rbacdrift", "owner"), portalIdentity("rbacdrift", "admin")];
+    type Binding = { subjects?: { name: string }[]; metadata: { labels?: Record<string, string> } };
+    type Role = { rules?: { verbs: string[]; resourceNames?: string[] }[]; metadata: { labels?: Record<string, string> } };
+
+    const before = await env.admin.request<Binding>("GET", editors);
+    await env.admin.request("PATCH", editors, {
+      patch: "merge",
+      body: { subjects: [...(before.subjects ?? []), intruder] },
+    });
+    await env.admin.request("DELETE", viewerBinding);
+    await env.admin.request("PATCH", editorRole, {
+      patch: "merge",
+      body: {
+        metadata: { labels: { "app.kubernetes.io/managed-by": null } },
+        rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }],
+      },
+    });
+
+    await eventually(
+      async () => {
+        const binding = await env.admin.request<Binding>("GET", editors);
+        const viewers = await env.admin.request<Binding>("GET", viewerBinding).catch(() => null);
+        const role = await env.admin.request<Role>("GET", editorRole);
+        return (
+          JSON.stringify((binding.subjects ?? []).map((s) => s.name)) === JSON.stringify(owned) &&
+          viewers !== null &&
+          role.metadata.labels?.["app.kubernetes.io/managed-by"] === "konstruct-operator" &&
+          JSON.stringify(role.rules?.map((r) => r.resourceNames)) === JSON.stringify([["rbacdrift"]])
+        );
+      },
+      15_000,
+      "portal RBAC repaired",
+    );
+
+    // Once repaired, resyncs (every 2 s here) read every Tenant's RBAC from the cache and find
+    // nothing to write. An empty or stale cache would re-apply on each pass; no cache, GET each.
+    const before2 = await rbacRequests();
+    await new Promise((r) => setTimeout(r, 5_000));
+    const after = await rbacRequests();
+    const delta = (what: string) => (after.get(what) ?? 0) - (before2.get(what) ?? 0);
+    expect(delta("APPLY rolebindings") + delta("APPLY clusterroles") + delta("APPLY clusterrolebindings")).toBe(0);
+    expect(delta("GET rolebindings")).toBe(0);
+    // The impersonation grant (not cached: one object listing every Tenant) is read back once a minute.
+    expect(delta("GET clusterroles")).toBeLessThanOrEqual(1);
+    expect(delta("GET clusterrolebindings")).toBeLessThanOrEqual(1);
   });
 
   it("recreates ACL users after a Redis restart", async () => {

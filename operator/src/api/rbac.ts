@@ -48,7 +48,9 @@ export const OPERATOR_RBAC_RULES: readonly PolicyRule[] = [
   {
     apiGroups: ["rbac.authorization.k8s.io"],
     resources: ["rolebindings", "clusterroles", "clusterrolebindings"],
-    verbs: ["get", "create", "patch", "delete"],
+    // list and watch: the operator caches the ones it manages (selected by its label) instead of
+    // reading each one per reconcile (kube/managed-rbac-cache.ts).
+    verbs: ["get", "list", "watch", "create", "patch", "delete"],
   },
   {
     apiGroups: ["rbac.authorization.k8s.io"],

@@ -40,13 +40,18 @@ export function rbacPath(kind: RbacKind, name: string, namespace?: string): stri
   return `${RBAC}${scope}/${RBAC_PLURALS[kind]}/${enc(name)}`;
 }
 
+/** Every object of `kind` in the cluster (all namespaces for the namespaced kinds). */
+export function rbacCollectionPath(kind: RbacKind): string {
+  return `${RBAC}/${RBAC_PLURALS[kind]}`;
+}
+
 /** An owner reference to a Tenant (cluster-scoped, so it may own namespaced and cluster-scoped objects alike). */
 function ownerReferences(owner: ObjectRef | undefined): Record<string, unknown>[] | undefined {
   if (owner?.uid === undefined) return undefined;
   return [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.name, uid: owner.uid }];
 }
 
-interface RbacJson {
+export interface RbacJson {
   metadata: { labels?: Record<string, string> };
   rules?: { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[] }[];
   roleRef?: { kind: string; name: string };
@@ -54,7 +59,7 @@ interface RbacJson {
 }
 
 /** The fields the operator compares, in the shape it writes them. */
-function rbacObjectOf(kind: RbacKind, name: string, namespace: string | undefined, o: RbacJson): RbacObject {
+export function rbacObjectOf(kind: RbacKind, name: string, namespace: string | undefined, o: RbacJson): RbacObject {
   return {
     kind,
     name,

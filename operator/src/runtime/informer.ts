@@ -10,8 +10,16 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   watchdogMs: number;
   log: Logger;
   /** Called with each object key whose object was added, changed or deleted, with the version it replaced. */
-  onChange(key: string, object: T | null, previous: T | undefined): void;
+  onChange?(key: string, object: T | null, previous: T | undefined): void;
   onRestart?(reason: string): void;
+  /** Only the objects these selectors match (the API server's `labelSelector` / `fieldSelector`). */
+  labelSelector?: string;
+  fieldSelector?: string;
+  /**
+   * What the cache keeps of each object, for caches of many objects of which a reconcile reads
+   * a few fields; by default the object without its managed fields.
+   */
+  transform?: (object: KubeObject) => T;
 }
 
 /** What the informer and the work queue read of any object: its identity, version and lifecycle. */
@@ -33,6 +41,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   readonly #options: InformerOptions<T>;
   readonly #cache = new Map<string, T>();
   readonly #client: KubeClient;
+  readonly #keep: (object: KubeObject) => T;
+  readonly #selectors: Record<string, string>;
   #controller = new AbortController();
   #loop: Promise<void> | undefined;
   #synced = false;
@@ -40,6 +50,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   constructor(client: KubeClient, options: InformerOptions<T>) {
     this.#client = client;
     this.#options = options;
+    this.#keep = options.transform ?? ((object) => slim(object as T));
+    this.#selectors = {
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+      ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+    };
   }
 
   get synced(): boolean {
@@ -73,12 +88,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     let resourceVersion = "";
     let next: string | undefined;
     do {
-      const page: { metadata: { resourceVersion: string; continue?: string }; items: T[] } = await this.#client.request(
+      const page: { metadata: { resourceVersion: string; continue?: string }; items: KubeObject[] } = await this.#client.request(
         "GET",
         this.#options.path,
-        { query: { limit: String(LIST_PAGE_SIZE), ...(next ? { continue: next } : {}) } },
+        { query: { ...this.#selectors, limit: String(LIST_PAGE_SIZE), ...(next ? { continue: next } : {}) } },
       );
-      for (const item of page.items) items.push(slim(item));
+      for (const item of page.items) items.push(this.#keep(item));
       resourceVersion = page.metadata.resourceVersion;
       next = page.metadata.continue || undefined;
     } while (next);
@@ -88,13 +103,13 @@ export class Informer<T extends KubeObject = KubeObject> {
       seen.add(key);
       const before = this.#cache.get(key);
       this.#cache.set(key, item);
-      if (before?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#options.onChange(key, item, before);
+      if (before?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#options.onChange?.(key, item, before);
     }
     for (const key of [...this.#cache.keys()]) {
       if (!seen.has(key)) {
         const before = this.#cache.get(key);
         this.#cache.delete(key);
-        this.#options.onChange(key, null, before);
+        this.#options.onChange?.(key, null, before);
       }
     }
     this.#synced = true;
@@ -108,9 +123,10 @@ export class Informer<T extends KubeObject = KubeObject> {
       try {
         if (resourceVersion === null) resourceVersion = await this.#relist();
         failures = 0;
-        await this.#client.watch<T>(
+        await this.#client.watch<KubeObject>(
           this.#options.path,
           {
+            ...this.#selectors,
             resourceVersion,
             allowWatchBookmarks: "true",
             // Server-side timeout below the watchdog keeps healthy watches cycling on their own.
@@ -122,12 +138,12 @@ export class Informer<T extends KubeObject = KubeObject> {
             }
             resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
             if (event.type === "BOOKMARK") return;
-            const object = slim(event.object);
+            const object = this.#keep(event.object);
             const key = keyOf(object);
             const before = this.#cache.get(key);
             if (event.type === "DELETED") this.#cache.delete(key);
             else this.#cache.set(key, object);
-            this.#options.onChange(key, event.type === "DELETED" ? null : object, before);
+            this.#options.onChange?.(key, event.type === "DELETED" ? null : object, before);
           },
           signal,
           this.#options.watchdogMs,

@@ -18,6 +18,7 @@ import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import { type HistoryPurger, startHistoryPurge } from "../history/history-purge.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
+import { ManagedRbacCache, withRbacCache } from "../kube/managed-rbac-cache.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
 import { claimsRefused } from "../tenant/tenant-claims.ts";
 import {
@@ -79,11 +80,14 @@ class Controllers {
   readonly agents: Informer<Agent>;
   readonly tenantQueue: WorkQueue;
   readonly agentQueue: WorkQueue;
+  readonly #rbac: ManagedRbacCache;
   #resync: NodeJS.Timeout | undefined;
   readonly #purger: HistoryPurger;
 
   constructor(o: OperatorOptions, metrics: OperatorMetrics) {
-    const kube = createKubernetesPort(o.client, { instance: o.identity });
+    const restarts = (resource: string) => (reason: string) => metrics.watchRestarts.inc({ resource, reason });
+    this.#rbac = new ManagedRbacCache(o.client, { watchdogMs: o.watchdogMs, log: o.log, onRestart: restarts("rbac") });
+    const kube = withRbacCache(createKubernetesPort(o.client, { instance: o.identity }), this.#rbac);
     const directory: TenantDirectory = {
       // A Tenant refused its namespace (it names one that another Tenant holds) is not its owner.
       byNamespace: (namespace) =>
@@ -145,7 +149,6 @@ class Controllers {
       const agent = this.agents.get(key);
       return agent ? reconcileAgent(agent, agentDeps) : undefined;
     });
-    const restarts = (resource: string) => (reason: string) => metrics.watchRestarts.inc({ resource, reason });
     this.tenants = new Informer<Tenant>(o.client, {
       path: `/apis/${GROUP}/${VERSION}/tenants`,
       resource: "tenants",
@@ -177,6 +180,7 @@ class Controllers {
         }
       },
     });
+    this.#rbac.start();
     this.tenants.start();
     this.agents.start();
     // The periodic resync re-checks every object for drift (a dropped role, an ACL user lost
@@ -205,7 +209,7 @@ class Controllers {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
-    await Promise.all([this.tenants.stop(), this.agents.stop(), this.#purger.stop()]);
+    await Promise.all([this.tenants.stop(), this.agents.stop(), this.#rbac.stop(), this.#purger.stop()]);
     await Promise.all([this.tenantQueue.shutdown(), this.agentQueue.shutdown()]);
   }
 }
