@@ -29,8 +29,8 @@ export interface KubernetesPort {
     labels: Record<string, string>,
     owner?: ObjectRef,
   ): Promise<void>;
-  /** The labels of a namespace, or null when it does not exist. */
-  getNamespaceLabels(name: string): Promise<Record<string, string> | null>;
+  /** The labels of a namespace, or null when it does not exist; from a watch cache unless `fresh`. */
+  getNamespaceLabels(name: string, read?: Read): Promise<Record<string, string> | null>;
   /** Creates a namespace; fails (409) when it exists, so one that appeared since it was checked is never taken over. */
   createNamespace(name: string, labels: Record<string, string>): Promise<void>;
   applyNamespace(name: string, labels: Record<string, string>): Promise<void>;
@@ -39,8 +39,8 @@ export interface KubernetesPort {
   getRoleBindingSubjects(namespace: string, name: string): Promise<RoleBindingSubject[] | null>;
   applyRoleBinding(namespace: string, name: string, clusterRole: string, subjects: RoleBindingSubject[]): Promise<void>;
   deleteRoleBinding(namespace: string, name: string): Promise<void>;
-  /** A Role, ClusterRole, RoleBinding or ClusterRoleBinding as it exists, or null. */
-  getRbac(kind: RbacKind, name: string, namespace?: string): Promise<RbacObject | null>;
+  /** A Role, ClusterRole, RoleBinding or ClusterRoleBinding as it exists, or null; from a watch cache unless `fresh`. */
+  getRbac(kind: RbacKind, name: string, namespace?: string, read?: Read): Promise<RbacObject | null>;
   /** Server-side applies one; `owner` (a Tenant) makes it go with its Tenant where a garbage collector runs. */
   applyRbac(object: RbacObject, owner?: ObjectRef): Promise<void>;
   deleteRbac(kind: RbacKind, name: string, namespace?: string): Promise<void>;
@@ -49,6 +49,11 @@ export interface KubernetesPort {
   /** Writes the status subresource. */
   patchStatus(ref: ObjectRef, status: Record<string, unknown>): Promise<void>;
   recordEvent(ref: ObjectRef, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
+}
+
+/** How to read: `fresh` asks the API server itself, for a read that decides a deletion. */
+export interface Read {
+  fresh?: boolean;
 }
 
 export interface RoleBindingSubject {

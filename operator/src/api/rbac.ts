@@ -43,13 +43,14 @@ export const OPERATOR_RBAC_RULES: readonly PolicyRule[] = [
   { apiGroups: [GROUP], resources: ["tenants", "agents"], verbs: ["get", "list", "watch", "update", "patch"] },
   { apiGroups: [GROUP], resources: ["tenants/status", "agents/status"], verbs: ["get", "update", "patch"] },
   { apiGroups: [GROUP], resources: ["tenants/finalizers", "agents/finalizers"], verbs: ["update"] },
-  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "create", "patch", "delete"] },
+  // list and watch: the operator caches namespaces' labels (kube/watch-cache.ts).
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "create", "patch"] },
   {
     apiGroups: ["rbac.authorization.k8s.io"],
     resources: ["rolebindings", "clusterroles", "clusterrolebindings"],
     // list and watch: the operator caches the ones it manages (selected by its label) instead of
-    // reading each one per reconcile (kube/managed-rbac-cache.ts).
+    // reading each one per reconcile (kube/watch-cache.ts).
     verbs: ["get", "list", "watch", "create", "patch", "delete"],
   },
   {

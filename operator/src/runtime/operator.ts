@@ -18,7 +18,7 @@ import { GROUP, type Tenant, VERSION } from "../api/tenant.ts";
 import { type HistoryPurger, startHistoryPurge } from "../history/history-purge.ts";
 import type { KubeClient } from "../kube/kube-client.ts";
 import { createKubernetesPort } from "../kube/kubernetes-port.ts";
-import { ManagedRbacCache, withRbacCache } from "../kube/managed-rbac-cache.ts";
+import { WatchCache, withWatchCache } from "../kube/watch-cache.ts";
 import type { ReconcileResult, TenantDirectory } from "../ports.ts";
 import { claimsRefused } from "../tenant/tenant-claims.ts";
 import {
@@ -80,14 +80,18 @@ class Controllers {
   readonly agents: Informer<Agent>;
   readonly tenantQueue: WorkQueue;
   readonly agentQueue: WorkQueue;
-  readonly #rbac: ManagedRbacCache;
+  readonly #cache: WatchCache;
   #resync: NodeJS.Timeout | undefined;
   readonly #purger: HistoryPurger;
 
   constructor(o: OperatorOptions, metrics: OperatorMetrics) {
     const restarts = (resource: string) => (reason: string) => metrics.watchRestarts.inc({ resource, reason });
-    this.#rbac = new ManagedRbacCache(o.client, { watchdogMs: o.watchdogMs, log: o.log, onRestart: restarts("rbac") });
-    const kube = withRbacCache(createKubernetesPort(o.client, { instance: o.identity }), this.#rbac);
+    this.#cache = new WatchCache(o.client, {
+      watchdogMs: o.watchdogMs,
+      log: o.log,
+      onRestart: (resource, reason) => restarts(resource)(reason),
+    });
+    const kube = withWatchCache(createKubernetesPort(o.client, { instance: o.identity }), this.#cache);
     const directory: TenantDirectory = {
       // A Tenant refused its namespace (it names one that another Tenant holds) is not its owner.
       byNamespace: (namespace) =>
@@ -180,7 +184,7 @@ class Controllers {
         }
       },
     });
-    this.#rbac.start();
+    this.#cache.start();
     this.tenants.start();
     this.agents.start();
     // The periodic resync re-checks every object for drift (a dropped role, an ACL user lost
@@ -209,7 +213,7 @@ class Controllers {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
-    await Promise.all([this.tenants.stop(), this.agents.stop(), this.#rbac.stop(), this.#purger.stop()]);
+    await Promise.all([this.tenants.stop(), this.agents.stop(), this.#cache.stop(), this.#purger.stop()]);
     await Promise.all([this.tenantQueue.shutdown(), this.agentQueue.shutdown()]);
   }
 }

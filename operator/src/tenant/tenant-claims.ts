@@ -95,7 +95,7 @@ async function claimTenantId(tenant: Tenant, names: TenantNames, deps: TenantDep
 export async function holdsNamespace(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<boolean> {
   const ns = names.namespace;
   if (isReservedNamespace(ns) || ns === deps.installNamespace) return false;
-  const labels = await deps.kube.getNamespaceLabels(ns);
+  const labels = await deps.kube.getNamespaceLabels(ns, { fresh: true });
   // Relabelled for another Tenant since (an admin handing it on): no longer this Tenant's to delete.
   return (
     labels !== null &&

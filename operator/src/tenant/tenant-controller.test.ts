@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
-import type { RoleState } from "../ports.ts";
+import type { KubernetesPort, Read, RoleState } from "../ports.ts";
 import { memoryStores, memoryTenantDeps } from "../testing/fakes.ts";
 import { verifierMatches } from "./passwords.ts";
 import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER } from "./tenant-context.ts";
@@ -215,5 +215,37 @@ describe("reconcileTenant", () => {
     expect(stores.tenants.get(TENANT_ID)?.historyRetentionDays).toBe(HISTORY_RETENTION_DAYS.default);
     await reconcileTenant({ ...structuredClone(current()), spec: { ...current().spec, history: { retentionDays: 7 } } }, deps);
     expect(stores.tenants.get(TENANT_ID)?.historyRetentionDays).toBe(7);
+  });
+});
+
+describe("reconcileTenant with reads from a watch cache that lags", () => {
+  // The operator reads namespaces from a watch cache (kube/watch-cache.ts); a reconcile may run
+  // before the cache has seen the namespace this Tenant's previous reconcile created.
+  const lagging = (kube: MemoryKubernetes): KubernetesPort =>
+    new Proxy(kube, {
+      get(target, property) {
+        if (property === "getNamespaceLabels")
+          return (name: string, read?: Read) => (read?.fresh ? target.getNamespaceLabels(name) : Promise.resolve(null));
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+
+  it("goes on when the namespace it is told is missing turns out to be its own", async () => {
+    const { kube, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    const result = await reconcileTenant(current(), { ...deps, kube: lagging(kube) });
+    expect(result).toEqual({});
+    expect(current().status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+  });
+
+  it("never takes over a namespace someone else made meanwhile", async () => {
+    const { kube, deps, current } = setup();
+    await kube.createNamespace("konstruct-acme", { team: "someone-else" });
+    const result = await reconcileTenant(current(), { ...deps, kube: lagging(kube) });
+    expect(result).toEqual({ requeue: true });
+    expect(await kube.getNamespaceLabels("konstruct-acme")).toEqual({ team: "someone-else" });
+    const namespace = current().status?.conditions?.find((c) => c.type === "NamespaceReady");
+    expect(namespace).toMatchObject({ status: "False", reason: "KubernetesApi409" });
   });
 });

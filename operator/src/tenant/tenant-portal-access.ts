@@ -91,7 +91,7 @@ export async function ensurePortalAccess(tenant: Tenant, names: TenantNames, dep
 export async function removePortalAccess(tenant: Tenant, names: TenantNames, deps: TenantDeps): Promise<void> {
   for (const object of portalAccessObjects(tenant.metadata.name, names.namespace, {})) {
     if (object.namespace !== undefined) {
-      const current = await deps.kube.getRbac(object.kind, object.name, object.namespace);
+      const current = await deps.kube.getRbac(object.kind, object.name, object.namespace, { fresh: true });
       if (current === null || current.labels[TENANT_LABEL] !== tenant.metadata.name) continue;
     }
     await deps.kube.deleteRbac(object.kind, object.name, object.namespace);

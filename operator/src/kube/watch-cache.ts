@@ -16,11 +16,21 @@ interface Cached extends KubeObject {
   rbac: RbacObject;
 }
 
+interface CachedNamespace extends KubeObject {
+  labels: Record<string, string>;
+}
+
 /**
- * A list-and-watch cache of the RBAC objects the operator manages (its label), so that checking
- * a Tenant's seven of them for drift reads memory instead of making seven GETs
- * (controller-runtime's cached client does the same). At 10,000 Tenants those GETs were ~70,000
- * requests per resync pass and a third of the operator's CPU for a new Tenant.
+ * List-and-watch caches of the RBAC objects the operator manages (its label) and of namespaces'
+ * labels, so that checking a Tenant's namespace and seven RBAC objects for drift reads memory
+ * instead of making nine GETs (controller-runtime's cached client does the same). At 10,000
+ * Tenants those GETs were ~90,000 requests per resync pass, and most of the GETs a new Tenant
+ * cost. Reads that decide a deletion ask the API server (`fresh`): a namespace or binding handed
+ * on to another Tenant a moment ago must not be deleted on a stale copy.
+ *
+ * Namespaces are watched whole (every namespace, labels only): the claim check must see the ones
+ * the operator did not make. A namespace created since the cache last heard is still never taken
+ * over: the operator creates a tenant namespace with a POST that fails when it exists.
  *
  * It keeps only the fields the operator compares (RbacObject), not the objects. An object
  * without the label is not in the cache and reads as missing, so the operator applies its own
@@ -28,10 +38,15 @@ interface Cached extends KubeObject {
  * left out: it lists every Tenant's identities (about 1 MB at 10,000 Tenants), is rewritten
  * once per round of new Tenants, and is read back only once a minute.
  */
-export class ManagedRbacCache {
+export class WatchCache {
   readonly #informers: Record<CachedKind, Informer<Cached>>;
+  readonly #namespaces: Informer<CachedNamespace>;
 
-  constructor(client: KubeClient, options: { watchdogMs: number; log: Logger; onRestart?: (reason: string) => void }) {
+  constructor(
+    client: KubeClient,
+    options: { watchdogMs: number; log: Logger; onRestart?: (resource: string, reason: string) => void },
+  ) {
+    const restarts = (resource: string) => (reason: string) => options.onRestart?.(resource, reason);
     const informer = (kind: CachedKind, fieldSelector?: string) =>
       new Informer<Cached>(client, {
         path: rbacCollectionPath(kind),
@@ -40,7 +55,7 @@ export class ManagedRbacCache {
         log: options.log,
         labelSelector: MANAGED,
         ...(fieldSelector ? { fieldSelector } : {}),
-        ...(options.onRestart ? { onRestart: options.onRestart } : {}),
+        onRestart: restarts(`${kind.toLowerCase()}s`),
         transform: (object) => {
           const { name, namespace, resourceVersion } = object.metadata;
           return {
@@ -54,14 +69,35 @@ export class ManagedRbacCache {
       ClusterRole: informer("ClusterRole", `metadata.name!=${PORTAL_IMPERSONATION_CLUSTER_ROLE}`),
       ClusterRoleBinding: informer("ClusterRoleBinding"),
     };
+    this.#namespaces = new Informer<CachedNamespace>(client, {
+      path: "/api/v1/namespaces",
+      resource: "namespaces",
+      watchdogMs: options.watchdogMs,
+      log: options.log,
+      onRestart: restarts("namespaces"),
+      transform: (object) => {
+        const { name, resourceVersion, labels } = object.metadata as KubeObject["metadata"] & { labels?: Record<string, string> };
+        return { metadata: { name, ...(resourceVersion ? { resourceVersion } : {}) }, labels: labels ?? {} };
+      },
+    });
   }
 
   start(): void {
-    for (const informer of Object.values(this.#informers)) informer.start();
+    for (const informer of this.#all()) informer.start();
   }
 
   async stop(): Promise<void> {
-    await Promise.all(Object.values(this.#informers).map((informer) => informer.stop()));
+    await Promise.all(this.#all().map((informer) => informer.stop()));
+  }
+
+  #all(): Informer<KubeObject>[] {
+    return [...Object.values(this.#informers), this.#namespaces];
+  }
+
+  /** A namespace's labels as last watched, null when it is not there, undefined before the cache has synced. */
+  namespaceLabels(name: string): Record<string, string> | null | undefined {
+    if (!this.#namespaces.synced) return undefined;
+    return this.#namespaces.get(name)?.labels ?? null;
   }
 
   /** The object as last watched, null when it is not there, undefined when the cache cannot tell (not synced, not cached). */
@@ -74,15 +110,20 @@ export class ManagedRbacCache {
 }
 
 /**
- * `port` with its RBAC reads served by `cache` once it has synced. Writes go to the API server
- * as before; the watch brings their result back into the cache.
+ * `port` with its namespace and RBAC reads served by `cache` once it has synced, unless asked
+ * for a fresh read. Writes go to the API server as before; the watch brings their result back
+ * into the cache.
  */
-export function withRbacCache(port: KubernetesPort, cache: ManagedRbacCache): KubernetesPort {
+export function withWatchCache(port: KubernetesPort, cache: WatchCache): KubernetesPort {
   return {
     ...port,
-    async getRbac(kind, name, namespace) {
-      const cached = cache.get(kind, name, namespace);
-      return cached === undefined ? port.getRbac(kind, name, namespace) : cached;
+    async getNamespaceLabels(name, read) {
+      const cached = read?.fresh ? undefined : cache.namespaceLabels(name);
+      return cached === undefined ? port.getNamespaceLabels(name, read) : cached;
+    },
+    async getRbac(kind, name, namespace, read) {
+      const cached = read?.fresh ? undefined : cache.get(kind, name, namespace);
+      return cached === undefined ? port.getRbac(kind, name, namespace, read) : cached;
     },
     async getRoleBindingSubjects(namespace, name) {
       const cached = cache.get("RoleBinding", name, namespace);
