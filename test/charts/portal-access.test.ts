@@ -326,6 +326,22 @@ describe("the portal acting as a tenant's people", () => {
     expect(unchanged.spec.owners).toHaveLength(2);
   });
 
+  it("lets alpha's member read alpha's Tenant and change nothing of it, allowed origins included", async () => {
+    const member = as(portalIdentity("alpha", "member"));
+    expect(await status(member.request("GET", `${TENANTS}/alpha`))).toBe(200);
+    const answer = await refusal(
+      apply(member, `${TENANTS}/alpha`, {
+        apiVersion: "konstruct.io/v1alpha1",
+        kind: "Tenant",
+        metadata: { name: "alpha" },
+        spec: { channels: [{ name: "chat", allowedOrigins: ["https://member.example"] }] },
+      }),
+    );
+    expect(answer).toMatch(/^403 .*only a portal owner or admin may change a Tenant/s);
+    const t = await admin.request<Obj>("GET", `${TENANTS}/alpha`);
+    expect(t.spec.channels[0].allowedOrigins ?? []).not.toContain("https://member.example");
+  });
+
   it("without the admission policy's binding, RBAC alone would let the limits change through", async () => {
     const owner = as(portalIdentity("alpha", "owner"));
     // A new value each time: an apply that changes nothing is nothing to refuse.
@@ -422,17 +438,50 @@ describe("what the portal's ServiceAccount may impersonate", () => {
 });
 
 describe("a Tenant's portal RBAC lives and dies with it", () => {
+  it("removes the editor and viewer ClusterRoles and bindings an older operator made per Tenant", async () => {
+    // Earlier versions kept two of each per Tenant; every ClusterRoleBinding slows every request.
+    const labels = { "app.kubernetes.io/managed-by": "konstruct-operator", "konstruct.io/tenant": "alpha" };
+    const legacy = ["editor", "viewer"].map((access) => `konstruct-portal:alpha:${access}`);
+    for (const name of legacy) {
+      await admin.request("POST", `${RBAC}/clusterroles`, {
+        body: {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: { name, labels },
+          rules: [{ apiGroups: ["konstruct.io"], resources: ["tenants"], verbs: ["get"], resourceNames: ["alpha"] }],
+        },
+      });
+      await admin.request("POST", `${RBAC}/clusterrolebindings`, {
+        body: {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRoleBinding",
+          metadata: { name, labels },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+          subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: portalIdentity("alpha", "member") }],
+        },
+      });
+    }
+    await eventually(
+      async () => {
+        for (const name of legacy)
+          for (const kind of ["clusterroles", "clusterrolebindings"])
+            if ((await status(admin.request("GET", `${RBAC}/${kind}/${name}`))) !== 404) return false;
+        return true;
+      },
+      15_000,
+      "legacy per-Tenant objects removed",
+    );
+  });
+
   it("creates the per-Tenant objects, and deleting the Tenant removes them and its identities from the grant", async () => {
     const paths = [
-      `${RBAC}/clusterroles/${portalTenantClusterRole("bravo", "editor")}`,
-      `${RBAC}/clusterroles/${portalTenantClusterRole("bravo", "viewer")}`,
-      `${RBAC}/clusterrolebindings/${portalTenantClusterRole("bravo", "editor")}`,
-      `${RBAC}/clusterrolebindings/${portalTenantClusterRole("bravo", "viewer")}`,
+      `${RBAC}/clusterroles/${portalTenantClusterRole("bravo")}`,
+      `${RBAC}/clusterrolebindings/${portalTenantClusterRole("bravo")}`,
       `${RBAC}/namespaces/konstruct-bravo/rolebindings/konstruct-portal-editors`,
       `${RBAC}/namespaces/konstruct-bravo/rolebindings/konstruct-portal-viewers`,
     ];
     for (const path of paths) expect(await status(admin.request("GET", path)), path).toBe(200);
-    const editors = await admin.request<Obj>("GET", paths[4] as string);
+    const editors = await admin.request<Obj>("GET", paths[2] as string);
     expect(editors.subjects.map((s: Obj) => s.name)).toEqual(["konstruct-portal:bravo:owner", "konstruct-portal:bravo:admin"]);
     expect(editors.metadata.ownerReferences?.[0]).toMatchObject({ kind: "Tenant", name: "bravo" });
     expect(await status(as(portalIdentity("bravo", "owner")).request("GET", `${TENANTS}/bravo`))).toBe(200);

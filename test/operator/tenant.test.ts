@@ -411,8 +411,8 @@ describe("drift", () => {
     await waitReady(env.admin, "rbacdrift");
     const RBAC = "/apis/rbac.authorization.k8s.io/v1";
     const editors = `${RBAC}/namespaces/konstruct-rbacdrift/rolebindings/${PORTAL_EDITORS_ROLE_BINDING}`;
-    const viewerBinding = `${RBAC}/clusterrolebindings/${portalTenantClusterRole("rbacdrift", "viewer")}`;
-    const editorRole = `${RBAC}/clusterroles/${portalTenantClusterRole("rbacdrift", "editor")}`;
+    const tenantBinding = `${RBAC}/clusterrolebindings/${portalTenantClusterRole("rbacdrift")}`;
+    const tenantRole = `${RBAC}/clusterroles/${portalTenantClusterRole("rbacdrift")}`;
     const intruder = { apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "mallory" };
     const owned = [portalIdentity("rbacdrift", "owner"), portalIdentity("rbacdrift", "admin")];
     type Binding = { subjects?: { name: string }[]; metadata: { labels?: Record<string, string> } };
@@ -423,8 +423,8 @@ describe("drift", () => {
       patch: "merge",
       body: { subjects: [...(before.subjects ?? []), intruder] },
     });
-    await env.admin.request("DELETE", viewerBinding);
-    await env.admin.request("PATCH", editorRole, {
+    await env.admin.request("DELETE", tenantBinding);
+    await env.admin.request("PATCH", tenantRole, {
       patch: "merge",
       body: {
         metadata: { labels: { "app.kubernetes.io/managed-by": null } },
@@ -435,11 +435,11 @@ describe("drift", () => {
     await eventually(
       async () => {
         const binding = await env.admin.request<Binding>("GET", editors);
-        const viewers = await env.admin.request<Binding>("GET", viewerBinding).catch(() => null);
-        const role = await env.admin.request<Role>("GET", editorRole);
+        const bound = await env.admin.request<Binding>("GET", tenantBinding).catch(() => null);
+        const role = await env.admin.request<Role>("GET", tenantRole);
         return (
           JSON.stringify((binding.subjects ?? []).map((s) => s.name)) === JSON.stringify(owned) &&
-          viewers !== null &&
+          bound !== null &&
           role.metadata.labels?.["app.kubernetes.io/managed-by"] === "konstruct-operator" &&
           JSON.stringify(role.rules?.map((r) => r.resourceNames)) === JSON.stringify([["rbacdrift"]])
         );

@@ -1,15 +1,22 @@
 import { GROUP } from "./group.ts";
-import { PORTAL_IDENTITY_PREFIX, PORTAL_IDENTITY_ROLES, PORTAL_IMPERSONATION_CLUSTER_ROLE } from "./portal.ts";
+import {
+  PORTAL_EDITOR_ROLES,
+  PORTAL_IDENTITY_PREFIX,
+  PORTAL_IDENTITY_ROLES,
+  PORTAL_IMPERSONATION_CLUSTER_ROLE,
+} from "./portal.ts";
 import { DNS_LABEL } from "./schema-helpers.ts";
 import { TenantChannelSpec, TenantSpec } from "./tenant.ts";
 
 /**
  * The admission policies that finish what RBAC cannot say (RBAC has no field-level rules):
  *
- * 1. A portal identity may patch its own Tenant (RBAC: `patch` with `resourceNames`), but the
- *    only thing it may change is `spec.channels[*].allowedOrigins`: not the limits, namespace,
- *    tenant id, owners, admins, channel types, ids or Secrets, not labels, annotations,
- *    finalizers or owners of the object; it creates and deletes no Tenant.
+ * 1. A portal identity may patch its own Tenant (RBAC: `patch` with `resourceNames`), but only
+ *    an owner or admin, and the only thing it may change is `spec.channels[*].allowedOrigins`:
+ *    not the limits, namespace, tenant id, owners, admins, channel types, ids or Secrets, not
+ *    labels, annotations, finalizers or owners of the object; it creates and deletes no Tenant.
+ *    (A member holds the same RBAC as an editor on its Tenant, to keep one ClusterRoleBinding
+ *    per Tenant: see portalTenantClusterRole.)
  * 2. The impersonation grant stays what the operator means it to be, even if the operator were
  *    compromised (it may `escalate` and `bind` that one role): its ClusterRole holds only
  *    `impersonate` on named portal identities, and the only binding to it is the one to the
@@ -93,6 +100,11 @@ export function portalTenantPolicy(): AdmissionObject[] {
             // subResource is absent, not empty, on the main resource.
             expression: "request.operation == 'UPDATE' && (!has(request.subResource) || request.subResource == '')",
             message: "the portal may not create or delete Tenants, nor write their status",
+            reason: "Forbidden",
+          },
+          {
+            expression: PORTAL_EDITOR_ROLES.map((role) => `request.userInfo.username.endsWith(':${role}')`).join(" || "),
+            message: `only a portal ${PORTAL_EDITOR_ROLES.join(" or ")} may change a Tenant; members read it`,
             reason: "Forbidden",
           },
           {

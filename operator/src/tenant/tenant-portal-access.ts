@@ -1,8 +1,10 @@
 import {
+  legacyPortalTenantClusterRoles,
   PORTAL_AGENT_EDITOR_CLUSTER_ROLE,
   PORTAL_AGENT_VIEWER_CLUSTER_ROLE,
   PORTAL_EDITOR_ROLES,
   PORTAL_EDITORS_ROLE_BINDING,
+  PORTAL_IDENTITY_ROLES,
   PORTAL_IMPERSONATION_CLUSTER_ROLE,
   PORTAL_VIEWER_ROLES,
   PORTAL_VIEWERS_ROLE_BINDING,
@@ -25,9 +27,10 @@ const users = (tenant: string, roles: readonly PortalIdentityRole[]) =>
 /**
  * What a Tenant's three portal identities may do: in the tenant namespace, owners and admins
  * edit Agents and members read them (RoleBindings to the chart's two ClusterRoles); on the
- * cluster, each may get its own Tenant object and owners and admins patch it (a ClusterRole
- * per Tenant, `resourceNames: [<tenant>]`; the chart's admission policy limits those patches to
- * allowed origins). Nothing else: no Secrets, no other namespace, no other Tenant.
+ * cluster, each may get and patch its own Tenant object (a ClusterRole per Tenant,
+ * `resourceNames: [<tenant>]`), and the chart's admission policy refuses every patch by a
+ * member and limits the others' to allowed origins. Nothing else: no Secrets, no other
+ * namespace, no other Tenant.
  */
 export function portalAccessObjects(tenant: string, namespace: string, labels: Record<string, string>): RbacObject[] {
   const binding = (
@@ -43,16 +46,32 @@ export function portalAccessObjects(tenant: string, namespace: string, labels: R
     roleRef: { kind: "ClusterRole" as const, name: role },
     subjects: users(tenant, roles),
   });
-  const editor = portalTenantClusterRole(tenant, "editor");
-  const viewer = portalTenantClusterRole(tenant, "viewer");
+  const role = portalTenantClusterRole(tenant);
   return [
     binding("RoleBinding", PORTAL_EDITORS_ROLE_BINDING, PORTAL_AGENT_EDITOR_CLUSTER_ROLE, PORTAL_EDITOR_ROLES),
     binding("RoleBinding", PORTAL_VIEWERS_ROLE_BINDING, PORTAL_AGENT_VIEWER_CLUSTER_ROLE, PORTAL_VIEWER_ROLES),
-    { kind: "ClusterRole", name: editor, labels, rules: portalTenantRules(tenant, "editor") },
-    { kind: "ClusterRole", name: viewer, labels, rules: portalTenantRules(tenant, "viewer") },
-    binding("ClusterRoleBinding", editor, editor, PORTAL_EDITOR_ROLES),
-    binding("ClusterRoleBinding", viewer, viewer, PORTAL_VIEWER_ROLES),
+    { kind: "ClusterRole", name: role, labels, rules: portalTenantRules(tenant) },
+    binding("ClusterRoleBinding", role, role, PORTAL_IDENTITY_ROLES),
   ];
+}
+
+/** The per-Tenant editor and viewer ClusterRoles and bindings of earlier versions. */
+function legacyObjects(tenant: string): { kind: "ClusterRole" | "ClusterRoleBinding"; name: string }[] {
+  return legacyPortalTenantClusterRoles(tenant).flatMap((name) => [
+    { kind: "ClusterRole" as const, name },
+    { kind: "ClusterRoleBinding" as const, name },
+  ]);
+}
+
+/** Deletes the legacy objects that exist (read from the watch cache, so free when there are none). */
+async function removeLegacy(tenant: string, kube: KubernetesPort): Promise<number> {
+  let removed = 0;
+  for (const { kind, name } of legacyObjects(tenant)) {
+    if ((await kube.getRbac(kind, name)) === null) continue;
+    await kube.deleteRbac(kind, name);
+    removed++;
+  }
+  return removed;
 }
 
 /** Writes `desired` when it is missing or differs in what the operator sets (labels it sets, rules, roleRef, subjects). */
@@ -74,6 +93,7 @@ export async function ensurePortalAccess(tenant: Tenant, names: TenantNames, dep
   for (const object of portalAccessObjects(name, names.namespace, tenantLabels(tenant, names))) {
     if (await ensureRbac(deps.kube, object, objectRef("Tenant", tenant.metadata))) wrote++;
   }
+  wrote += await removeLegacy(name, deps.kube);
   await syncPortalImpersonation(deps);
   if (wrote > 0) deps.log.info({ tenantId: names.tenantId, wrote }, "wrote portal access");
   return ok(
@@ -96,6 +116,7 @@ export async function removePortalAccess(tenant: Tenant, names: TenantNames, dep
     }
     await deps.kube.deleteRbac(object.kind, object.name, object.namespace);
   }
+  await removeLegacy(tenant.metadata.name, deps.kube);
   await syncPortalImpersonation(deps);
 }
 

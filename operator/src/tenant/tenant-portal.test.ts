@@ -137,10 +137,8 @@ describe("portal access", () => {
       [
         `ClusterRole//${PORTAL_IMPERSONATION_CLUSTER_ROLE}`,
         `ClusterRoleBinding//${PORTAL_IMPERSONATION_CLUSTER_ROLE}`,
-        "ClusterRole//konstruct-portal:acme:editor",
-        "ClusterRole//konstruct-portal:acme:viewer",
-        "ClusterRoleBinding//konstruct-portal:acme:editor",
-        "ClusterRoleBinding//konstruct-portal:acme:viewer",
+        "ClusterRole//konstruct-portal:acme",
+        "ClusterRoleBinding//konstruct-portal:acme",
         `RoleBinding/${NS}/konstruct-portal-editors`,
         `RoleBinding/${NS}/konstruct-portal-viewers`,
       ].sort(),
@@ -154,8 +152,14 @@ describe("portal access", () => {
         resourceNames: ["konstruct-portal:acme:admin", "konstruct-portal:acme:member", "konstruct-portal:acme:owner"],
       },
     ]);
-    expect((await t.kube.getRbac("ClusterRole", "konstruct-portal:acme:editor"))?.rules).toEqual([
+    expect((await t.kube.getRbac("ClusterRole", "konstruct-portal:acme"))?.rules).toEqual([
       { apiGroups: ["konstruct.io"], resources: ["tenants"], verbs: ["get", "patch"], resourceNames: ["acme"] },
+    ]);
+    // One binding per Tenant for all three: the admission policy keeps members from patching.
+    expect((await t.kube.getRbac("ClusterRoleBinding", "konstruct-portal:acme"))?.subjects?.map((s) => s.name)).toEqual([
+      "konstruct-portal:acme:owner",
+      "konstruct-portal:acme:admin",
+      "konstruct-portal:acme:member",
     ]);
 
     const deleting = structuredClone(t.current());

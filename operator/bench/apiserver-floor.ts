@@ -1,0 +1,102 @@
+// The API server's floor for the operator benchmark: how long the test control plane takes to
+// accept only the Kubernetes writes N new Tenants need, with no operator, no PostgreSQL and no
+// Redis. Each Tenant gets the requests the operator's first reconcile makes (its finalizer, the
+// namespace, two credential Secrets, the portal's two RoleBindings, two ClusterRoles and two
+// ClusterRoleBindings, the status and an Event), through the operator's own KubernetesPort, as
+// the operator's least-privilege user, 8 Tenants at a time (the operator's default concurrency).
+// The Tenants are created first, 25 at a time, as tenants.ts does.
+//
+//   eval "$(bash scripts/servers.sh env)" && node operator/bench/apiserver-floor.ts [1000 10000]
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { kubeClient, startEnvironment, TENANTS, type TenantObject, tenantManifest } from "../../test/operator/harness.ts";
+import { createKubernetesPort } from "../src/kube/kubernetes-port.ts";
+import { portalAccessObjects } from "../src/tenant/tenant-portal-access.ts";
+
+const CONCURRENCY = 8;
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+
+/** CPU seconds (user + system) of every process whose command name is `name`, from /proc. */
+function cpuOf(name: string): number {
+  let pids: string[];
+  try {
+    pids = execFileSync("pgrep", ["-x", name], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    total += (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return total;
+}
+
+async function run(n: number): Promise<Record<string, number>> {
+  const env = await startEnvironment();
+  try {
+    const kube = createKubernetesPort(kubeClient(env.operatorKubeconfig), { instance: "apiserver-floor" });
+    const names = Array.from({ length: n }, (_, i) => `floor-${n}-${i}`);
+    const cpu0 = cpuOf("kube-apiserver") + cpuOf("etcd");
+    const started = performance.now();
+    const created = new Map<string, TenantObject>();
+    for (let i = 0; i < n; i += 25) {
+      await Promise.all(
+        names.slice(i, i + 25).map(async (name) => {
+          created.set(
+            name,
+            await env.admin.request<TenantObject>("POST", TENANTS, { body: tenantManifest(name, { reclaimPolicy: "Delete" }) }),
+          );
+        }),
+      );
+    }
+    const applied = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < n) {
+        const name = names[next++] as string;
+        const tenant = created.get(name) as TenantObject & { metadata: { uid: string; resourceVersion: string } };
+        const ref = { kind: "Tenant" as const, name, uid: tenant.metadata.uid, resourceVersion: tenant.metadata.resourceVersion };
+        const namespace = `konstruct-${name}`;
+        const labels = { "app.kubernetes.io/managed-by": "konstruct-operator", "konstruct.io/tenant": name };
+        await kube.setFinalizers(ref, ["konstruct.io/tenant"]);
+        await kube.createNamespace(namespace, labels);
+        await kube.applySecret(namespace, "konstruct-database", { url: "postgres://x", password: "x".repeat(32) }, labels);
+        await kube.applySecret(namespace, "konstruct-redis", { url: "redis://x", keyPrefix: "x:" }, labels);
+        for (const object of portalAccessObjects(name, namespace, labels)) await kube.applyRbac(object, ref);
+        await kube.patchStatus(ref, { conditions: [] });
+        await kube.recordEvent(ref, "Normal", "Ready", "floor");
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const done = performance.now();
+    const cpu = cpuOf("kube-apiserver") + cpuOf("etcd") - cpu0;
+    return {
+      tenants: n,
+      "create (s)": +((applied - started) / 1000).toFixed(1),
+      "create + first-reconcile writes (s)": +((done - started) / 1000).toFixed(1),
+      "writes/s": Math.round((n * 12) / ((done - applied) / 1000)),
+      "API server + etcd CPU per Tenant (ms)": Math.round((cpu / n) * 1000),
+    };
+  } finally {
+    await env.stop();
+  }
+}
+
+const results = [];
+for (const n of sizes.length > 0 ? sizes : [1000]) {
+  process.stderr.write(`floor: ${n} tenants…\n`);
+  results.push(await run(n));
+}
+process.stderr.write(
+  `floor: load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")} at the end\n`,
+);
+console.table(results);
+console.log(JSON.stringify(results));
+process.exit(0);
