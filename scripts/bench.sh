@@ -4,6 +4,7 @@
 #
 #   npm run bench                  # all
 #   npm run bench -- operator      # one of: operator, gateway, pipeline, replicas, portal, idle, stream
+#   npm run bench -- operator-floor 10000        # the API server alone, N Tenants' writes (not in all)
 #   npm run bench -- pipeline 400 10             # rate and seconds
 #   npm run bench -- replicas 100 10 10          # rate, seconds, % re-sent as Slack retries
 #   KONSTRUCT_BENCH_FLOOR=<dir> npm run bench -- pipeline   # the floor instrument in <dir> first,
@@ -20,6 +21,11 @@ case "$which" in
   all | operator)
     bash scripts/build-control-plane.sh
     run "operator: apply → Ready for 100 and 500 Tenants, no-op resync writes, RSS" node operator/bench/tenants.ts 100 500
+    ;;&
+  operator-floor)
+    # Not in "all": the API server alone taking the first reconcile's writes for N Tenants.
+    bash scripts/build-control-plane.sh
+    run "API server floor: the Kubernetes writes of N new Tenants, no operator" node operator/bench/apiserver-floor.ts "${2:-1000}"
     ;;&
   all | gateway)
     run "gateway: Slack webhook ack throughput and latency vs bare fastify and Bolt" node services/gateway/bench/webhook-ack.ts
