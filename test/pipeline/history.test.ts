@@ -8,7 +8,7 @@ import {
   deliveryKey,
   type OutboundReply,
 } from "@konstruct/core";
-import { conversationThreadKey, createRunState, type Publish } from "@konstruct/orchestrator";
+import { conversationThreadKey, type Publish, sessionKey, usageDay } from "@konstruct/orchestrator";
 import { createRouter } from "@konstruct/router";
 import {
   createTestDatabase,
@@ -331,6 +331,20 @@ describe("conversation history across redeliveries and retried runs", () => {
     return routedWorkItem(tenant, inboundMessage(tenant, { text, channelId }), tenant.agents.ada!);
   }
 
+  /** The tenant's runs and tokens counted today. */
+  const usageToday = async () => {
+    const rows = await testDb.admin
+      .selectFrom("token_usage")
+      .select(["runs", "prompt_tokens", "completion_tokens"])
+      .where("tenant_id", "=", tenant.tenantId)
+      .where("day", "=", usageDay())
+      .execute();
+    return {
+      runs: rows.reduce((sum, r) => sum + r.runs, 0),
+      tokens: rows.reduce((sum, r) => sum + Number(r.prompt_tokens) + Number(r.completion_tokens), 0),
+    };
+  };
+
   const count = async (channelId: string) => {
     const c = await testDb.admin
       .selectFrom("conversations")
@@ -346,26 +360,38 @@ describe("conversation history across redeliveries and retried runs", () => {
     return { conversations: c.length, counted: c.reduce((s, x) => s + x.message_count, 0), rows: rows.n };
   };
 
-  it("a redelivery after the run finished writes nothing", async () => {
-    const { handle, sent } = handler();
-    const { data, message } = workItem("once please", "C0REDELIVER");
-    await handle({ data, deliveryCount: 1 });
-    await handle({ data, deliveryCount: 2 });
-    await handle({ data, deliveryCount: 3 });
-    expect(await count("C0REDELIVER")).toEqual({ conversations: 1, counted: 2, rows: 2 });
-    await expectHistoryOnce(testDb.admin, tenant.tenantId, [message], [...sent.values()]);
-  });
+  it("a work item delivered again after its run completed asks the model once, posts one reply, writes one history and counts its tokens once", async () => {
+    // Published as the orchestrator publishes, to the real outbound stream and its duplicate window.
+    const duplicates: boolean[] = [];
+    const { handle } = handler(async (subject, value, msgId) => {
+      duplicates.push((await pipeline.js.publish(subject, JSON.stringify(value), { msgID: msgId })).duplicate);
+    });
+    const { item, data, message } = workItem("once please, however often delivered", "C0REDELIVER");
+    const asked = () => ollama.requests.filter((r) => r.messages.at(-1)?.content.endsWith("however often delivered")).length;
+    const before = await usageToday();
+    // The second and third find the run completed, with nothing marking it so: each delivers its reply again.
+    for (const deliveryCount of [1, 2, 3]) expect(await handle({ data, deliveryCount })).toEqual({ kind: "ack" });
 
-  it("a run retried after the history write but before 'published' was marked writes nothing twice, counters included", async () => {
-    const { handle, sent } = handler();
-    const { item, data, message } = workItem("crash after history", "C0AFTERWRITE");
-    await handle({ data, deliveryCount: 1 });
-    // As if the process died between the history write and marking the run published.
-    const state = createRunState(redis, 600);
-    await redis.hdel(state.key(item.tenantId, item.deliveryKey), "published");
-    await handle({ data, deliveryCount: 2 });
-    expect(await count("C0AFTERWRITE")).toEqual({ conversations: 1, counted: 2, rows: 2 });
-    await expectHistoryOnce(testDb.admin, tenant.tenantId, [message], [...sent.values()]);
+    expect(asked()).toBe(1);
+    // Every delivery publishes the settled reply under its reply id; the stream keeps the first.
+    expect(duplicates).toEqual([false, true, true]);
+    await outbound.waitFor(() => repliesTo(message.channel.messageId).length > 0);
+    expect(repliesTo(message.channel.messageId)).toHaveLength(1);
+    expect(await redis.llen(sessionKey(tenant.tenantId, message))).toBe(2);
+    expect(await count("C0REDELIVER")).toEqual({ conversations: 1, counted: 2, rows: 2 });
+    await expectHistoryOnce(testDb.admin, tenant.tenantId, [message], outbound.replies);
+    const [reply] = await testDb.admin
+      .selectFrom("conversation_messages")
+      .select(["prompt_tokens", "completion_tokens"])
+      .where("tenant_id", "=", tenant.tenantId)
+      .where("message_key", "=", `reply:${item.deliveryKey}`)
+      .execute();
+    const after = await usageToday();
+    expect({ runs: after.runs - before.runs, tokens: after.tokens - before.tokens }).toEqual({
+      runs: 1,
+      tokens: (reply?.prompt_tokens ?? 0) + (reply?.completion_tokens ?? 0),
+    });
+    expect(reply?.prompt_tokens).toBeGreaterThan(0);
   });
 
   it("a run that died right after its publish writes the history on the redelivery, with the text that was sent", async () => {

@@ -3,6 +3,7 @@ import { createDatabase, type OutboundReply } from "@konstruct/core";
 import {
   createImmediateTokenLedger,
   createRunContexts,
+  createRunState,
   createTenantSlots,
   REPLY_TEXTS,
   type TokenLedger,
@@ -104,7 +105,9 @@ describe("orchestrator runs", () => {
     const { data } = workItem("count my tokens");
     await handle({ data, deliveryCount: 1 });
     await handle({ data, deliveryCount: 2 });
-    expect(published).toHaveLength(1);
+    // The redelivery publishes the settled reply again, under the same msgID (NATS drops it).
+    expect(published).toHaveLength(2);
+    expect(published[1]).toEqual(published[0]);
     const row = await testDb.admin
       .selectFrom("token_usage")
       .selectAll()
@@ -200,5 +203,17 @@ describe("orchestrator runs", () => {
     } finally {
       await testDb.admin.updateTable("tenants").set({ max_concurrent_runs: 1 }).where("id", "=", tenant.tenantId).execute();
     }
+  });
+
+  it("acknowledges a run an older orchestrator marked published without asking the model or publishing again", async () => {
+    const { published, handle } = harness(ollama.url);
+    const { item, data } = workItem("answered before the upgrade");
+    await handle({ data, deliveryCount: 1 });
+    // Older orchestrators marked a run published after its last step; the run state outlives an upgrade.
+    await redis.hset(createRunState(redis, 600).key(item.tenantId, item.deliveryKey), "published", "1");
+    const calls = ollama.requests.length;
+    expect(await handle({ data, deliveryCount: 2 })).toEqual({ kind: "ack" });
+    expect(published).toHaveLength(1);
+    expect(ollama.requests.length).toBe(calls);
   });
 });

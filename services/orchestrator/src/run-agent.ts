@@ -73,15 +73,19 @@ const notice = (text: string): SettledReply => ({ kind: "notice", text, model: n
 /**
  * The orchestrator's handler. A run goes through steps recorded in Redis (run-state.ts):
  * settle the reply (model answer, apology or notice) → append memory → publish, with the
- * token count recorded alongside → mark published → ack. A redelivery after a crash skips
- * the steps already done, so the model runs once, memory gets the turn once, tokens are
- * counted once, and the reply — published with msgID `reply:<deliveryKey>` — reaches the
- * outbound stream once: every redelivery comes well within the stream's duplicate window.
+ * token count recorded alongside → write the history → ack. Nothing marks the run done, so
+ * every later delivery of it (a crash's, a lost ack's, the router's repeat) finds the reply
+ * settled and delivers it again, each step single on its own: the model runs once (`start`
+ * returns the settled reply), memory gets the turn once and tokens are counted once (their
+ * flags in the run's hash, which lives `runStateTtlSeconds` from the settle), the history
+ * write inserts nothing already there, and the reply, published with msgID
+ * `reply:<deliveryKey>`, is dropped by JetStream within its 15-minute duplicate window and
+ * posted once after it (the outbound reply ledger, the web chat's append-once marker).
  *
  * Round trips are what a run costs when the model is fast, so a run's Redis steps are two
- * scripts before the publish and one mark after it (run-redis.ts), token counts go to
- * PostgreSQL in batches (token-ledger.ts) and the tenant's context comes from a per-tenant
- * cache (run-context-cache.ts).
+ * scripts, both before the publish (run-redis.ts), token counts go to PostgreSQL in batches
+ * (token-ledger.ts) and the tenant's context comes from a per-tenant cache
+ * (run-context-cache.ts).
  */
 export function createRunHandler(deps: RunDeps): (delivery: WorkDelivery) => Promise<Disposition> {
   const contexts = deps.contexts ?? createRunContexts({ db: deps.db, ttlMs: 1_000 });
@@ -179,6 +183,7 @@ async function settleReply(r: Run, deps: RunSteps): Promise<Settled> {
 
   const start = await deps.redis.start(tenantId, message, deliveryKey, r.context.maxConcurrentRuns, historyLimit);
   const { progress } = start;
+  // Marked by an older orchestrator after its last step (a rolling upgrade): nothing is left to do.
   if (progress.published) return { kind: "outcome", outcome: ack };
   if (progress.reply) return { kind: "reply", reply: progress.reply, progress, tokensClaimed: false };
 
@@ -287,10 +292,11 @@ async function think(r: Run, history: ChatMessage[], deps: RunSteps): Promise<Se
  * the reply to the outbound stream (memory first, so a follow-up to the reply finds this turn)
  * and then the exchange to the conversation history (after the publish, so the history holds
  * only replies that were sent). On a first delivery the settle step already appended the turn
- * and claimed the tokens, so no Redis call comes before the publish. Should a step fail or the
- * process die after the reply went out, the redelivery repeats the steps: its publish is dropped
- * by NATS as a duplicate and its history write inserts nothing already there. "published" is
- * marked only when every step is done.
+ * and claimed the tokens, so no Redis call comes before the publish, and none after it: a later
+ * delivery of the item, whether a step failed, the process died or the run was done, repeats
+ * these steps. Its tokens and turn are skipped by their flags, its publish is dropped as a
+ * duplicate (by JetStream, then by the reply ledger or the web chat's marker) and its history
+ * write inserts nothing already there.
  */
 async function deliverReply(r: Run, settled: SettledRun, deps: RunSteps): Promise<void> {
   const { item } = r;
@@ -305,7 +311,6 @@ async function deliverReply(r: Run, settled: SettledRun, deps: RunSteps): Promis
       .then(() => writeHistory(r, reply, outbound, deps)),
   ]);
   for (const step of steps) if (step.status === "rejected") throw step.reason;
-  await deps.state.mark(item.tenantId, item.deliveryKey, "published");
 }
 
 /**

@@ -23,14 +23,16 @@ export interface RunSettlement {
 }
 
 /**
- * The Redis steps of a run merged into two round trips (a run paid five to seven before):
+ * The Redis steps of a run merged into two round trips, a first delivery's only ones when its
+ * tenant has a slot free (a run paid five to seven before):
  *
  * - `start`: progress, a first try at the tenant's slot and the conversation so far;
  * - `settle`: store the reply (first writer wins), free the slot, append the turn to memory once
  *   and claim the tokens for counting — each with the same atomic check as its separate step.
  *
- * Then the reply is published and "published" marked, as before. Every key is the tenant's, and
- * the scripts run as the orchestrator's own Redis user (tenant users cannot script).
+ * Nothing is written after the publish: a later delivery of the run finds its reply settled and
+ * delivers it again, each step of that single on its own (run-agent.ts). Every key is the
+ * tenant's, and the scripts run as the orchestrator's own Redis user (tenant users cannot script).
  */
 export interface RunRedis {
   start(
@@ -55,6 +57,7 @@ export interface RunRedis {
 
 // KEYS: run hash, slots, session list. ARGV: now, lease ms, slot limit, holder, history limit,
 // max bytes per turn, max bytes in all. Returns {reply, tokens, memory, published, slot, skipped, turns}.
+// `published`: written only by older orchestrators, after their publish; read for a rolling upgrade.
 const START = redisScript(`${SLOT_ACQUIRE_LUA}
 ${LOAD_BOUNDED_LUA}
 -- HMGET of the known fields, not HGETALL: what is read is bounded by what this code writes.

@@ -17,6 +17,11 @@ export interface RunProgress {
   reply: SettledReply | null;
   tokensRecorded: boolean;
   memoryAppended: boolean;
+  /**
+   * Set only by older orchestrators, after a run's last step, and still read during a rolling
+   * upgrade: such a run is acknowledged at once. Nothing sets it now: a later delivery of a
+   * settled run delivers its reply again (run-agent.ts).
+   */
   published: boolean;
 }
 
@@ -32,7 +37,6 @@ export interface RunState {
   readonly redis: Redis;
   readonly ttlSeconds: number;
   key(tenantId: string, deliveryKey: string): string;
-  mark(tenantId: string, deliveryKey: string, field: "tokens" | "published"): Promise<void>;
   /** Sets a step flag unless it is set; true for the one caller that set it. */
   claim(tenantId: string, deliveryKey: string, field: "tokens"): Promise<boolean>;
   unmark(tenantId: string, deliveryKey: string, field: "tokens"): Promise<void>;
@@ -59,9 +63,6 @@ export function createRunState(redis: Redis, ttlSeconds: number): RunState {
     },
     async unmark(tenantId, deliveryKey, field) {
       await redis.hdel(key(tenantId, deliveryKey), RUN_FIELDS[field]);
-    },
-    async mark(tenantId, deliveryKey, field) {
-      await redis.hset(key(tenantId, deliveryKey), RUN_FIELDS[field], "1");
     },
   };
 }

@@ -34,8 +34,9 @@ export type DeliveryClaim =
  *   (the streams' duplicate window, core's nats/streams.ts);
  * - later, a repeated work item meets the orchestrator's run state (`runStateTtlSeconds`, 24 h
  *   from the run's settle, which comes after this hash's claim, so with the defaults it outlives
- *   this hash): a run whose reply is published is acknowledged without running, one whose reply
- *   is settled publishes that reply again (two copies running at once keep the first settled);
+ *   this hash): a run whose reply is settled publishes that reply again under its reply id,
+ *   without asking the model or counting its tokens or turn again (two copies running at once
+ *   keep the first settled);
  * - every reply, a notice included, is posted under its reply id through the outbound reply
  *   ledger (3 days, channels' reply-ledger.ts) or the web chat's append-once marker (24 h),
  *   which post a reply id once.

@@ -152,9 +152,10 @@ async function apply(js: JetStreamClient, spec: ConsumerSpec, msg: JsMsg, outcom
     case "ack":
       // A plain ack, not ackAck: waiting for the server's confirmation cost a request/reply per
       // message (~0.17 ms CPU in each service) to rule out only a redelivery after a lost ack or
-      // a crash in between, and every handler already finishes a redelivered message by
-      // recognising it as done (router: the delivery's "done"; orchestrator: "published";
-      // outbound: the reply ledger). Drain on shutdown flushes the acks still buffered.
+      // a crash in between, and every handler already finishes a redelivered message without
+      // doing its work twice (router: the stored decision, published again under its msgID;
+      // orchestrator: the settled reply, likewise; outbound: the reply ledger). Drain on
+      // shutdown flushes the acks still buffered.
       msg.ack();
       return;
     case "retry":
