@@ -260,7 +260,16 @@ async function run(n: number): Promise<Record<string, number | string>> {
       await Promise.all(names.slice(i, i + 25).map((name) => createTenant(env, name)));
     }
     const applied = performance.now();
-    while (!allReady(readiness, n, operator.child.pid)) await new Promise((r) => setTimeout(r, 100));
+    for (;;) {
+      // An operator that died (out of memory, say) makes nothing Ready again: stop, and let the
+      // finally below stop the control plane, rather than wait forever beside it.
+      if (operator.child.exitCode !== null || operator.child.signalCode !== null)
+        throw new Error(
+          `the operator exited (${operator.child.exitCode ?? operator.child.signalCode}) with ${readiness.count()}/${n} Ready`,
+        );
+      if (allReady(readiness, n, operator.child.pid)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await readiness.stop();
     const readyMs = performance.now() - started;
     const readyCpu = cpuSeconds(operator.child.pid as number);
@@ -317,8 +326,11 @@ async function run(n: number): Promise<Record<string, number | string>> {
     };
   } finally {
     await readiness.stop();
-    operator.child.kill("SIGTERM");
-    await new Promise((r) => operator.child.once("exit", r));
+    if (operator.child.exitCode === null && operator.child.signalCode === null) {
+      const exited = new Promise((r) => operator.child.once("exit", r));
+      operator.child.kill("SIGTERM");
+      await exited;
+    }
     redis.disconnect();
     privateRedis.stop();
     await env.stop();
