@@ -22,10 +22,10 @@ interface CachedNamespace extends KubeObject {
 
 /**
  * List-and-watch caches of the RBAC objects the operator manages (its label) and of namespaces'
- * labels, so that checking a Tenant's namespace and seven RBAC objects for drift reads memory
- * instead of making nine GETs (controller-runtime's cached client does the same). At 10,000
- * Tenants those GETs were ~90,000 requests per resync pass, and most of the GETs a new Tenant
- * cost. Reads that decide a deletion ask the API server (`fresh`): a namespace or binding handed
+ * labels, so that checking a Tenant's namespace and RBAC objects for drift reads memory instead
+ * of making a GET each (controller-runtime's cached client does the same). With the editor and
+ * viewer pairs of earlier versions that was nine GETs a reconcile: ~90,000 requests per resync
+ * pass at 10,000 Tenants, and most of the GETs a new Tenant cost. Reads that decide a deletion ask the API server (`fresh`): a namespace or binding handed
  * on to another Tenant a moment ago must not be deleted on a stale copy.
  *
  * Namespaces are watched whole (every namespace, labels only): the claim check must see the ones
