@@ -9,11 +9,11 @@
 //
 //   eval "$(bash scripts/servers.sh env)" && node operator/bench/apiserver-floor.ts [1000 10000]
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { kubeClient, startEnvironment, TENANTS, type TenantObject, tenantManifest } from "../../test/operator/harness.ts";
+import { processCpuSeconds } from "../../test/src/process-stats.ts";
 import { createKubernetesPort } from "../src/kube/kubernetes-port.ts";
 import { portalAccessObjects } from "../src/tenant/tenant-portal-access.ts";
+import { printResults } from "./report.ts";
 
 const CONCURRENCY = 8;
 const sizes = process.argv
@@ -21,20 +21,18 @@ const sizes = process.argv
   .map(Number)
   .filter((n) => n > 0);
 
-/** CPU seconds (user + system) of every process whose command name is `name`, from /proc. */
-function cpuOf(name: string): number {
+/**
+ * CPU seconds of this control plane's kube-apiserver and etcd: the processes whose command line
+ * names its directory, so another control plane on the machine is not counted.
+ */
+function planeCpuSeconds(dir: string): number {
   let pids: string[];
   try {
-    pids = execFileSync("pgrep", ["-x", name], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    pids = execFileSync("pgrep", ["-f", dir], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
   } catch {
     return 0;
   }
-  let total = 0;
-  for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    total += (Number(fields[11]) + Number(fields[12])) / 100;
-  }
-  return total;
+  return pids.reduce((sum, pid) => sum + processCpuSeconds(Number(pid)), 0);
 }
 
 async function run(n: number): Promise<Record<string, number | string>> {
@@ -43,7 +41,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
     const client = process.env.FLOOR_AS === "admin" ? env.admin : kubeClient(env.operatorKubeconfig);
     const kube = createKubernetesPort(client, { instance: "apiserver-floor" });
     const names = Array.from({ length: n }, (_, i) => `floor-${n}-${i}`);
-    const cpu0 = cpuOf("kube-apiserver") + cpuOf("etcd");
+    const cpu0 = planeCpuSeconds(env.plane.dir);
     const started = performance.now();
     const created = new Map<string, TenantObject>();
     for (let i = 0; i < n; i += 25) {
@@ -76,7 +74,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const done = performance.now();
-    const cpu = cpuOf("kube-apiserver") + cpuOf("etcd") - cpu0;
+    const cpu = planeCpuSeconds(env.plane.dir) - cpu0;
     return {
       tenants: n,
       as: process.env.FLOOR_AS === "admin" ? "admin" : "operator",
@@ -95,11 +93,4 @@ for (const n of sizes.length > 0 ? sizes : [1000]) {
   process.stderr.write(`floor: ${n} tenants…\n`);
   results.push(await run(n));
 }
-process.stderr.write(
-  `floor: load ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ")} at the end\n`,
-);
-console.table(results);
-console.log(JSON.stringify(results));
-process.exit(0);
+printResults("floor", results);

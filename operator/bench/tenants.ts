@@ -21,8 +21,10 @@ import {
   type TenantObject,
   tenantManifest,
 } from "../../test/operator/harness.ts";
+import { processCpuSeconds } from "../../test/src/process-stats.ts";
 import { OPERATOR_NODE_OPTIONS } from "../src/api/deployment.ts";
 import { Informer } from "../src/runtime/informer.ts";
+import { printResults } from "./report.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const RESYNC_SECONDS = 15;
@@ -112,13 +114,6 @@ function listeningPort(pid: number): number | null {
 }
 
 import { readdirSync as require_readdir, readlinkSync as require_readlink } from "node:fs";
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
-function cpuSeconds(pid: number): number {
-  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -272,7 +267,7 @@ async function run(n: number): Promise<Record<string, number | string>> {
     }
     await readiness.stop();
     const readyMs = performance.now() - started;
-    const readyCpu = cpuSeconds(operator.child.pid as number);
+    const readyCpu = processCpuSeconds(operator.child.pid as number);
 
     // PostgreSQL flushes an idle backend's table statistics only every 10 s: wait that out on
     // both sides of the measured resync, so no write can fall outside the window unseen.
@@ -342,11 +337,4 @@ for (const n of sizes.length > 0 ? sizes : [100, 500]) {
   process.stderr.write(`bench: ${n} tenants…\n`);
   results.push(await run(n));
 }
-process.stderr.write(
-  `bench: load ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ")} at the end\n`,
-);
-console.table(results);
-console.log(JSON.stringify(results));
-process.exit(0);
+printResults("bench", results);

@@ -26,6 +26,7 @@ import { connectNats, parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
   dropTenantKeys,
+  processCpuSeconds,
   serverUrl,
   signSlackRequest,
   startOllamaDouble,
@@ -33,7 +34,7 @@ import {
   startSlackApi,
   startTestNats,
 } from "@konstruct/testkit";
-import { appMention, type BenchSender, processCpuSeconds, seedBenchSenders } from "./slack-bench.ts";
+import { appMention, type BenchSender, seedBenchSenders } from "./slack-bench.ts";
 
 const rate = Number(process.argv[2] ?? 200);
 const seconds = Number(process.argv[3] ?? 10);

@@ -27,6 +27,7 @@ import { parseSecretKey } from "@konstruct/core";
 import {
   createTestDatabase,
   dropTenantKeys,
+  processCpuSeconds,
   type ServiceProcess,
   serverUrl,
   signSlackRequest,
@@ -35,7 +36,7 @@ import {
   startSlackApi,
   startTestNats,
 } from "@konstruct/testkit";
-import { appMention, processCpuSeconds, seedBenchSenders } from "./slack-bench.ts";
+import { appMention, seedBenchSenders } from "./slack-bench.ts";
 
 const rate = Number(process.argv[2] ?? 100);
 const seconds = Number(process.argv[3] ?? 10);

@@ -2,7 +2,6 @@
 // connections the load generator signs for, one signed app_mention per new thread, and a
 // process's CPU from /proc.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { type Database, encryptSecret, type SecretKey } from "@konstruct/core";
 import { type SeededTenant, seedTenant } from "@konstruct/testkit";
 import type { Kysely } from "kysely";
@@ -79,11 +78,4 @@ export function appMention(sender: BenchSender, channel: string): { key: string;
     },
   });
   return { key: `${channel}/${ts}`, body };
-}
-
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux only). */
-export function processCpuSeconds(pid: number): number {
-  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the parenthesised command name.
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

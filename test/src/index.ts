@@ -10,6 +10,7 @@ export { ollamaDoubleReply, startOllamaDouble } from "./doubles/ollama.ts";
 export { serverUrl } from "./env.ts";
 export type { SeedAgent, SeedConnection, SeededTenant, ServiceProcess, TestNats, TestNatsOptions } from "./pipeline.ts";
 export { freePort, inboundMessage, parseReply, seedTenant, startServiceProcess, startTestNats } from "./pipeline.ts";
+export { processCpuSeconds } from "./process-stats.ts";
 export { dropTenantKeys } from "./redis-keys.ts";
 export type { SseEvent } from "./sse.ts";
 export { sseReader } from "./sse.ts";
