@@ -1,7 +1,7 @@
 import type { Logger } from "@konstruct/core/logger";
 import { PORTAL_IMPERSONATION_CLUSTER_ROLE } from "../api/portal.ts";
 import type { KubernetesPort, RbacKind, RbacObject } from "../ports.ts";
-import { Informer, type KubeObject } from "../runtime/informer.ts";
+import { Informer, type KubeObject, keyOf } from "../runtime/informer.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { FIELD_MANAGER, type RbacJson, rbacCollectionPath, rbacObjectOf } from "./kubernetes-port.ts";
 
@@ -9,8 +9,7 @@ import { FIELD_MANAGER, type RbacJson, rbacCollectionPath, rbacObjectOf } from "
 const MANAGED = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
 
 /** The kinds the operator writes per Tenant, and so reads on every reconcile. */
-const CACHED_KINDS = ["RoleBinding", "ClusterRole", "ClusterRoleBinding"] as const;
-type CachedKind = (typeof CACHED_KINDS)[number];
+type CachedKind = "RoleBinding" | "ClusterRole" | "ClusterRoleBinding";
 
 interface Cached extends KubeObject {
   rbac: RbacObject;
@@ -105,7 +104,7 @@ export class WatchCache {
     if (kind === "Role" || (kind === "ClusterRole" && name === PORTAL_IMPERSONATION_CLUSTER_ROLE)) return undefined;
     const informer = this.#informers[kind];
     if (!informer.synced) return undefined;
-    return informer.get(namespace === undefined ? name : `${namespace}/${name}`)?.rbac ?? null;
+    return informer.get(keyOf({ metadata: { name, ...(namespace ? { namespace } : {}) } }))?.rbac ?? null;
   }
 }
 
