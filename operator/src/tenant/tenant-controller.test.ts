@@ -1,12 +1,13 @@
 import { decryptSecret, encryptSecret, parseSecretKey } from "@konstruct/core";
 import { describe, expect, it } from "vitest";
 import { HISTORY_RETENTION_DAYS, TENANT_LIMIT_DEFAULTS } from "../api/defaults.ts";
+import { PORTAL_EDITORS_ROLE_BINDING } from "../api/portal.ts";
 import type { Tenant } from "../api/tenant.ts";
 import { MemoryKubernetes } from "../local/memory-kubernetes.ts";
-import type { KubernetesPort, Read, RoleState } from "../ports.ts";
+import type { KubernetesPort, RbacObject, Read, RoleState } from "../ports.ts";
 import { memoryStores, memoryTenantDeps } from "../testing/fakes.ts";
 import { verifierMatches } from "./passwords.ts";
-import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER } from "./tenant-context.ts";
+import { DATABASE_SECRET, REDIS_SECRET, TENANT_FINALIZER, TENANT_LABEL } from "./tenant-context.ts";
 import { reconcileTenant } from "./tenant-controller.ts";
 
 // The per-type fields (install, allowedOrigins) are in the schema but not in its static type.
@@ -219,17 +220,20 @@ describe("reconcileTenant", () => {
 });
 
 describe("reconcileTenant with reads from a watch cache that lags", () => {
-  // The operator reads namespaces from a watch cache (kube/watch-cache.ts); a reconcile may run
-  // before the cache has seen the namespace this Tenant's previous reconcile created.
-  const lagging = (kube: MemoryKubernetes): KubernetesPort =>
+  // The operator reads namespaces and its RBAC from a watch cache (kube/watch-cache.ts). This is
+  // `kube` as seen through one: the reads given here answer every read not asked to be fresh.
+  type CachedReads = Partial<Pick<KubernetesPort, "getNamespaceLabels" | "getRbac">>;
+  const cachedView = (kube: MemoryKubernetes, cached: CachedReads): KubernetesPort =>
     new Proxy(kube, {
       get(target, property) {
-        if (property === "getNamespaceLabels")
-          return (name: string, read?: Read) => (read?.fresh ? target.getNamespaceLabels(name) : Promise.resolve(null));
+        const stale = cached[property as keyof CachedReads] as ((...args: unknown[]) => unknown) | undefined;
         const value = Reflect.get(target, property, target);
+        if (stale)
+          return (...args: unknown[]) => ((args.at(-1) as Read | undefined)?.fresh ? value.apply(target, args) : stale(...args));
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
+  const lagging = (kube: MemoryKubernetes) => cachedView(kube, { getNamespaceLabels: async () => null });
 
   it("goes on when the namespace it is told is missing turns out to be its own", async () => {
     const { kube, deps, current } = setup();
@@ -247,5 +251,29 @@ describe("reconcileTenant with reads from a watch cache that lags", () => {
     expect(await kube.getNamespaceLabels("konstruct-acme")).toEqual({ team: "someone-else" });
     const namespace = current().status?.conditions?.find((c) => c.type === "NamespaceReady");
     expect(namespace).toMatchObject({ status: "False", reason: "KubernetesApi409" });
+  });
+
+  it("on deletion keeps a namespace and a portal binding handed on to another Tenant, though its cache still shows them as its own", async () => {
+    const { kube, deps, current } = setup();
+    await reconcileTenant(current(), deps);
+    const staleLabels = await kube.getNamespaceLabels("konstruct-acme");
+    const staleBinding = await kube.getRbac("RoleBinding", PORTAL_EDITORS_ROLE_BINDING, "konstruct-acme");
+    // An admin hands the namespace and the binding in it on to Tenant bravo; the cache has not heard yet.
+    const handedOn = { [TENANT_LABEL]: "bravo" };
+    await kube.applyNamespace("konstruct-acme", handedOn);
+    await kube.applyRbac({ ...(staleBinding as RbacObject), labels: handedOn });
+    const view = cachedView(kube, {
+      getNamespaceLabels: async () => staleLabels,
+      getRbac: async (kind, name, namespace) =>
+        kind === "RoleBinding" && name === PORTAL_EDITORS_ROLE_BINDING ? staleBinding : kube.getRbac(kind, name, namespace),
+    });
+    const deleting = {
+      ...structuredClone(current()),
+      metadata: { ...current().metadata, deletionTimestamp: new Date().toISOString() },
+    };
+    await reconcileTenant(deleting, { ...deps, kube: view });
+    expect(current().metadata.finalizers).toEqual([]);
+    expect(kube.deletedNamespaces.has("konstruct-acme")).toBe(false);
+    expect((await kube.getRbac("RoleBinding", PORTAL_EDITORS_ROLE_BINDING, "konstruct-acme"))?.labels).toEqual(handedOn);
   });
 });
